@@ -1,0 +1,390 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SubjectKind is the kind of a person or group in a team.
+// +kubebuilder:validation:Enum=User;Group
+type SubjectKind string
+
+// Subject kinds, as in RBAC.
+const (
+	SubjectUser  SubjectKind = "User"
+	SubjectGroup SubjectKind = "Group"
+)
+
+// LifecycleEvent is a step in a Case's life that can notify people.
+// +kubebuilder:validation:Enum=Opened;Assigned;StateChanged;Overdue;Escalated;Closed
+type LifecycleEvent string
+
+// Lifecycle events.
+const (
+	EventOpened       LifecycleEvent = "Opened"
+	EventAssigned     LifecycleEvent = "Assigned"
+	EventStateChanged LifecycleEvent = "StateChanged"
+	EventOverdue      LifecycleEvent = "Overdue"
+	EventEscalated    LifecycleEvent = "Escalated"
+	EventClosed       LifecycleEvent = "Closed"
+)
+
+// EscalationTrigger is the deadline an escalation step counts from.
+// +kubebuilder:validation:Enum=Overdue;FirstResponseMissed
+type EscalationTrigger string
+
+// Escalation triggers.
+const (
+	// TriggerOverdue counts from the closure deadline (status.dueAt).
+	TriggerOverdue EscalationTrigger = "Overdue"
+	// TriggerFirstResponseMissed counts from the first-response deadline.
+	TriggerFirstResponseMissed EscalationTrigger = "FirstResponseMissed"
+)
+
+// CustomerDetail is how much about the customer a notification may carry.
+// +kubebuilder:validation:Enum=IDOnly;IDAndTier;Full
+type CustomerDetail string
+
+// Customer detail levels.
+const (
+	// CustomerDetailIDOnly shows only the customer id.
+	CustomerDetailIDOnly CustomerDetail = "IDOnly"
+	// CustomerDetailIDAndTier adds tier and segment.
+	CustomerDetailIDAndTier CustomerDetail = "IDAndTier"
+	// CustomerDetailFull adds the customer's attributes and the comment.
+	CustomerDetailFull CustomerDetail = "Full"
+)
+
+// CaseTemplateSpec declares how follow-up on a kind of issue works.
+type CaseTemplateSpec struct {
+	// category of the Cases, for example "installation".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=100
+	Category string `json:"category"`
+
+	// description of what the Cases are about.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1000
+	Description string `json:"description,omitempty"`
+
+	// team that works the Cases.
+	// +required
+	Team Team `json:"team"`
+
+	// routes pick the assignee of a new Case: the first route whose when
+	// expression is true wins; without a match the Case goes to the first
+	// case manager.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=100
+	Routes []Route `json:"routes,omitempty"`
+
+	// tierPolicies set severity and deadlines by customer tier; the first
+	// policy whose tier equals the customer's tier applies, else
+	// defaultPolicy.
+	// +optional
+	// +listType=map
+	// +listMapKey=tier
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:XValidation:rule="self.all(p, self.exists_one(o, o.tier == p.tier))",message="tierPolicies: each tier may appear only once"
+	TierPolicies []TierPolicy `json:"tierPolicies,omitempty"`
+
+	// defaultPolicy applies to customers whose tier has no policy.
+	// +optional
+	// +kubebuilder:default={severity: Normal, closureGoal: "72h"}
+	DefaultPolicy *CasePolicy `json:"defaultPolicy,omitempty"`
+
+	// firstResponseGoal is how soon after opening someone must act on a
+	// Case (first entry in its action log), unless its policy says
+	// otherwise.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="firstResponseGoal must be a positive duration such as 4h"
+	FirstResponseGoal *metav1.Duration `json:"firstResponseGoal,omitempty"`
+
+	// escalation is the ladder of steps run once each when a Case stays
+	// overdue (or without first response) for the step's after.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=20
+	Escalation []EscalationStep `json:"escalation,omitempty"`
+
+	// notifications say which lifecycle events notify whom.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	Notifications []EventNotification `json:"notifications,omitempty"`
+
+	// customerDetail is how much about the customer notifications carry:
+	// IDOnly, IDAndTier or Full.
+	// +optional
+	// +kubebuilder:default=IDAndTier
+	CustomerDetail CustomerDetail `json:"customerDetail,omitempty"`
+
+	// closure says what closing a Case requires.
+	// +required
+	Closure ClosureRequirements `json:"closure"`
+
+	// retention of closed Cases in the API server before they are archived
+	// to the program's store and deleted.
+	// +optional
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="retention must be a positive duration such as 720h"
+	Retention *metav1.Duration `json:"retention,omitempty"`
+}
+
+// Team works a template's Cases.
+// +kubebuilder:validation:XValidation:rule="has(self.caseManagers) && size(self.caseManagers) > 0",message="team.caseManagers must name at least one case manager (a user or group who owns, reassigns and closes cases)"
+type Team struct {
+	// caseManagers own the Cases: they may reassign, change severity and
+	// close; escalations reassign to them.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	CaseManagers []Subject `json:"caseManagers,omitempty"`
+
+	// members work the Cases: they log actions and move Cases between the
+	// open states.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=200
+	Members []Subject `json:"members,omitempty"`
+}
+
+// Subject is a user or a group, as Kubernetes authentication names them.
+type Subject struct {
+	// kind is User or Group.
+	// +optional
+	// +kubebuilder:default=User
+	Kind SubjectKind `json:"kind,omitempty"`
+
+	// name as the API server authenticates it (user name or group name).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// email where the person or group receives notifications.
+	// +optional
+	// +kubebuilder:validation:MaxLength=254
+	// +kubebuilder:validation:Pattern=`^[^@\s]+@[^@\s]+$`
+	Email string `json:"email,omitempty"`
+}
+
+// Route assigns matching Cases to someone.
+type Route struct {
+	// name of the route.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// when is a CEL expression over the Case: customer (id, tier, segment,
+	// attributes), metadata (map(string, string)) and answers of the
+	// triggering response. Example: metadata.region == 'emea'.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	When string `json:"when"`
+
+	// assignee user name given the Case.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Assignee string `json:"assignee"`
+}
+
+// CasePolicy is a severity and deadlines.
+type CasePolicy struct {
+	// severity of the Case: Low, Normal, High or Urgent.
+	// +required
+	Severity Severity `json:"severity"`
+
+	// closureGoal is how long after opening the Case must be closed; it
+	// sets status.dueAt.
+	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="closureGoal must be a positive duration such as 24h"
+	ClosureGoal metav1.Duration `json:"closureGoal"`
+
+	// firstResponseGoal overrides the template's firstResponseGoal.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="firstResponseGoal must be a positive duration such as 4h"
+	FirstResponseGoal *metav1.Duration `json:"firstResponseGoal,omitempty"`
+}
+
+// TierPolicy is the policy for one customer tier.
+type TierPolicy struct {
+	// tier as given in responses (customer.tier), for example Gold.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Tier string `json:"tier"`
+
+	// severity of the Case: Low, Normal, High or Urgent.
+	// +required
+	Severity Severity `json:"severity"`
+
+	// closureGoal is how long after opening the Case must be closed.
+	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="closureGoal must be a positive duration such as 24h"
+	ClosureGoal metav1.Duration `json:"closureGoal"`
+
+	// firstResponseGoal overrides the template's firstResponseGoal.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="firstResponseGoal must be a positive duration such as 4h"
+	FirstResponseGoal *metav1.Duration `json:"firstResponseGoal,omitempty"`
+}
+
+// EscalationStep is one rung of the escalation ladder.
+// +kubebuilder:validation:XValidation:rule="(has(self.notify) && (self.notify.assignee || self.notify.team || self.notify.caseManagers || (has(self.notify.channels) && size(self.notify.channels) > 0))) || (has(self.reassignToCaseManager) && self.reassignToCaseManager) || has(self.raiseSeverityTo)",message="an escalation step must notify someone, reassign to a case manager or raise the severity"
+type EscalationStep struct {
+	// name of the step, recorded in the Case's status when it runs.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// trigger is the missed deadline the step counts from: Overdue (closure
+	// goal) or FirstResponseMissed.
+	// +optional
+	// +kubebuilder:default=Overdue
+	Trigger EscalationTrigger `json:"trigger,omitempty"`
+
+	// after is how long past the deadline the step runs; 0s runs it at the
+	// deadline.
+	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$`
+	After metav1.Duration `json:"after"`
+
+	// notify these recipients.
+	// +optional
+	Notify *Recipients `json:"notify,omitempty"`
+
+	// reassignToCaseManager gives the Case to the template's first case
+	// manager.
+	// +optional
+	ReassignToCaseManager bool `json:"reassignToCaseManager,omitempty"`
+
+	// raiseSeverityTo sets the Case's severity, if it is lower.
+	// +optional
+	RaiseSeverityTo Severity `json:"raiseSeverityTo,omitempty"`
+}
+
+// Recipients of a notification.
+type Recipients struct {
+	// assignee of the Case.
+	// +optional
+	Assignee bool `json:"assignee,omitempty"`
+
+	// team members of the template.
+	// +optional
+	Team bool `json:"team,omitempty"`
+
+	// caseManagers of the template.
+	// +optional
+	CaseManagers bool `json:"caseManagers,omitempty"`
+
+	// channels are NotificationChannel names in the same namespace.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=253
+	Channels []string `json:"channels,omitempty"`
+}
+
+// EventNotification sends lifecycle events to recipients.
+type EventNotification struct {
+	// events that notify.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	Events []LifecycleEvent `json:"events"`
+
+	// to whom.
+	// +required
+	To Recipients `json:"to"`
+}
+
+// ClosureRequirements say what closing a Case takes.
+type ClosureRequirements struct {
+	// rootCauses a closed Case must pick from, for example
+	// "documentation-gap".
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=100
+	RootCauses []string `json:"rootCauses"`
+
+	// requireCustomerRecovered makes resolution.customerRecovered mandatory
+	// on close.
+	// +optional
+	RequireCustomerRecovered bool `json:"requireCustomerRecovered,omitempty"`
+}
+
+// CaseTemplateStatus is the observed state of a template.
+type CaseTemplateStatus struct {
+	// observedGeneration is the generation last reconciled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready (False with the message when a route expression
+	// does not compile or a channel is missing).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ct,categories=cx
+// +kubebuilder:printcolumn:name="Category",type=string,JSONPath=`.spec.category`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// CaseTemplate declares how follow-up works for a kind of customer issue:
+// the team, routing, severity and deadlines by customer tier, escalation,
+// notifications and what closing requires.
+type CaseTemplate struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec declares the template.
+	// +required
+	Spec CaseTemplateSpec `json:"spec"`
+
+	// status is the observed state.
+	// +optional
+	Status CaseTemplateStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// CaseTemplateList is a list of CaseTemplates.
+type CaseTemplateList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []CaseTemplate `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&CaseTemplate{}, &CaseTemplateList{})
+}
