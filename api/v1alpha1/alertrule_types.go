@@ -301,5 +301,5 @@ type AlertRuleList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&AlertRule{}, &AlertRuleList{})
+	register(&AlertRule{}, &AlertRuleList{})
 }

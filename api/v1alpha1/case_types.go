@@ -351,5 +351,5 @@ type CaseList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Case{}, &CaseList{})
+	register(&Case{}, &CaseList{})
 }

@@ -386,5 +386,5 @@ type CaseTemplateList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&CaseTemplate{}, &CaseTemplateList{})
+	register(&CaseTemplate{}, &CaseTemplateList{})
 }

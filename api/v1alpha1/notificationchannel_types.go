@@ -227,5 +227,5 @@ type NotificationChannelList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&NotificationChannel{}, &NotificationChannelList{})
+	register(&NotificationChannel{}, &NotificationChannelList{})
 }

@@ -301,5 +301,5 @@ type ReportSubscriptionList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ReportSubscription{}, &ReportSubscriptionList{})
+	register(&ReportSubscription{}, &ReportSubscriptionList{})
 }

@@ -536,5 +536,5 @@ type SurveyTouchpointList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&SurveyTouchpoint{}, &SurveyTouchpointList{})
+	register(&SurveyTouchpoint{}, &SurveyTouchpointList{})
 }

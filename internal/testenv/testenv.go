@@ -15,12 +15,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	cxscheme "github.com/cxloop/cxloop/internal/scheme"
 )
 
 // Env is a running control plane.
@@ -39,18 +38,6 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// NewScheme returns a scheme with the built-in and cxloop types.
-func NewScheme() *k8sruntime.Scheme {
-	s := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := cxv1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}
-
 // Start starts etcd and kube-apiserver from KUBEBUILDER_ASSETS (or bin/k8s,
 // which hack/setup-envtest.sh links) and installs the CRDs of config/crd.
 // It returns an error, never skips: tests of controllers need the real thing,
@@ -66,7 +53,7 @@ func Start() (*Env, error) {
 	if assets == "" {
 		return nil, fmt.Errorf("no control plane binaries: run the tests with `make test`, or set KUBEBUILDER_ASSETS to a directory holding kube-apiserver and etcd (hack/setup-envtest.sh builds them)")
 	}
-	scheme := NewScheme()
+	scheme := cxscheme.New()
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
