@@ -31,10 +31,11 @@ const (
 )
 
 // AlertRuleSpec declares when feedback needs action and what the action is.
-// +kubebuilder:validation:XValidation:rule="has(self.condition) != has(self.aggregate)",message="set exactly one of condition (evaluated on every response) or aggregate (evaluated over a window)"
-// +kubebuilder:validation:XValidation:rule="self.kind != 'Recognition' || !has(self.actions.openCase)",message="actions.openCase: a Recognition rule sends praise and opens no case; remove openCase or use kind: Escalation"
-// +kubebuilder:validation:XValidation:rule="!has(self.dedup) || has(self.actions.openCase)",message="dedup applies to cases: set actions.openCase or remove dedup"
-// +kubebuilder:validation:XValidation:rule="!has(self.dedup) || has(self.condition)",message="dedup applies to per-response rules (condition), not to aggregate rules"
+// +kubebuilder:validation:XValidation:rule="has(self.condition) || has(self.aggregate)",message="set condition (a CEL expression evaluated on every response) or aggregate (a metric evaluated over a window)",fieldPath=".condition",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.condition) || !has(self.aggregate)",message="set condition (evaluated on every response) or aggregate (evaluated over a window), not both",fieldPath=".aggregate",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="self.kind != 'Recognition' || !has(self.actions.openCase)",message="actions.openCase: a Recognition rule sends praise and opens no case; remove openCase or use kind: Escalation",fieldPath=".actions.openCase",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.dedup) || has(self.actions.openCase)",message="dedup applies to cases: set actions.openCase or remove dedup",fieldPath=".dedup",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.dedup) || has(self.condition)",message="dedup applies to per-response rules (condition), not to aggregate rules",fieldPath=".dedup",reason=FieldValueForbidden
 type AlertRuleSpec struct {
 	// kind is Escalation (a problem to follow up) or Recognition (praise for
 	// the frontline, a "wow" alert).
@@ -89,7 +90,7 @@ type AlertRuleSpec struct {
 }
 
 // AggregateCondition is a condition on a metric computed over a window.
-// +kubebuilder:validation:XValidation:rule="!has(self.question) || self.metric in ['NPS', 'CSAT', 'CES']",message="aggregate.question applies only to the NPS, CSAT and CES metrics"
+// +kubebuilder:validation:XValidation:rule="!has(self.question) || self.metric in ['NPS', 'CSAT', 'CES']",message="aggregate.question applies only to the NPS, CSAT and CES metrics",fieldPath=".question",reason=FieldValueForbidden
 type AggregateCondition struct {
 	// metric computed over the window: NPS, CSAT, CES, ResponseCount or
 	// Sentiment (mean comment sentiment).

@@ -139,7 +139,7 @@ type CaseTemplateSpec struct {
 }
 
 // Team works a template's Cases.
-// +kubebuilder:validation:XValidation:rule="has(self.caseManagers) && size(self.caseManagers) > 0",message="team.caseManagers must name at least one case manager (a user or group who owns, reassigns and closes cases)"
+// +kubebuilder:validation:XValidation:rule="has(self.caseManagers) && size(self.caseManagers) > 0",message="team.caseManagers must name at least one case manager (a user or group who owns, reassigns and closes cases)",fieldPath=".caseManagers",reason=FieldValueRequired
 type Team struct {
 	// caseManagers own the Cases: they may reassign, change severity and
 	// close; escalations reassign to them.
@@ -185,8 +185,10 @@ type Route struct {
 	Name string `json:"name"`
 
 	// when is a CEL expression over the Case: customer (id, tier, segment,
-	// attributes), metadata (map(string, string)) and answers of the
-	// triggering response. Example: metadata.region == 'emea'.
+	// attributes), and of the triggering response metadata
+	// (map(string, string)), answers (map(string, dyn)), comment, sentiment,
+	// themes and touchpoint; plus rule, severity and category. Example:
+	// metadata.region == 'emea'.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
@@ -249,7 +251,7 @@ type TierPolicy struct {
 }
 
 // EscalationStep is one rung of the escalation ladder.
-// +kubebuilder:validation:XValidation:rule="(has(self.notify) && (self.notify.assignee || self.notify.team || self.notify.caseManagers || (has(self.notify.channels) && size(self.notify.channels) > 0))) || (has(self.reassignToCaseManager) && self.reassignToCaseManager) || has(self.raiseSeverityTo)",message="an escalation step must notify someone, reassign to a case manager or raise the severity"
+// +kubebuilder:validation:XValidation:rule="(has(self.notify) && ((has(self.notify.assignee) && self.notify.assignee) || (has(self.notify.team) && self.notify.team) || (has(self.notify.caseManagers) && self.notify.caseManagers) || (has(self.notify.channels) && size(self.notify.channels) > 0))) || (has(self.reassignToCaseManager) && self.reassignToCaseManager) || has(self.raiseSeverityTo)",message="an escalation step must notify someone, reassign to a case manager or raise the severity"
 type EscalationStep struct {
 	// name of the step, recorded in the Case's status when it runs.
 	// +required
@@ -307,6 +309,7 @@ type Recipients struct {
 }
 
 // EventNotification sends lifecycle events to recipients.
+// +kubebuilder:validation:XValidation:rule="(has(self.to.assignee) && self.to.assignee) || (has(self.to.team) && self.to.team) || (has(self.to.caseManagers) && self.to.caseManagers) || (has(self.to.channels) && size(self.to.channels) > 0)",message="to must name at least one recipient: assignee, team, caseManagers or channels",fieldPath=".to",reason=FieldValueRequired
 type EventNotification struct {
 	// events that notify.
 	// +required

@@ -32,10 +32,10 @@ const (
 
 // NotificationChannelSpec says where messages go. Set the block matching
 // type and no other. Credentials are only ever read from Secrets.
-// +kubebuilder:validation:XValidation:rule="(self.type == 'Email') == has(self.email)",message="email must be set when type is Email, and only then"
-// +kubebuilder:validation:XValidation:rule="(self.type == 'Slack') == has(self.slack)",message="slack must be set when type is Slack, and only then"
-// +kubebuilder:validation:XValidation:rule="(self.type == 'Teams') == has(self.teams)",message="teams must be set when type is Teams, and only then"
-// +kubebuilder:validation:XValidation:rule="(self.type == 'Webhook') == has(self.webhook)",message="webhook must be set when type is Webhook, and only then"
+// +kubebuilder:validation:XValidation:rule="(self.type == 'Email') == has(self.email)",message="email must be set when type is Email, and only then",fieldPath=".email"
+// +kubebuilder:validation:XValidation:rule="(self.type == 'Slack') == has(self.slack)",message="slack must be set when type is Slack, and only then",fieldPath=".slack"
+// +kubebuilder:validation:XValidation:rule="(self.type == 'Teams') == has(self.teams)",message="teams must be set when type is Teams, and only then",fieldPath=".teams"
+// +kubebuilder:validation:XValidation:rule="(self.type == 'Webhook') == has(self.webhook)",message="webhook must be set when type is Webhook, and only then",fieldPath=".webhook"
 type NotificationChannelSpec struct {
 	// type of the channel: Email, Slack, Teams or Webhook.
 	// +required
@@ -135,13 +135,15 @@ type TeamsChannel struct {
 }
 
 // WebhookChannel is a generic HTTPS endpoint.
+// The url rules sit on the object, not on the field, so that a rejected URL
+// (which may carry a password) is not echoed back in the error message.
 // +kubebuilder:validation:XValidation:rule="has(self.url) != has(self.urlSecretRef)",message="webhook needs exactly one of url or urlSecretRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.url) || self.url.matches('^https?://')",message="webhook.url must start with https:// or http://",fieldPath=".url"
+// +kubebuilder:validation:XValidation:rule="!has(self.url) || !self.url.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",message="webhook.url must not carry credentials (user:password@); put the URL in a Secret and set webhook.urlSecretRef instead",fieldPath=".url"
 type WebhookChannel struct {
 	// url of the endpoint, when it carries no credentials.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://')",message="webhook.url must start with https:// or http://"
-	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-zA-Z]+://[^/?#]*@')",message="webhook.url must not carry credentials (user:password@); put the URL in a Secret and set webhook.urlSecretRef instead"
 	URL string `json:"url,omitempty"`
 
 	// urlSecretRef is the Secret key holding the URL, for endpoints whose

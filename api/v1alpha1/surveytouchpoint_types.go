@@ -73,8 +73,8 @@ const (
 )
 
 // SurveyTouchpointSpec declares a listening post on the customer journey.
-// +kubebuilder:validation:XValidation:rule="!has(self.storage) || self.storage.type != 'Embedded' || !has(self.collector) || !has(self.collector.replicas) || self.collector.replicas == 1",message="collector.replicas must be 1 with the Embedded store (a SQLite file has one writer); set storage.type: PostgreSQL to run more replicas"
-// +kubebuilder:validation:XValidation:rule="!has(self.contactPolicy) || !has(self.contactPolicy.scope) || self.contactPolicy.scope != 'Program' || (has(self.storage) && self.storage.type == 'PostgreSQL')",message="contactPolicy.scope: Program needs storage.type: PostgreSQL, the store the program's touchpoints share"
+// +kubebuilder:validation:XValidation:rule="!has(self.storage) || self.storage.type != 'Embedded' || !has(self.collector) || !has(self.collector.replicas) || self.collector.replicas == 1",message="collector.replicas must be 1 with the Embedded store (a SQLite file has one writer); set storage.type: PostgreSQL to run more replicas",fieldPath=".collector.replicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.contactPolicy) || !has(self.contactPolicy.scope) || self.contactPolicy.scope != 'Program' || (has(self.storage) && self.storage.type == 'PostgreSQL')",message="contactPolicy.scope: Program needs storage.type: PostgreSQL, the store the program's touchpoints share",fieldPath=".contactPolicy.scope"
 type SurveyTouchpointSpec struct {
 	// displayName is the touchpoint's name for people, shown in reports.
 	// +optional
@@ -141,13 +141,15 @@ type SurveyTouchpointSpec struct {
 }
 
 // Question is one question of a touchpoint.
-// +kubebuilder:validation:XValidation:rule="!has(self.scale) || self.scale.min < self.scale.max",message="scale.min must be below scale.max"
-// +kubebuilder:validation:XValidation:rule="self.type != 'NPS' || !has(self.scale) || (self.scale.min == 0 && self.scale.max == 10)",message="an NPS question is always on the 0-10 scale; remove scale or set min: 0, max: 10"
-// +kubebuilder:validation:XValidation:rule="self.type != 'Rating' || has(self.scale)",message="a Rating question needs a scale (min and max)"
-// +kubebuilder:validation:XValidation:rule="!has(self.scale) || self.type in ['NPS', 'CSAT', 'CES', 'Rating']",message="scale applies only to NPS, CSAT, CES and Rating questions"
-// +kubebuilder:validation:XValidation:rule="(self.type == 'Choice') == (has(self.choices) && size(self.choices) > 0)",message="choices must be set for a Choice question, and only for a Choice question"
-// +kubebuilder:validation:XValidation:rule="!has(self.allowMultiple) || !self.allowMultiple || self.type == 'Choice'",message="allowMultiple applies only to Choice questions"
-// +kubebuilder:validation:XValidation:rule="!has(self.maxLength) || self.type == 'Text'",message="maxLength applies only to Text questions"
+// +kubebuilder:validation:XValidation:rule="!has(self.scale) || self.scale.min < self.scale.max",message="scale.min must be below scale.max",fieldPath=".scale"
+// +kubebuilder:validation:XValidation:rule="self.type != 'NPS' || !has(self.scale) || (self.scale.min == 0 && self.scale.max == 10)",message="an NPS question is always on the 0-10 scale; remove scale or set min: 0, max: 10",fieldPath=".scale"
+// +kubebuilder:validation:XValidation:rule="self.type != 'Rating' || has(self.scale)",message="a Rating question needs a scale (min and max)",fieldPath=".scale",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.scale) || self.type in ['NPS', 'CSAT', 'CES', 'Rating']",message="scale applies only to NPS, CSAT, CES and Rating questions",fieldPath=".scale",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="(self.type == 'Choice') == (has(self.choices) && size(self.choices) > 0)",message="choices must be set for a Choice question, and only for a Choice question",fieldPath=".choices"
+// +kubebuilder:validation:XValidation:rule="!has(self.allowMultiple) || !self.allowMultiple || self.type == 'Choice'",message="allowMultiple applies only to Choice questions",fieldPath=".allowMultiple",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.maxLength) || self.type == 'Text'",message="maxLength applies only to Text questions",fieldPath=".maxLength",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.kpi) || (self.type in ['NPS', 'CSAT', 'CES'] ? self.kpi == self.type : (self.type == 'Rating' && self.kpi in ['CSAT', 'CES']))",message="kpi: an NPS, CSAT or CES question feeds only the KPI of its own type, a Rating question may feed CSAT or CES, and YesNo, Choice and Text questions feed no KPI",fieldPath=".kpi"
+// +kubebuilder:validation:XValidation:rule="!has(self.driver) || !self.driver || self.type in ['Rating', 'CSAT', 'CES']",message="driver applies only to Rating, CSAT and CES questions",fieldPath=".driver",reason=FieldValueForbidden
 type Question struct {
 	// id identifies the answer in responses and rule expressions
 	// (answers.<id>): a letter followed by letters, digits or underscores.
@@ -155,6 +157,7 @@ type Question struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z][a-zA-Z0-9_]*$`
+	// +kubebuilder:validation:XValidation:rule="!(self in ['true', 'false', 'null', 'in', 'as', 'break', 'const', 'continue', 'else', 'for', 'function', 'if', 'import', 'let', 'loop', 'package', 'namespace', 'return', 'var', 'void', 'while'])",message="id is a reserved word of the rule language; pick another id"
 	ID string `json:"id"`
 
 	// text of the question as the customer sees it.
@@ -358,14 +361,14 @@ type RateLimit struct {
 }
 
 // StorageSpec says where responses are kept.
-// +kubebuilder:validation:XValidation:rule="self.type != 'PostgreSQL' || has(self.postgres)",message="storage.postgres (the DSN Secret) is required when storage.type is PostgreSQL"
-// +kubebuilder:validation:XValidation:rule="self.type != 'Embedded' || !has(self.postgres)",message="storage.postgres is set but storage.type is Embedded; set storage.type: PostgreSQL or remove storage.postgres"
+// +kubebuilder:validation:XValidation:rule="self.type != 'PostgreSQL' || has(self.postgres)",message="storage.postgres (the DSN Secret) is required when storage.type is PostgreSQL",fieldPath=".postgres",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="self.type != 'Embedded' || !has(self.postgres)",message="storage.postgres is set but storage.type is Embedded; set storage.type: PostgreSQL or remove storage.postgres",fieldPath=".postgres",reason=FieldValueForbidden
 type StorageSpec struct {
 	// type of the store: Embedded (SQLite on the collector's volume) or
 	// PostgreSQL.
 	// +optional
 	// +kubebuilder:default=Embedded
-	Type StorageType `json:"type"`
+	Type StorageType `json:"type,omitempty"`
 
 	// embedded configures the volume of the Embedded store.
 	// +optional

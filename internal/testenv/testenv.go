@@ -62,6 +62,9 @@ func Start() (*Env, error) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		// envtest leaves etcd and kube-apiserver running when a later step
+		// (installing the CRDs) fails; stop them rather than orphan them.
+		_ = env.Stop()
 		return nil, fmt.Errorf("start envtest control plane from %s: %w", assets, err)
 	}
 	// Tests create many objects quickly; client-go's default QPS 5 would

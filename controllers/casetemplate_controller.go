@@ -1,0 +1,63 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/validate"
+)
+
+// CaseTemplateReconciler checks that a template's route expressions compile
+// and the channels it notifies exist.
+type CaseTemplateReconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=cx.cxloop.io,resources=casetemplates,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cx.cxloop.io,resources=casetemplates/status,verbs=get;update;patch
+
+func (r *CaseTemplateReconciler) check(ctx context.Context, t *cxv1alpha1.CaseTemplate) (outcome, ctrl.Result, error) {
+	problems := validate.CaseTemplate(t)
+	refs := references{ctx: ctx, c: r.Client, namespace: t.Namespace}
+	for i, n := range t.Spec.Notifications {
+		for j, ch := range n.To.Channels {
+			refs.require(fmt.Sprintf("spec.notifications[%d].to.channels[%d]", i, j), ch, &cxv1alpha1.NotificationChannel{})
+		}
+	}
+	for i, step := range t.Spec.Escalation {
+		if step.Notify == nil {
+			continue
+		}
+		for j, ch := range step.Notify.Channels {
+			refs.require(fmt.Sprintf("spec.escalation[%d].notify.channels[%d]", i, j), ch, &cxv1alpha1.NotificationChannel{})
+		}
+	}
+	if refs.err != nil {
+		return outcome{}, ctrl.Result{}, refs.err
+	}
+	return problemsOutcome(append(problems, refs.problems...)), ctrl.Result{}, nil
+}
+
+// SetupWithManager registers the controller; templates are re-checked when
+// a channel of their namespace appears or goes.
+func (r *CaseTemplateReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	all := handler.EnqueueRequestsFromMapFunc(enqueueAllInNamespace(mgr.GetClient(), &cxv1alpha1.CaseTemplateList{}))
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&cxv1alpha1.CaseTemplate{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&cxv1alpha1.NotificationChannel{}, all, builder.WithPredicates(createOrDelete())).
+		Named("casetemplate").
+		Complete(&validationReconciler[*cxv1alpha1.CaseTemplate]{
+			client: r.Client, recorder: r.Recorder,
+			newObj: func() *cxv1alpha1.CaseTemplate { return &cxv1alpha1.CaseTemplate{} },
+			check:  r.check,
+		})
+}

@@ -1,0 +1,36 @@
+// Package controllers holds the cxloop reconcilers. They stay thin: read,
+// decide with the domain packages under internal/, write status.
+package controllers
+
+import (
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+)
+
+// Options configure all controllers.
+type Options struct {
+	// CollectorImage is the image of the collector pods of touchpoints.
+	CollectorImage string
+}
+
+// SetupWithManager registers every cxloop controller with mgr.
+func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	setups := []struct {
+		name  string
+		setup func(ctrl.Manager) error
+	}{
+		{"surveytouchpoint", (&SurveyTouchpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-surveytouchpoint"), CollectorImage: opts.CollectorImage}).SetupWithManager},
+		{"alertrule", (&AlertRuleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-alertrule")}).SetupWithManager},
+		{"casetemplate", (&CaseTemplateReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-casetemplate")}).SetupWithManager},
+		{"case", (&CaseReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-case")}).SetupWithManager},
+		{"reportsubscription", (&ReportSubscriptionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-reportsubscription")}).SetupWithManager},
+		{"notificationchannel", (&NotificationChannelReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-notificationchannel")}).SetupWithManager},
+	}
+	for _, s := range setups {
+		if err := s.setup(mgr); err != nil {
+			return fmt.Errorf("set up %s controller: %w", s.name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+// Command cxloop is the cxloop operator: `cxloop manager` runs the
+// controllers.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/cxloop/cxloop/controllers"
+	cxscheme "github.com/cxloop/cxloop/internal/scheme"
+)
+
+const usage = `cxloop closes the customer-feedback loop on Kubernetes.
+
+Usage:
+  cxloop manager [flags]   run the controllers (leader-elected)
+  cxloop help              show this text
+
+Run "cxloop <command> -h" for a command's flags.
+`
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "cxloop:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "manager":
+		return runManager(ctx, args[1:], stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stderr, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+// managerFlags are the flags of `cxloop manager`.
+type managerFlags struct {
+	metricsAddr      string
+	probeAddr        string
+	leaderElect      bool
+	leaderElectionNS string
+	kubeAPIQPS       float64
+	kubeAPIBurst     int
+	collectorImage   string
+	zap              zap.Options
+}
+
+func runManager(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f managerFlags
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", "address the Prometheus metrics endpoint binds to; 0 disables it")
+	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader so that only one manager replica reconciles")
+	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader-election lease (default: the manager's namespace)")
+	// client-go's default (QPS 5, burst 10) caps a busy manager at 5
+	// writes/s; see DESIGN.md for the measured server capacity.
+	fs.Float64Var(&f.kubeAPIQPS, "kube-api-qps", 50, "sustained requests per second to the API server")
+	fs.IntVar(&f.kubeAPIBurst, "kube-api-burst", 100, "burst of requests to the API server")
+	fs.StringVar(&f.collectorImage, "collector-image", "", "image of touchpoint collectors (default: the manager's own image, read from its pod via POD_NAME and POD_NAMESPACE)")
+	f.zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(f.kubeAPIQPS), f.kubeAPIBurst
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: cxscheme.New(),
+		Metrics: metricsserver.Options{
+			BindAddress: f.metricsAddr,
+		},
+		HealthProbeBindAddress:  f.probeAddr,
+		LeaderElection:          f.leaderElect,
+		LeaderElectionID:        "manager.cxloop.io",
+		LeaderElectionNamespace: f.leaderElectionNS,
+		// The manager exits as soon as it loses the lease, so a new leader
+		// can start without waiting for this one's lease to expire.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	if f.collectorImage == "" {
+		if f.collectorImage, err = ownImage(ctx, mgr.GetAPIReader()); err != nil {
+			return err
+		}
+	}
+	log.Info("collector image", "image", f.collectorImage)
+	if err := controllers.SetupWithManager(mgr, controllers.Options{CollectorImage: f.collectorImage}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("add ready check: %w", err)
+	}
+	log.Info("starting manager")
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// ownImage returns the image of the manager's own container, so collectors
+// run the same build as the manager unless --collector-image says otherwise.
+func ownImage(ctx context.Context, c client.Reader) (string, error) {
+	name, ns := os.Getenv("POD_NAME"), os.Getenv("POD_NAMESPACE")
+	if name == "" || ns == "" {
+		return "", errors.New("--collector-image is required when POD_NAME and POD_NAMESPACE are not set (outside a pod)")
+	}
+	pod := &corev1.Pod{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, pod); err != nil {
+		return "", fmt.Errorf("read the manager's pod %s/%s to find its image (or set --collector-image): %w", ns, name, err)
+	}
+	for _, ctr := range pod.Spec.Containers {
+		if ctr.Name == "manager" {
+			return ctr.Image, nil
+		}
+	}
+	return "", fmt.Errorf("pod %s/%s has no container named manager; set --collector-image", ns, name)
+}
