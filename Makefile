@@ -100,7 +100,7 @@ build: manifests generate fmt vet ## Build the cxloop binary into bin/.
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager against the cluster in ~/.kube/config.
-	go run . manager
+	go run . manager --collector-image=$(IMG)
 
 .PHONY: demo
 demo: ## Run everything on this machine: local control plane, CRDs, manager, collectors, sample program.
