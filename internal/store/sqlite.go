@@ -1,0 +1,357 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// SQLite engine.
+//
+// Durability: WAL journal with synchronous=FULL by default. In WAL mode,
+// NORMAL already survives a crash or SIGKILL of the process (committed
+// frames are in the OS page cache), but not a power loss or kernel crash of
+// the node; FULL fsyncs the WAL at every commit and survives both. Because
+// responses are group-committed, FULL costs one fsync per batch, not per
+// response, so the collector keeps it: a 202 means "on disk".
+//
+// Concurrency: one writer connection (SQLite allows one writer at a time;
+// one connection avoids lock retries inside the process) used by the group
+// committer and the other writes, and a pool of read-only connections that
+// read concurrently with it thanks to WAL. busy_timeout covers other
+// processes opening the same file (a second replica, a migration).
+
+var sqliteDialect = dialect{
+	name:       DriverSQLite,
+	ts:         func(t time.Time) any { return micros(t) },
+	skipLocked: "",
+	jsonText: func(col, key string) string {
+		return col + ` ->> '$."` + key + `"'`
+	},
+	jsonRemove: func(col string, keys []string) string {
+		paths := make([]string, len(keys))
+		for i, k := range keys {
+			paths[i] = `'$."` + k + `"'`
+		}
+		return "jsonb_remove(" + col + ", " + strings.Join(paths, ", ") + ")"
+	},
+	jsonOut: func(col string) string { return "json(" + col + ")" },
+	jsonHasAny: func(col string, keys []string) string {
+		conds := make([]string, len(keys))
+		for i, k := range keys {
+			conds[i] = "json_type(" + col + `, '$."` + k + `"') IS NOT NULL`
+		}
+		return "(" + strings.Join(conds, " OR ") + ")"
+	},
+}
+
+type sqliteStore struct {
+	sqlStore
+	writer, readers *sql.DB
+	stmts           sqliteStmts
+}
+
+// sqliteStmts are prepared once on the writer connection.
+type sqliteStmts struct {
+	insertResponse, selectReceipt, useToken, insertAction *sql.Stmt
+}
+
+func sqliteDSN(path string, cfg Config, writer bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
+	if writer {
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", cfg.Synchronous)
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Set("_query_only", "1")
+		q.Add("_pragma", "temp_store(MEMORY)")
+		q.Add("_pragma", "cache_size(-32768)")
+		// Aggregates scan the table: map it instead of one read per page.
+		q.Add("_pragma", "mmap_size(1073741824)")
+	}
+	return path + "?" + q.Encode()
+}
+
+func openSQLite(ctx context.Context, cfg Config) (Store, error) {
+	path := cfg.Path
+	if path == "" {
+		path = cfg.DSN
+	}
+	if path == "" || strings.ContainsRune(path, '?') || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("%w: sqlite path %q: give a plain file path", ErrInvalid, path)
+	}
+	switch strings.ToUpper(cfg.Synchronous) {
+	case "FULL", "NORMAL", "EXTRA":
+	default:
+		return nil, fmt.Errorf("%w: sqlite synchronous %q: use FULL or NORMAL", ErrInvalid, cfg.Synchronous)
+	}
+	if err := registerUDFs(); err != nil {
+		return nil, err
+	}
+	writer, err := sql.Open("sqlite", sqliteDSN(path, cfg, true))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	if err := migrateSQLite(ctx, writer); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
+	}
+	readers, err := sql.Open("sqlite", sqliteDSN(path, cfg, false))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open sqlite readers %s: %w", path, err)
+	}
+	readers.SetMaxOpenConns(cfg.MaxReadConns)
+	readers.SetMaxIdleConns(cfg.MaxReadConns)
+	if err := readers.PingContext(ctx); err != nil {
+		writer.Close()
+		readers.Close()
+		return nil, fmt.Errorf("open sqlite readers %s: %w", path, err)
+	}
+
+	s := &sqliteStore{writer: writer, readers: readers}
+	if err := s.prepare(ctx); err != nil {
+		writer.Close()
+		readers.Close()
+		return nil, err
+	}
+	s.sqlStore = sqlStore{
+		cfg: cfg,
+		d:   sqliteDialect,
+		r:   sqlQ{readers},
+		w:   sqlQ{writer},
+		inTx: func(ctx context.Context, fn func(q querier) error) error {
+			return sqlTx(ctx, writer, fn)
+		},
+		ping: func(ctx context.Context) error {
+			var one int
+			return readers.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+		},
+		closeDB: func() {
+			for _, st := range []*sql.Stmt{s.stmts.insertResponse, s.stmts.selectReceipt, s.stmts.useToken, s.stmts.insertAction} {
+				st.Close()
+			}
+			readers.Close()
+			// Lets SQLite refresh the planner statistics it needs.
+			writer.Exec("PRAGMA optimize") //nolint:errcheck // best effort on the way out
+			writer.Close()
+		},
+	}
+	cfg.Committers = 1
+	s.committer = newCommitter(s.flush, cfg)
+	return s, nil
+}
+
+func (s *sqliteStore) prepare(ctx context.Context) error {
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = s.writer.PrepareContext(ctx, q)
+		return st
+	}
+	s.stmts.insertResponse = prep(`INSERT INTO responses (touchpoint, response_id, customer_id, customer_tier,
+		customer_segment, customer_attributes, answers, comment, sentiment, themes, metadata, submitted_at, received_at)
+		VALUES (?, ?, ?, ?, ?, jsonb(?), jsonb(?), ?, ?, jsonb(?), jsonb(?), ?, ?)
+		ON CONFLICT (touchpoint, response_id) DO NOTHING RETURNING seq, received_at`)
+	s.stmts.selectReceipt = prep(`SELECT seq, received_at FROM responses WHERE touchpoint = ? AND response_id = ?`)
+	s.stmts.useToken = prep(`UPDATE invitations SET used_at = ? WHERE token_id = ? AND touchpoint = ? AND customer_id = ?
+		AND used_at IS NULL AND expires_at > ?`)
+	s.stmts.insertAction = prep(`INSERT INTO outbox_actions (touchpoint, response_id, kind, dedup_key, payload,
+		next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (touchpoint, dedup_key) DO NOTHING`)
+	if err != nil {
+		return fmt.Errorf("prepare sqlite statements: %w", err)
+	}
+	return nil
+}
+
+// flush writes a group commit: one transaction, one savepoint per
+// response so that a failing response (or its actions) rolls back alone.
+func (s *sqliteStore) flush(ctx context.Context, reqs []*saveRequest) error {
+	now := utc(s.cfg.Now())
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin group commit: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	st := sqliteStmts{
+		insertResponse: tx.StmtContext(ctx, s.stmts.insertResponse),
+		selectReceipt:  tx.StmtContext(ctx, s.stmts.selectReceipt),
+		useToken:       tx.StmtContext(ctx, s.stmts.useToken),
+		insertAction:   tx.StmtContext(ctx, s.stmts.insertAction),
+	}
+	for _, it := range batchItems(reqs) {
+		enc, err := encodeResponse(it.r)
+		if err != nil {
+			*it.res = SaveResult{Err: err}
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT response"); err != nil {
+			return fmt.Errorf("group commit: %w", err)
+		}
+		res, err := saveOneSQLite(ctx, &st, it.r, &enc, now)
+		if err != nil || res.Status == StatusTokenRejected {
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO response"); rerr != nil {
+				return fmt.Errorf("group commit: roll back response %s: %w", it.r.ID, rerr)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE response"); err != nil {
+			return fmt.Errorf("group commit: %w", err)
+		}
+		if err != nil {
+			res = SaveResult{Err: fmt.Errorf("save response %s/%s: %w", it.r.Touchpoint, it.r.ID, err)}
+		}
+		*it.res = res
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit group of responses: %w", err)
+	}
+	return nil
+}
+
+func saveOneSQLite(ctx context.Context, st *sqliteStmts, r *NewResponse, enc *encodedResponse, now time.Time) (SaveResult, error) {
+	var seq int64
+	var received nullTime
+	var sentiment any
+	if r.Sentiment != nil {
+		sentiment = *r.Sentiment
+	}
+	err := st.insertResponse.QueryRowContext(ctx, r.Touchpoint, r.ID, r.Customer.ID, r.Customer.Tier, r.Customer.Segment,
+		enc.attrs, enc.answers, r.Comment, sentiment, enc.themes, enc.metadata, micros(enc.submittedAt), micros(now)).
+		Scan(&seq, &received)
+	if errors.Is(err, sql.ErrNoRows) {
+		if err := st.selectReceipt.QueryRowContext(ctx, r.Touchpoint, r.ID).Scan(&seq, &received); err != nil {
+			return SaveResult{}, fmt.Errorf("read receipt of duplicate: %w", err)
+		}
+		return SaveResult{Status: StatusDuplicate, Receipt: Receipt{Seq: seq, ReceivedAt: received.T}}, nil
+	}
+	if err != nil {
+		return SaveResult{}, err
+	}
+	if r.TokenID != "" {
+		res, err := st.useToken.ExecContext(ctx, micros(now), r.TokenID, r.Touchpoint, r.Customer.ID, micros(now))
+		if err != nil {
+			return SaveResult{}, fmt.Errorf("use token: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return SaveResult{Status: StatusTokenRejected}, nil
+		}
+	}
+	for i := range enc.kinds {
+		if _, err := st.insertAction.ExecContext(ctx, r.Touchpoint, r.ID, enc.kinds[i], enc.keys[i], enc.payloads[i],
+			micros(now), micros(now)); err != nil {
+			return SaveResult{}, fmt.Errorf("write action %d (%s): %w", i, enc.kinds[i], err)
+		}
+	}
+	return SaveResult{Status: StatusStored, Receipt: Receipt{Seq: seq, ReceivedAt: now}}, nil
+}
+
+func migrateSQLite(ctx context.Context, writer *sql.DB) error {
+	ms, err := loadMigrations(DriverSQLite)
+	if err != nil {
+		return err
+	}
+	// The writer begins IMMEDIATE transactions: this takes the database's
+	// write lock, so a second process opening the file waits, then sees the
+	// migrations applied.
+	return sqlTx(ctx, writer, func(q querier) error {
+		return applyMigrations(ctx, q, ms)
+	})
+}
+
+// applyMigrations applies the pending migrations inside the caller's
+// transaction, which holds the engine's migration lock.
+func applyMigrations(ctx context.Context, q querier, ms []migration) error {
+	if _, err := q.exec(ctx, createSchemaMigrations); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	rows, err := q.query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return err
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
+		if _, err := q.exec(ctx, m.sql); err != nil {
+			return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
+		}
+		if _, err := q.exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.version, m.name, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+			return fmt.Errorf("record migration %04d: %w", m.version, err)
+		}
+	}
+	return nil
+}
+
+// sqlQ adapts *sql.DB and *sql.Tx to querier.
+type sqlQ struct {
+	db interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	}
+}
+
+func (q sqlQ) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q sqlQ) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	return q.db.QueryRowContext(ctx, query, args...)
+}
+
+func (q sqlQ) query(ctx context.Context, query string, args ...any) (rowsIter, error) {
+	rows, err := q.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
+
+func sqlTx(ctx context.Context, db *sql.DB, fn func(q querier) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(sqlQ{tx}); err != nil {
+		tx.Rollback() //nolint:errcheck // the error that made us roll back matters more
+		return err
+	}
+	return tx.Commit()
+}
