@@ -18,20 +18,22 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/cxloop/cxloop/controllers"
+	"github.com/cxloop/cxloop/internal/collector"
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
 )
 
 const usage = `cxloop closes the customer-feedback loop on Kubernetes.
 
 Usage:
-  cxloop manager [flags]   run the controllers (leader-elected)
+  cxloop manager [flags]     run the controllers (leader-elected)
+  cxloop collector [flags]   run the ingestion service of one touchpoint
   cxloop help              show this text
 
 Run "cxloop <command> -h" for a command's flags.
 `
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+	if err := run(ctrl.SetupSignalHandler(), os.Args[1:], os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "cxloop:", err)
 		os.Exit(1)
 	}
@@ -45,6 +47,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	switch args[0] {
 	case "manager":
 		return runManager(ctx, args[1:], stderr)
+	case "collector":
+		return runCollector(ctx, args[1:], stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stderr, usage)
 		return nil
@@ -124,7 +128,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("add ready check: %w", err)
 	}
 	log.Info("starting manager")
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }
 
 // ownImage returns the image of the manager's own container, so collectors
@@ -144,4 +148,33 @@ func ownImage(ctx context.Context, c client.Reader) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("pod %s/%s has no container named manager; set --collector-image", ns, name)
+}
+
+func runCollector(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "/etc/cxloop/collector.json", "collector configuration file (rendered by the SurveyTouchpoint controller)")
+	standalone := fs.Bool("standalone", false, "serve the configuration's touchpoint snapshot without an API server")
+	qps := fs.Float64("kube-api-qps", 20, "sustained requests per second to the API server")
+	burst := fs.Int("kube-api-burst", 40, "burst of requests to the API server")
+	var zapOpts zap.Options
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	cfg, err := collector.ReadFileConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	opts := collector.RunOptions{Log: ctrl.Log.WithName("collector")}
+	if !*standalone {
+		kube, err := ctrl.GetConfig()
+		if err != nil {
+			return fmt.Errorf("load kubeconfig (or pass --standalone): %w", err)
+		}
+		kube.QPS, kube.Burst = float32(*qps), *burst
+		opts.Kube = kube
+	}
+	return collector.Run(ctx, cfg, opts)
 }

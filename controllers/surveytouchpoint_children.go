@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/collector"
 )
 
 // Names, labels and ports of a touchpoint's collector. Everything is derived
@@ -39,9 +40,9 @@ const (
 	configFileName    = "collector.json"
 	tmpVolume         = "tmp"
 	// envStoreDSN carries the PostgreSQL DSN from its Secret.
-	envStoreDSN = "CXLOOP_STORE_DSN"
+	envStoreDSN = collector.EnvStoreDSN
 	// envSigningKey carries the invitation token HMAC key from its Secret.
-	envSigningKey = "CXLOOP_INVITATION_SIGNING_KEY"
+	envSigningKey = collector.EnvSigningKey
 )
 
 // collectorName is the name of every child of a touchpoint.
@@ -64,29 +65,8 @@ func collectorLabels(tp *cxv1alpha1.SurveyTouchpoint) map[string]string {
 	return l
 }
 
-// CollectorConfig is what a collector reads at start from its ConfigMap:
-// where to find its touchpoint and store, and a snapshot of the touchpoint's
-// spec to serve with until it has read the live object from the API server
-// (which it then follows). The hash of this configuration is a pod
-// annotation, so a spec change also rolls the collector.
-type CollectorConfig struct {
-	// Namespace and Touchpoint identify the SurveyTouchpoint to serve.
-	Namespace  string `json:"namespace"`
-	Touchpoint string `json:"touchpoint"`
-	// Store is "sqlite" or "postgres".
-	Store string `json:"store"`
-	// SQLitePath is the database file of the embedded store.
-	SQLitePath string `json:"sqlitePath,omitempty"`
-	// ListenAddress of the HTTP API.
-	ListenAddress string `json:"listenAddress"`
-	// Spec is the touchpoint's spec at the generation below.
-	Spec cxv1alpha1.SurveyTouchpointSpec `json:"spec"`
-	// Generation of the touchpoint the snapshot was taken from.
-	Generation int64 `json:"generation"`
-}
-
-func collectorConfig(tp *cxv1alpha1.SurveyTouchpoint) CollectorConfig {
-	cfg := CollectorConfig{
+func collectorConfig(tp *cxv1alpha1.SurveyTouchpoint) collector.FileConfig {
+	cfg := collector.FileConfig{
 		Namespace:     tp.Namespace,
 		Touchpoint:    tp.Name,
 		Store:         "sqlite",

@@ -1,0 +1,364 @@
+package collector
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/rules"
+)
+
+// MaxBodyBytes is the largest request body accepted for one response.
+const MaxBodyBytes = 64 << 10
+
+// maxClockSkew is how far in the future a submittedAt may lie (client
+// clocks drift); later ones are rejected.
+const maxClockSkew = 5 * time.Minute
+
+// idPattern is what an idempotency key may look like.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$`)
+
+// ResponseRequest is the JSON body of POST /v1/responses.
+type ResponseRequest struct {
+	// ID is the client's idempotency key for this response.
+	ID string `json:"id"`
+	// Token is the signed invitation token, when the touchpoint requires one.
+	Token string `json:"token,omitempty"`
+	// Customer who answered.
+	Customer CustomerRequest `json:"customer"`
+	// Answers by question id.
+	Answers map[string]json.RawMessage `json:"answers"`
+	// Comment is the free-text comment.
+	Comment string `json:"comment,omitempty"`
+	// Metadata such as store, agent or channel.
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// SubmittedAt is when the customer answered; now when absent.
+	SubmittedAt *time.Time `json:"submittedAt,omitempty"`
+}
+
+// CustomerRequest identifies the customer in a response.
+type CustomerRequest struct {
+	ID         string            `json:"id"`
+	Tier       string            `json:"tier,omitempty"`
+	Segment    string            `json:"segment,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// FieldError is one offending field of a request.
+type FieldError struct {
+	// Field is the JSON path, e.g. "answers.ease".
+	Field string `json:"field"`
+	// Message says what is wrong and how to fix it.
+	Message string `json:"message"`
+}
+
+// FieldErrors are all the problems of one request, sorted by field.
+type FieldErrors []FieldError
+
+func (fe FieldErrors) Error() string {
+	parts := make([]string, 0, len(fe))
+	for _, e := range fe {
+		parts = append(parts, e.Field+": "+e.Message)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// DecodeRequest parses one response body strictly: unknown fields and
+// trailing data are errors.
+func DecodeRequest(body []byte) (*ResponseRequest, FieldErrors) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var req ResponseRequest
+	if err := dec.Decode(&req); err != nil {
+		return nil, FieldErrors{jsonError(err)}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, FieldErrors{{Field: "", Message: "the body must hold exactly one JSON object"}}
+	}
+	return &req, nil
+}
+
+// jsonError turns a decoding error into a field error.
+func jsonError(err error) FieldError {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		return FieldError{Field: field, Message: fmt.Sprintf("must be %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
+	case errors.As(err, &syntaxErr):
+		return FieldError{Field: "", Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return FieldError{Field: name, Message: "unknown field; allowed: id, token, customer, answers, comment, metadata, submittedAt (and id, tier, segment, attributes in customer)"}
+	case errors.Is(err, io.EOF):
+		return FieldError{Field: "", Message: "the body is empty; send one JSON object"}
+	default:
+		return FieldError{Field: "", Message: "malformed JSON: " + err.Error()}
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "map", "struct":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "ptr":
+		return "an RFC 3339 timestamp"
+	default:
+		return "a " + goKind
+	}
+}
+
+// Validator checks requests against one touchpoint's questions.
+type Validator struct {
+	touchpoint string
+	questions  []cxv1alpha1.Question
+	byID       map[string]*cxv1alpha1.Question
+	comment    cxv1alpha1.CommentSpec
+}
+
+// NewValidator builds the validator of tp's current spec.
+func NewValidator(tp *cxv1alpha1.SurveyTouchpoint) *Validator {
+	v := &Validator{
+		touchpoint: tp.Name,
+		questions:  tp.Spec.Questions,
+		byID:       make(map[string]*cxv1alpha1.Question, len(tp.Spec.Questions)),
+		comment:    cxv1alpha1.CommentSpec{Enabled: true, MaxLength: 2000},
+	}
+	for i := range tp.Spec.Questions {
+		v.byID[tp.Spec.Questions[i].ID] = &tp.Spec.Questions[i]
+	}
+	if c := tp.Spec.Comment; c != nil {
+		v.comment = *c
+		if v.comment.MaxLength == 0 {
+			v.comment.MaxLength = 2000
+		}
+	}
+	return v
+}
+
+// Validate checks req and converts it to the response rules see. It
+// reports every offending field, not only the first.
+func (v *Validator) Validate(req *ResponseRequest, now time.Time) (*rules.Response, FieldErrors) {
+	var errs FieldErrors
+	add := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+
+	if req.ID == "" {
+		add("id", "is required: a unique key per response, so a retried submission is stored once")
+	} else if !idPattern.MatchString(req.ID) {
+		add("id", "must be 1-128 characters of letters, digits and . _ : @ / -, starting with a letter or digit")
+	}
+	c := req.Customer
+	switch {
+	case c.ID == "":
+		add("customer.id", "is required")
+	case len(c.ID) > rules.MaxCustomerIDLength:
+		add("customer.id", "is longer than %d characters", rules.MaxCustomerIDLength)
+	}
+	if len(c.Tier) > rules.MaxTierLength {
+		add("customer.tier", "is longer than %d characters", rules.MaxTierLength)
+	}
+	if len(c.Segment) > rules.MaxTierLength {
+		add("customer.segment", "is longer than %d characters", rules.MaxTierLength)
+	}
+	checkMap(&errs, "customer.attributes", c.Attributes)
+	checkMap(&errs, "metadata", req.Metadata)
+
+	if req.Comment != "" {
+		n := utf8.RuneCountInString(req.Comment)
+		switch {
+		case !v.comment.Enabled:
+			add("comment", "this touchpoint takes no comment (spec.comment.enabled is false)")
+		case n > int(v.comment.MaxLength):
+			add("comment", "is %d characters long; the limit is %d", n, v.comment.MaxLength)
+		case !utf8.ValidString(req.Comment):
+			add("comment", "is not valid UTF-8")
+		}
+	}
+
+	submitted := now
+	if req.SubmittedAt != nil {
+		submitted = req.SubmittedAt.UTC()
+		if submitted.After(now.Add(maxClockSkew)) {
+			add("submittedAt", "lies in the future (%s); send the time the customer answered", submitted.Format(time.RFC3339))
+		}
+	}
+
+	answers := make(map[string]any, len(req.Answers))
+	ids := make([]string, 0, len(req.Answers))
+	for id := range req.Answers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		q, ok := v.byID[id]
+		field := "answers." + id
+		if !ok {
+			add(field, "unknown question; touchpoint %q asks %s", v.touchpoint, v.questionList())
+			continue
+		}
+		raw := req.Answers[id]
+		if isNull(raw) {
+			continue
+		}
+		val, msg := convertAnswer(q, raw)
+		if msg != "" {
+			add(field, "%s", msg)
+			continue
+		}
+		answers[id] = val
+	}
+	for _, q := range v.questions {
+		if _, answered := answers[q.ID]; q.Required && !answered && !hasError(errs, "answers."+q.ID) {
+			add("answers."+q.ID, "is required: %q", q.Text)
+		}
+	}
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+		return nil, errs
+	}
+	return &rules.Response{
+		ID:         req.ID,
+		Touchpoint: v.touchpoint,
+		Customer: rules.Customer{
+			ID: c.ID, Tier: c.Tier, Segment: c.Segment, Attributes: c.Attributes,
+		},
+		Answers:     answers,
+		Comment:     req.Comment,
+		Metadata:    req.Metadata,
+		SubmittedAt: submitted,
+	}, nil
+}
+
+func (v *Validator) questionList() string {
+	ids := make([]string, 0, len(v.questions))
+	for _, q := range v.questions {
+		ids = append(ids, q.ID)
+	}
+	return strings.Join(ids, ", ")
+}
+
+func hasError(errs FieldErrors, field string) bool {
+	return slices.ContainsFunc(errs, func(e FieldError) bool { return e.Field == field })
+}
+
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null"
+}
+
+func checkMap(errs *FieldErrors, field string, m map[string]string) {
+	if len(m) > rules.MaxMapEntries {
+		*errs = append(*errs, FieldError{Field: field, Message: fmt.Sprintf("has %d entries; the limit is %d", len(m), rules.MaxMapEntries)})
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch {
+		case k == "" || len(k) > rules.MaxMapKeyLength:
+			*errs = append(*errs, FieldError{Field: field, Message: fmt.Sprintf("key %q must be 1-%d characters", k, rules.MaxMapKeyLength)})
+		case len(m[k]) > rules.MaxMapValueLength:
+			*errs = append(*errs, FieldError{Field: field + "." + k, Message: fmt.Sprintf("is longer than %d characters", rules.MaxMapValueLength)})
+		}
+	}
+}
+
+// scaleOf returns a numeric question's scale, with the defaults of its type.
+func scaleOf(q *cxv1alpha1.Question) (lo, hi int64) {
+	if q.Scale != nil {
+		return int64(q.Scale.Min), int64(q.Scale.Max)
+	}
+	switch q.Type {
+	case cxv1alpha1.QuestionNPS:
+		return 0, 10
+	case cxv1alpha1.QuestionCSAT:
+		return 1, 5
+	case cxv1alpha1.QuestionCES:
+		return 1, 7
+	}
+	return 0, 10
+}
+
+// convertAnswer checks one answer against its question and converts it to
+// the type rules see. It returns a message when the answer is wrong.
+func convertAnswer(q *cxv1alpha1.Question, raw json.RawMessage) (any, string) {
+	switch q.Type {
+	case cxv1alpha1.QuestionNPS, cxv1alpha1.QuestionCSAT, cxv1alpha1.QuestionCES, cxv1alpha1.QuestionRating:
+		lo, hi := scaleOf(q)
+		var f float64
+		if err := json.Unmarshal(raw, &f); err != nil {
+			return nil, fmt.Sprintf("must be a whole number from %d to %d (%s question)", lo, hi, q.Type)
+		}
+		if f != math.Trunc(f) {
+			return nil, fmt.Sprintf("must be a whole number from %d to %d, not %v", lo, hi, f)
+		}
+		if n := int64(f); n < lo || n > hi {
+			return nil, fmt.Sprintf("%d is off the scale; answer from %d to %d", n, lo, hi)
+		}
+		return int64(f), ""
+	case cxv1alpha1.QuestionYesNo:
+		var b bool
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return nil, "must be true or false (YesNo question)"
+		}
+		return b, ""
+	case cxv1alpha1.QuestionText:
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, "must be a string (Text question)"
+		}
+		limit := rules.MaxTextAnswerLength
+		if q.MaxLength != nil {
+			limit = int(*q.MaxLength)
+		}
+		if n := utf8.RuneCountInString(s); n > limit {
+			return nil, fmt.Sprintf("is %d characters long; the limit is %d", n, limit)
+		}
+		return s, ""
+	case cxv1alpha1.QuestionChoice:
+		allowed := make([]string, 0, len(q.Choices))
+		for _, c := range q.Choices {
+			allowed = append(allowed, c.Value)
+		}
+		if q.AllowMultiple {
+			var vs []string
+			if err := json.Unmarshal(raw, &vs); err != nil {
+				return nil, fmt.Sprintf("must be an array of choices from: %s", strings.Join(allowed, ", "))
+			}
+			for _, s := range vs {
+				if !slices.Contains(allowed, s) {
+					return nil, fmt.Sprintf("%q is not a choice; choose from: %s", s, strings.Join(allowed, ", "))
+				}
+			}
+			return vs, ""
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Sprintf("must be one of: %s", strings.Join(allowed, ", "))
+		}
+		if !slices.Contains(allowed, s) {
+			return nil, fmt.Sprintf("%q is not a choice; choose from: %s", s, strings.Join(allowed, ", "))
+		}
+		return s, ""
+	}
+	return nil, fmt.Sprintf("question type %s is not supported", q.Type)
+}

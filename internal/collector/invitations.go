@@ -1,0 +1,126 @@
+package collector
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/cxloop/cxloop/internal/store"
+)
+
+// InvitationRequest is the body of POST /v1/invitations.
+type InvitationRequest struct {
+	Customer struct {
+		ID string `json:"id"`
+	} `json:"customer"`
+}
+
+// InvitationAnswer says whether to survey the customer now.
+type InvitationAnswer struct {
+	// Invite is true when the customer may be surveyed now.
+	Invite bool `json:"invite"`
+	// Token to put in the response, with its expiry, when Invite is true.
+	Token     string     `json:"token,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// Reason not to invite: NotSampled, Quarantined or CapReached.
+	Reason string `json:"reason,omitempty"`
+	// Detail explains the reason for a person.
+	Detail string `json:"detail,omitempty"`
+	// NextEligibleAt is when the customer may be asked again, when known.
+	NextEligibleAt *time.Time `json:"nextEligibleAt,omitempty"`
+}
+
+// Reasons not to invite.
+const (
+	ReasonNotSampled  = "NotSampled"
+	ReasonQuarantined = "Quarantined"
+	ReasonCapReached  = "CapReached"
+)
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+func (s *Server) handleInvitation(w http.ResponseWriter, r *http.Request) {
+	st := s.state.Load()
+	if s.signer == nil || !st.policy.invitationsOn {
+		writeProblem(w, Problem{Type: problemInvalidQuery, Title: "Invitations are off", Status: http.StatusNotFound,
+			Detail: "this touchpoint issues no invitation tokens; set spec.invitations with a signingKeySecretRef"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
+	if err != nil {
+		writeProblem(w, Problem{Type: problemTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge})
+		return
+	}
+	var req InvitationRequest
+	dec := json.NewDecoder(bytesReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeProblem(w, Problem{Type: problemInvalidQuery, Title: "Invalid invitation request", Status: http.StatusBadRequest, Errors: FieldErrors{jsonError(err)}})
+		return
+	}
+	if req.Customer.ID == "" {
+		writeProblem(w, Problem{Type: problemInvalidQuery, Title: "Invalid invitation request", Status: http.StatusBadRequest,
+			Errors: FieldErrors{{Field: "customer.id", Message: "is required"}}})
+		return
+	}
+	answer, err := s.decideInvitation(r, st, req.Customer.ID)
+	if err != nil {
+		s.opts.Log.Error(err, "decide invitation", "touchpoint", st.tp.Name)
+		writeStoreUnavailable(w, "retry later")
+		return
+	}
+	status := http.StatusOK
+	if answer.Invite {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, answer)
+}
+
+// decideInvitation applies sampling, quarantine and the invitation cap, in
+// that order, and issues a token when all pass.
+func (s *Server) decideInvitation(r *http.Request, st *state, customer string) (InvitationAnswer, error) {
+	now := s.opts.Now()
+	p := st.policy
+	if p.samplingRate < 1 && s.opts.Random(customer, now) >= p.samplingRate {
+		return InvitationAnswer{Reason: ReasonNotSampled, Detail: fmt.Sprintf("only %.0f%% of eligible customers are asked", p.samplingRate*100)}, nil
+	}
+	scope := st.tp.Name
+	if p.programScope {
+		scope = ""
+	}
+	if p.quarantine > 0 {
+		n, last, err := s.opts.Store.InvitationsSince(r.Context(), scope, customer, now.Add(-p.quarantine))
+		if err != nil {
+			return InvitationAnswer{}, err
+		}
+		if n > 0 {
+			next := last.Add(p.quarantine)
+			return InvitationAnswer{Reason: ReasonQuarantined, NextEligibleAt: &next,
+				Detail: fmt.Sprintf("the customer was invited %s ago; the quarantine is %s", now.Sub(last).Round(time.Minute), p.quarantine)}, nil
+		}
+	}
+	if p.maxCount > 0 {
+		n, _, err := s.opts.Store.InvitationsSince(r.Context(), scope, customer, now.Add(-p.maxWindow))
+		if err != nil {
+			return InvitationAnswer{}, err
+		}
+		if n >= p.maxCount {
+			return InvitationAnswer{Reason: ReasonCapReached,
+				Detail: fmt.Sprintf("the customer was invited %d times in the last %s; the cap is %d", n, p.maxWindow, p.maxCount)}, nil
+		}
+	}
+	token, claims, err := s.signer.Issue(s.opts.Namespace, st.tp.Name, customer, now, p.tokenTTL)
+	if err != nil {
+		return InvitationAnswer{}, err
+	}
+	exp := time.Unix(claims.ExpiresAt, 0).UTC()
+	if err := s.opts.Store.RecordInvitation(r.Context(), store.Invitation{
+		TokenID: claims.ID, Touchpoint: st.tp.Name, CustomerID: customer, IssuedAt: now, ExpiresAt: exp,
+	}); err != nil {
+		return InvitationAnswer{}, err
+	}
+	return InvitationAnswer{Invite: true, Token: token, ExpiresAt: &exp}, nil
+}

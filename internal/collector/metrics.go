@@ -1,0 +1,64 @@
+package collector
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cxloop/cxloop/internal/store"
+)
+
+// Results of a response, the label of cxloop_collector_responses_total.
+const (
+	resultAccepted     = "accepted"
+	resultDuplicate    = "duplicate"
+	resultInvalid      = "invalid"
+	resultUnauthorized = "unauthorized"
+	resultRateLimited  = "rate_limited"
+	resultError        = "error"
+)
+
+func resultForStatus(status int) string {
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		return resultInvalid
+	case http.StatusUnauthorized:
+		return resultUnauthorized
+	default:
+		return resultError
+	}
+}
+
+type serverMetrics struct {
+	responses *prometheus.CounterVec
+	latency   prometheus.Histogram
+	batches   prometheus.Histogram
+}
+
+func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
+	m := &serverMetrics{
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxloop_collector_responses_total",
+			Help: "Responses received, by result (accepted, duplicate, invalid, unauthorized, rate_limited, error).",
+		}, []string{"result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cxloop_collector_ingest_duration_seconds",
+			Help:    "Time from receiving a response (or batch) to answering it, durable store commit included.",
+			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5},
+		}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cxloop_collector_store_commit_batch_size",
+			Help:    "Responses written per group-commit transaction of the store.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+	}
+	reg.MustRegister(m.responses, m.latency, m.batches)
+	return m
+}
+
+// ObserveCommit records a store group commit; pass it as store.Config.OnCommit.
+func (s *Server) ObserveCommit(c store.CommitStats) {
+	if c.Err == nil {
+		s.metrics.batches.Observe(float64(c.Responses))
+	}
+}

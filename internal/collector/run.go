@@ -1,0 +1,245 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	cxscheme "github.com/cxloop/cxloop/internal/scheme"
+	"github.com/cxloop/cxloop/internal/store"
+)
+
+// ContactDetailKeys are the customer attributes erased once a response is
+// older than the touchpoint's retention.contactDetails.
+var ContactDetailKeys = []string{"email", "phone", "mobile", "name", "firstName", "lastName", "fullName", "address"}
+
+// RunOptions configure Run.
+type RunOptions struct {
+	// Kube is the API server configuration; nil serves the configuration
+	// file's snapshot without following the touchpoint (tests, demo).
+	Kube *rest.Config
+	// Listener, when set, is used instead of listening on the configured
+	// address (tests pass a loopback listener on a free port).
+	Listener net.Listener
+	// ShutdownTimeout bounds draining in-flight requests (default 25s, under
+	// the pod's 30s grace period).
+	ShutdownTimeout time.Duration
+	// RetentionEvery is how often retention runs (default 1h).
+	RetentionEvery time.Duration
+	// RateLimit and RateBurst per client; from spec.collector.rateLimit when
+	// zero.
+	RateLimit float64
+	RateBurst int
+	// Registerer for Prometheus metrics (default: a new registry).
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	Log logr.Logger
+}
+
+// Run serves one touchpoint until ctx is done, then drains in-flight
+// requests, flushes the store and returns.
+func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
+	log := opts.Log.WithValues("namespace", cfg.Namespace, "touchpoint", cfg.Touchpoint)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = 25 * time.Second
+	}
+	if opts.RetentionEvery == 0 {
+		opts.RetentionEvery = time.Hour
+	}
+	tp := cfg.SnapshotTouchpoint()
+	if rl := tp.Spec.Collector; opts.RateLimit == 0 && rl != nil && rl.RateLimit != nil {
+		opts.RateLimit, opts.RateBurst = float64(rl.RateLimit.RequestsPerSecond), int(rl.RateLimit.Burst)
+	}
+	if opts.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		opts.Registerer, opts.Gatherer = reg, reg
+	}
+
+	var signingKey []byte
+	if k := os.Getenv(EnvSigningKey); k != "" {
+		signingKey = []byte(k)
+	}
+	var srv *Server
+	storeCfg := store.Config{Now: opts.Now, OnCommit: func(c store.CommitStats) {
+		if srv != nil {
+			srv.ObserveCommit(c)
+		}
+	}}
+	switch cfg.Store {
+	case "sqlite":
+		storeCfg.Driver, storeCfg.Path = store.DriverSQLite, cfg.SQLitePath
+	case "postgres":
+		storeCfg.Driver, storeCfg.DSN = store.DriverPostgres, os.Getenv(EnvStoreDSN)
+		if storeCfg.DSN == "" {
+			return fmt.Errorf("the postgres store needs the DSN in %s", EnvStoreDSN)
+		}
+	}
+	st, err := store.Open(ctx, storeCfg)
+	if err != nil {
+		return fmt.Errorf("open %s store: %w", cfg.Store, err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error(err, "close store")
+		}
+	}()
+
+	srv, err = NewServer(tp, Options{
+		Namespace: cfg.Namespace, Store: st, SigningKey: signingKey, Now: opts.Now,
+		RateLimit: opts.RateLimit, RateBurst: opts.RateBurst,
+		Registerer: opts.Registerer, Gatherer: opts.Gatherer, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if opts.Kube != nil {
+		if err := followTouchpoint(ctx, opts.Kube, cfg.Namespace, cfg.Touchpoint, srv, log); err != nil {
+			return err
+		}
+	}
+	go runRetention(ctx, srv, st, opts.RetentionEvery, log)
+
+	lis := opts.Listener
+	if lis == nil {
+		if lis, err = net.Listen("tcp", cfg.ListenAddress); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.ListenAddress, err)
+		}
+	}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(lis) }()
+	log.Info("collector serving", "address", lis.Addr().String(), "store", cfg.Store)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", opts.ShutdownTimeout)
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
+	defer cancelShutdown()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("drain requests: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// followTouchpoint watches the touchpoint (only it: the collector's Role
+// grants this one name) and switches the server to each new generation.
+func followTouchpoint(ctx context.Context, kube *rest.Config, namespace, name string, srv *Server, log logr.Logger) error {
+	c, err := cache.New(kube, cache.Options{
+		Scheme:            cxscheme.New(),
+		DefaultNamespaces: map[string]cache.Config{namespace: {}},
+		ByObject: map[client.Object]cache.ByObject{
+			&cxv1alpha1.SurveyTouchpoint{}: {Field: fields.OneTermEqualSelector("metadata.name", name)},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("create touchpoint cache: %w", err)
+	}
+	inf, err := c.GetInformer(ctx, &cxv1alpha1.SurveyTouchpoint{})
+	if err != nil {
+		return fmt.Errorf("touchpoint informer: %w", err)
+	}
+	apply := func(obj any) {
+		tp, ok := obj.(*cxv1alpha1.SurveyTouchpoint)
+		if !ok || tp.Name != name {
+			return
+		}
+		if cur := srv.state.Load(); cur != nil && cur.tp.Generation == tp.Generation && cur.tp.UID == tp.UID {
+			return
+		}
+		if err := srv.SetTouchpoint(tp); err != nil {
+			log.Error(err, "touchpoint change not applied; serving the previous version", "generation", tp.Generation)
+			return
+		}
+		log.Info("following touchpoint", "generation", tp.Generation)
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    apply,
+		UpdateFunc: func(_, obj any) { apply(obj) },
+	}); err != nil {
+		return fmt.Errorf("watch touchpoint: %w", err)
+	}
+	go func() {
+		if err := c.Start(ctx); err != nil {
+			log.Error(err, "touchpoint cache stopped")
+		}
+	}()
+	syncCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if !c.WaitForCacheSync(syncCtx) {
+		// Serve the snapshot; the informer keeps trying in the background.
+		log.Info("API server not reachable yet; serving the configuration snapshot until it is")
+	}
+	return nil
+}
+
+// runRetention deletes old responses and erases contact details on a
+// timer, in bounded batches (the store's), until ctx is done.
+func runRetention(ctx context.Context, srv *Server, st store.Store, every time.Duration, log logr.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		srv.applyRetention(ctx, st, log)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) applyRetention(ctx context.Context, st store.Store, log logr.Logger) {
+	cur := s.state.Load()
+	now := s.opts.Now()
+	responses, contacts := 8760*time.Hour, 2160*time.Hour
+	if r := cur.tp.Spec.Retention; r != nil {
+		if r.Responses != nil {
+			responses = r.Responses.Duration
+		}
+		if r.ContactDetails != nil {
+			contacts = r.ContactDetails.Duration
+		}
+	}
+	if n, err := st.DeleteResponsesBefore(ctx, cur.tp.Name, now.Add(-responses)); err != nil {
+		log.Error(err, "retention: delete old responses")
+	} else if n > 0 {
+		log.Info("retention: deleted responses", "count", n, "olderThan", responses)
+	}
+	if n, err := st.EraseContactDetails(ctx, cur.tp.Name, now.Add(-contacts), ContactDetailKeys); err != nil {
+		log.Error(err, "retention: erase contact details")
+	} else if n > 0 {
+		log.Info("retention: erased contact details", "responses", n, "olderThan", contacts)
+	}
+}

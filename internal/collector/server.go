@@ -1,0 +1,434 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/rules"
+	"github.com/cxloop/cxloop/internal/store"
+)
+
+// MaxBatchItems is the most responses one batch request may carry.
+const MaxBatchItems = 1000
+
+// maxBatchBytes bounds a batch request's body.
+const maxBatchBytes = 16 << 20
+
+// Options configure a Server.
+type Options struct {
+	// Namespace of the touchpoint (tokens are scoped to it).
+	Namespace string
+	// Store keeps responses durably.
+	Store store.Store
+	// SigningKey signs invitation tokens; nil disables /v1/invitations.
+	SigningKey []byte
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Random returns a number in [0, 1) for sampling (default: a hash of
+	// customer and day, so retries within a day get the same answer).
+	Random func(customerID string, now time.Time) float64
+	// RateLimit is requests per second per client; 0 disables it.
+	RateLimit float64
+	// RateBurst is the burst per client.
+	RateBurst int
+	// Registerer receives the Prometheus metrics (default: a new registry).
+	Registerer prometheus.Registerer
+	// Gatherer serves /metrics (default: the registry above).
+	Gatherer prometheus.Gatherer
+	// Log receives structured logs; customer contact details never go in.
+	Log logr.Logger
+}
+
+// Server is a touchpoint's ingestion API.
+type Server struct {
+	opts    Options
+	state   atomic.Pointer[state]
+	signer  *TokenSigner
+	limiter *clientLimiter
+	metrics *serverMetrics
+	mux     *http.ServeMux
+}
+
+// NewServer returns a server for tp. Call SetTouchpoint when tp changes.
+func NewServer(tp *cxv1alpha1.SurveyTouchpoint, opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("collector: a store is required")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Random == nil {
+		opts.Random = daySample
+	}
+	if opts.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		opts.Registerer, opts.Gatherer = reg, reg
+	}
+	s := &Server{opts: opts, metrics: newServerMetrics(opts.Registerer)}
+	if opts.SigningKey != nil {
+		signer, err := NewTokenSigner(opts.SigningKey)
+		if err != nil {
+			return nil, err
+		}
+		s.signer = signer
+	}
+	if opts.RateLimit > 0 {
+		s.limiter = newClientLimiter(opts.RateLimit, max(opts.RateBurst, 1), opts.Now)
+	}
+	if err := s.SetTouchpoint(tp); err != nil {
+		return nil, err
+	}
+	s.routes()
+	return s, nil
+}
+
+// SetTouchpoint switches to a new version of the touchpoint; requests in
+// flight finish with the version they started with.
+func (s *Server) SetTouchpoint(tp *cxv1alpha1.SurveyTouchpoint) error {
+	st, err := newState(tp)
+	if err != nil {
+		return err
+	}
+	s.state.Store(st)
+	return nil
+}
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/responses", s.limited(s.handleResponse))
+	mux.Handle("POST /v1/responses:batch", s.limited(s.handleBatch))
+	mux.Handle("POST /v1/invitations", s.limited(s.handleInvitation))
+	mux.Handle("GET /v1/status", s.limited(s.handleStatus))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
+	s.mux = mux
+}
+
+// limited applies the per-client rate limit.
+func (s *Server) limited(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.limiter != nil {
+			if wait, ok := s.limiter.allow(clientKey(r)); !ok {
+				s.metrics.responses.WithLabelValues(resultRateLimited).Inc()
+				w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+				writeProblem(w, Problem{Type: problemRateLimited, Title: "Too many requests", Status: http.StatusTooManyRequests,
+					Detail: fmt.Sprintf("this client sends more than %.0f requests per second; retry after the Retry-After seconds", s.opts.RateLimit)})
+				return
+			}
+		}
+		h(w, r)
+	})
+}
+
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Receipt is the body of a 202 answer.
+type Receipt struct {
+	ID         string    `json:"id"`
+	Status     string    `json:"status"`
+	Seq        int64     `json:"seq"`
+	ReceivedAt time.Time `json:"receivedAt"`
+}
+
+func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
+	start := s.opts.Now()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		s.metrics.responses.WithLabelValues(resultInvalid).Inc()
+		writeProblem(w, Problem{Type: problemTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("a response body may hold at most %d bytes; use POST /v1/responses:batch for many responses", MaxBodyBytes)})
+		return
+	}
+	st := s.state.Load()
+	nr, fieldErrs, tokenErr := s.prepare(st, body, start)
+	switch {
+	case fieldErrs != nil:
+		s.metrics.responses.WithLabelValues(resultInvalid).Inc()
+		writeProblem(w, Problem{Type: problemInvalidResponse, Title: "Invalid response", Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("%d field(s) of the response are invalid; nothing was stored", len(fieldErrs)), Errors: fieldErrs})
+		return
+	case tokenErr != nil:
+		s.metrics.responses.WithLabelValues(resultUnauthorized).Inc()
+		writeProblem(w, Problem{Type: problemUnauthorized, Title: "Invalid invitation token", Status: http.StatusUnauthorized, Detail: tokenErr.Error()})
+		return
+	}
+	results, err := s.opts.Store.SaveResponses(r.Context(), []store.NewResponse{*nr})
+	if err == nil && results[0].Status == store.StatusFailed {
+		err = results[0].Err
+	}
+	if err != nil {
+		s.metrics.responses.WithLabelValues(resultError).Inc()
+		s.opts.Log.Error(err, "store response", "touchpoint", st.tp.Name, "response", nr.ID)
+		writeProblem(w, Problem{Type: problemUnavailable, Title: "Response not stored", Status: http.StatusServiceUnavailable,
+			Detail: "the store could not take the response; nothing was acknowledged, retry with the same id"})
+		return
+	}
+	res := results[0]
+	if res.Status == store.StatusTokenRejected {
+		s.metrics.responses.WithLabelValues(resultUnauthorized).Inc()
+		writeProblem(w, Problem{Type: problemUnauthorized, Title: "Invalid invitation token", Status: http.StatusUnauthorized,
+			Detail: "the token was already used, or was never issued by this collector; ask for a new invitation"})
+		return
+	}
+	result := resultAccepted
+	if res.Status == store.StatusDuplicate {
+		result = resultDuplicate
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	s.metrics.responses.WithLabelValues(result).Inc()
+	s.metrics.latency.Observe(s.opts.Now().Sub(start).Seconds())
+	writeJSON(w, http.StatusAccepted, Receipt{ID: nr.ID, Status: "accepted", Seq: res.Receipt.Seq, ReceivedAt: res.Receipt.ReceivedAt})
+}
+
+// prepare decodes, validates, checks the token and scores the text of one
+// response body.
+func (s *Server) prepare(st *state, body []byte, now time.Time) (*store.NewResponse, FieldErrors, error) {
+	req, errs := DecodeRequest(body)
+	if errs != nil {
+		return nil, errs, nil
+	}
+	resp, errs := st.validator.Validate(req, now)
+	if errs != nil {
+		return nil, errs, nil
+	}
+	var tokenID string
+	if st.policy.requireToken {
+		if req.Token == "" {
+			return nil, nil, errors.New("this touchpoint requires an invitation token (field token); ask POST /v1/invitations for one")
+		}
+		if s.signer == nil {
+			return nil, nil, errors.New("this collector has no signing key to check tokens with")
+		}
+		claims, err := s.signer.Verify(req.Token, s.opts.Namespace, st.tp.Name, resp.Customer.ID, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		tokenID = claims.ID
+	}
+	analysis := st.analyzer.Analyze(resp.Comment, st.textAnswers(resp.Answers))
+	if analysis.Sentiment != nil {
+		resp.Sentiment = *analysis.Sentiment
+	}
+	resp.Themes = analysis.Themes
+	nr, err := toNewResponse(resp, analysis.Sentiment, tokenID)
+	if err != nil {
+		return nil, FieldErrors{{Field: "answers", Message: err.Error()}}, nil
+	}
+	return nr, nil, nil
+}
+
+func toNewResponse(r *rules.Response, sentiment *float64, tokenID string) (*store.NewResponse, error) {
+	answers, err := json.Marshal(r.Answers)
+	if err != nil {
+		return nil, fmt.Errorf("encode answers: %w", err)
+	}
+	return &store.NewResponse{
+		Touchpoint: r.Touchpoint,
+		ID:         r.ID,
+		Customer: store.Customer{
+			ID: r.Customer.ID, Tier: r.Customer.Tier, Segment: r.Customer.Segment, Attributes: r.Customer.Attributes,
+		},
+		Answers:     answers,
+		Comment:     r.Comment,
+		Sentiment:   sentiment,
+		Themes:      r.Themes,
+		Metadata:    r.Metadata,
+		SubmittedAt: r.SubmittedAt,
+		TokenID:     tokenID,
+	}, nil
+}
+
+// BatchRequest is the body of POST /v1/responses:batch.
+type BatchRequest struct {
+	Responses []json.RawMessage `json:"responses"`
+}
+
+// BatchItemResult is the outcome of one item of a batch.
+type BatchItemResult struct {
+	Index      int         `json:"index"`
+	ID         string      `json:"id,omitempty"`
+	Status     int         `json:"status"`
+	Seq        int64       `json:"seq,omitempty"`
+	ReceivedAt *time.Time  `json:"receivedAt,omitempty"`
+	Errors     FieldErrors `json:"errors,omitempty"`
+	Detail     string      `json:"detail,omitempty"`
+}
+
+// BatchResult is the answer to a batch: one result per item, in order.
+type BatchResult struct {
+	Accepted int               `json:"accepted"`
+	Rejected int               `json:"rejected"`
+	Results  []BatchItemResult `json:"results"`
+}
+
+func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
+	now := s.opts.Now()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBatchBytes))
+	if err != nil {
+		writeProblem(w, Problem{Type: problemTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("a batch body may hold at most %d bytes; split it", maxBatchBytes)})
+		return
+	}
+	var batch BatchRequest
+	dec := json.NewDecoder(bytesReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&batch); err != nil {
+		fe := jsonError(err)
+		writeProblem(w, Problem{Type: problemInvalidResponse, Title: "Invalid batch", Status: http.StatusBadRequest,
+			Detail: `send {"responses": [ ... ]}`, Errors: FieldErrors{fe}})
+		return
+	}
+	if n := len(batch.Responses); n == 0 || n > MaxBatchItems {
+		writeProblem(w, Problem{Type: problemInvalidResponse, Title: "Invalid batch", Status: http.StatusBadRequest,
+			Errors: FieldErrors{{Field: "responses", Message: fmt.Sprintf("holds %d items; send 1 to %d", n, MaxBatchItems)}}})
+		return
+	}
+	st := s.state.Load()
+	out := BatchResult{Results: make([]BatchItemResult, len(batch.Responses))}
+	var toSave []store.NewResponse
+	var index []int
+	for i, raw := range batch.Responses {
+		out.Results[i].Index = i
+		if len(raw) > MaxBodyBytes {
+			out.Results[i].Status = http.StatusRequestEntityTooLarge
+			out.Results[i].Detail = fmt.Sprintf("an item may hold at most %d bytes", MaxBodyBytes)
+			continue
+		}
+		nr, errs, tokenErr := s.prepare(st, raw, now)
+		switch {
+		case errs != nil:
+			out.Results[i].Status, out.Results[i].Errors = http.StatusBadRequest, prefixFields(errs, fmt.Sprintf("responses[%d]", i))
+		case tokenErr != nil:
+			out.Results[i].Status, out.Results[i].Detail = http.StatusUnauthorized, tokenErr.Error()
+		default:
+			out.Results[i].ID = nr.ID
+			toSave = append(toSave, *nr)
+			index = append(index, i)
+		}
+	}
+	if len(toSave) > 0 {
+		results, err := s.opts.Store.SaveResponses(r.Context(), toSave)
+		if err != nil {
+			s.opts.Log.Error(err, "store batch", "touchpoint", st.tp.Name, "responses", len(toSave))
+			writeProblem(w, Problem{Type: problemUnavailable, Title: "Batch not stored", Status: http.StatusServiceUnavailable,
+				Detail: "the store could not take the batch; nothing was acknowledged, retry it as is (ids make it idempotent)"})
+			return
+		}
+		for j, res := range results {
+			item := &out.Results[index[j]]
+			switch res.Status {
+			case store.StatusStored, store.StatusDuplicate:
+				item.Status, item.Seq = http.StatusAccepted, res.Receipt.Seq
+				at := res.Receipt.ReceivedAt
+				item.ReceivedAt = &at
+			case store.StatusTokenRejected:
+				item.Status, item.Detail = http.StatusUnauthorized, "the token was already used or never issued"
+			default:
+				item.Status, item.Detail = http.StatusServiceUnavailable, "not stored; retry this item"
+			}
+		}
+	}
+	for _, it := range out.Results {
+		result := resultAccepted
+		if it.Status == http.StatusAccepted {
+			out.Accepted++
+		} else {
+			out.Rejected++
+			result = resultForStatus(it.Status)
+		}
+		s.metrics.responses.WithLabelValues(result).Inc()
+	}
+	s.metrics.latency.Observe(s.opts.Now().Sub(now).Seconds())
+	writeJSON(w, http.StatusOK, out)
+}
+
+func prefixFields(errs FieldErrors, prefix string) FieldErrors {
+	out := make(FieldErrors, len(errs))
+	for i, e := range errs {
+		out[i] = e
+		if e.Field == "" {
+			out[i].Field = prefix
+		} else {
+			out[i].Field = prefix + "." + e.Field
+		}
+	}
+	return out
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.opts.Store.Ping(ctx); err != nil {
+		writeStoreUnavailable(w, err.Error())
+		return
+	}
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// Status is the body of GET /v1/status, read by the manager for the
+// touchpoint's status.
+type Status struct {
+	Touchpoint       string     `json:"touchpoint"`
+	Generation       int64      `json:"generation"`
+	Total            int64      `json:"total"`
+	Last24h          int64      `json:"last24h"`
+	LastResponseTime *time.Time `json:"lastResponseTime,omitempty"`
+	OutboxDepth      int64      `json:"outboxDepth"`
+	OutboxOldest     *time.Time `json:"outboxOldest,omitempty"`
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st := s.state.Load()
+	now := s.opts.Now()
+	total, recent, last, err := s.opts.Store.Counts(r.Context(), st.tp.Name, now.Add(-24*time.Hour))
+	if err != nil {
+		writeStoreUnavailable(w, err.Error())
+		return
+	}
+	depth, oldest, err := s.opts.Store.OutboxStats(r.Context())
+	if err != nil {
+		writeStoreUnavailable(w, err.Error())
+		return
+	}
+	out := Status{Touchpoint: st.tp.Name, Generation: st.tp.Generation, Total: total, Last24h: recent, OutboxDepth: depth}
+	if !last.IsZero() {
+		out.LastResponseTime = &last
+	}
+	if !oldest.IsZero() {
+		out.OutboxOldest = &oldest
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// daySample maps a customer and day to [0, 1): the same customer asked
+// twice the same day gets the same sampling decision.
+func daySample(customerID string, now time.Time) float64 {
+	h := fnv.New64a()
+	_, _ = io.WriteString(h, customerID)
+	_, _ = io.WriteString(h, now.UTC().Format("2006-01-02"))
+	return float64(h.Sum64()>>11) / float64(1<<53)
+}

@@ -1,0 +1,88 @@
+package collector
+
+import (
+	"fmt"
+	"time"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/textanalytics"
+)
+
+// state is everything derived from one generation of the touchpoint. It is
+// rebuilt when the touchpoint changes and swapped in atomically, so a
+// request sees one consistent version.
+type state struct {
+	tp        *cxv1alpha1.SurveyTouchpoint
+	validator *Validator
+	analyzer  *textanalytics.Analyzer
+	policy    contactPolicy
+}
+
+// contactPolicy is the touchpoint's contact-frequency rules with defaults.
+type contactPolicy struct {
+	samplingRate  float64
+	quarantine    time.Duration
+	maxCount      int
+	maxWindow     time.Duration
+	programScope  bool
+	requireToken  bool
+	tokenTTL      time.Duration
+	invitationsOn bool
+}
+
+func newState(tp *cxv1alpha1.SurveyTouchpoint) (*state, error) {
+	st := &state{tp: tp.DeepCopy(), validator: NewValidator(tp)}
+	var opts []textanalytics.Option
+	if ta := tp.Spec.TextAnalytics; ta != nil {
+		opts = append(opts, textanalytics.WithSentiment(ta.Sentiment))
+		if len(ta.Themes) > 0 {
+			themes := make([]textanalytics.Theme, 0, len(ta.Themes))
+			for _, th := range ta.Themes {
+				themes = append(themes, textanalytics.Theme{Name: th.Name, Keywords: th.Keywords})
+			}
+			m, err := textanalytics.NewThemeMatcher(themes)
+			if err != nil {
+				return nil, fmt.Errorf("spec.textAnalytics.themes: %w", err)
+			}
+			opts = append(opts, textanalytics.WithThemes(m))
+		}
+	}
+	st.analyzer = textanalytics.NewAnalyzer(opts...)
+
+	p := contactPolicy{samplingRate: 1, tokenTTL: 168 * time.Hour}
+	if cp := tp.Spec.ContactPolicy; cp != nil {
+		if cp.SamplingRate != nil {
+			p.samplingRate = *cp.SamplingRate
+		}
+		if cp.Quarantine != nil {
+			p.quarantine = cp.Quarantine.Duration
+		}
+		if m := cp.MaxInvitations; m != nil {
+			p.maxCount, p.maxWindow = int(m.Count), m.Window.Duration
+		}
+		p.programScope = cp.Scope == cxv1alpha1.ContactScopeProgram
+	}
+	if inv := tp.Spec.Invitations; inv != nil {
+		p.invitationsOn = true
+		p.requireToken = inv.RequireToken
+		if inv.TokenTTL != nil {
+			p.tokenTTL = inv.TokenTTL.Duration
+		}
+	}
+	st.policy = p
+	return st, nil
+}
+
+// textAnswers returns the answers to Text questions, for text analytics.
+func (st *state) textAnswers(answers map[string]any) []string {
+	var out []string
+	for _, q := range st.tp.Spec.Questions {
+		if q.Type != cxv1alpha1.QuestionText {
+			continue
+		}
+		if s, ok := answers[q.ID].(string); ok && s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
