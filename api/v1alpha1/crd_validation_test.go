@@ -33,22 +33,7 @@ import (
 // validation, as kubectl apply does.
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		// Never skip: these tests are the proof that the CRDs validate what
-		// they claim to, and that needs the real API server.
-		fmt.Fprintf(os.Stderr, "FAIL: start the test control plane: %v\n", err)
-		fmt.Fprintln(os.Stderr, "run: KUBEBUILDER_ASSETS=$(hack/setup-envtest.sh) go test ./api/...")
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stop the test control plane: %v\n", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &env, "./api/...") }
 
 var (
 	samplesDir    = testenv.SamplesDir

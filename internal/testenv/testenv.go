@@ -103,3 +103,21 @@ func (e *Env) Namespace(t testing.TB) string {
 	})
 	return ns.Name
 }
+
+// Main starts the control plane, stores it in *env, runs the package's tests
+// and exits. It never skips: tests that need the real API server fail when
+// it cannot start, with the command that provides its binaries.
+func Main(m *testing.M, env **Env, pkg string) {
+	e, err := Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: start the test control plane: %v\n", err)
+		fmt.Fprintf(os.Stderr, "run: KUBEBUILDER_ASSETS=$(hack/setup-envtest.sh) go test %s\n", pkg)
+		os.Exit(1)
+	}
+	*env = e
+	code := m.Run()
+	if err := e.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stop the test control plane: %v\n", err)
+	}
+	os.Exit(code)
+}
