@@ -116,6 +116,7 @@ func (s *Server) routes() {
 	mux.Handle("POST /v1/responses:batch", s.limited(s.handleBatch))
 	mux.Handle("POST /v1/invitations", s.limited(s.handleInvitation))
 	mux.Handle("GET /v1/status", s.limited(s.handleStatus))
+	mux.Handle("GET /v1/metrics", s.limited(s.handleMetrics))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))

@@ -1,0 +1,127 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/store"
+)
+
+// QuestionSpecs returns what the store aggregates for tp's questions: one
+// spec per scored question (NPS, CSAT, CES, Rating, YesNo, Choice; Text is
+// not aggregated) and the pairs (KPI question, driver question) that
+// key-driver analysis needs.
+func QuestionSpecs(tp *cxv1alpha1.SurveyTouchpoint) ([]store.QuestionSpec, [][2]string) {
+	var specs []store.QuestionSpec
+	var kpis, drivers []string
+	for i := range tp.Spec.Questions {
+		q := &tp.Spec.Questions[i]
+		switch q.Type {
+		case cxv1alpha1.QuestionNPS:
+			specs = append(specs, store.QuestionSpec{ID: q.ID, Kind: store.KindNPS, ScaleMin: 0, ScaleMax: 10})
+		case cxv1alpha1.QuestionCSAT, cxv1alpha1.QuestionCES, cxv1alpha1.QuestionRating:
+			lo, hi := scaleOf(q)
+			specs = append(specs, store.QuestionSpec{ID: q.ID, Kind: store.KindNumeric, ScaleMin: int(lo), ScaleMax: int(hi)})
+		case cxv1alpha1.QuestionYesNo:
+			specs = append(specs, store.QuestionSpec{ID: q.ID, Kind: store.KindYesNo})
+		case cxv1alpha1.QuestionChoice:
+			specs = append(specs, store.QuestionSpec{ID: q.ID, Kind: store.KindChoice})
+		default:
+			continue
+		}
+		if KPIOf(q) != "" {
+			kpis = append(kpis, q.ID)
+		}
+		if q.Driver {
+			drivers = append(drivers, q.ID)
+		}
+	}
+	var pairs [][2]string
+	for _, k := range kpis {
+		for _, d := range drivers {
+			if k != d {
+				pairs = append(pairs, [2]string{k, d})
+			}
+		}
+	}
+	return specs, pairs
+}
+
+// KPIOf returns the KPI a question feeds: its kpi field, else the KPI of
+// its type (NPS, CSAT, CES), else "".
+func KPIOf(q *cxv1alpha1.Question) cxv1alpha1.KPI {
+	if q.KPI != "" {
+		return q.KPI
+	}
+	switch q.Type {
+	case cxv1alpha1.QuestionNPS:
+		return cxv1alpha1.KPINPS
+	case cxv1alpha1.QuestionCSAT:
+		return cxv1alpha1.KPICSAT
+	case cxv1alpha1.QuestionCES:
+		return cxv1alpha1.KPICES
+	}
+	return ""
+}
+
+// KPIQuestion returns the id of the first question of tp that feeds kpi,
+// or "" when none does.
+func KPIQuestion(tp *cxv1alpha1.SurveyTouchpoint, kpi cxv1alpha1.KPI) string {
+	for i := range tp.Spec.Questions {
+		if KPIOf(&tp.Spec.Questions[i]) == kpi {
+			return tp.Spec.Questions[i].ID
+		}
+	}
+	return ""
+}
+
+// StoreSource reads aggregates straight from a store: the same answer as
+// the collector's GET /v1/metrics, without HTTP (tests, benchmarks, the
+// in-process demo).
+type StoreSource struct {
+	Store store.Store
+}
+
+// Metrics returns the mergeable aggregates of tp's responses submitted in
+// [from, to), grouped by groupBy ("" for one group).
+func (s StoreSource) Metrics(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint, from, to time.Time, groupBy string) (*store.AggregateResult, error) {
+	return aggregate(ctx, s.Store, tp, from, to, groupBy)
+}
+
+func aggregate(ctx context.Context, st store.Store, tp *cxv1alpha1.SurveyTouchpoint, from, to time.Time, groupBy string) (*store.AggregateResult, error) {
+	specs, pairs := QuestionSpecs(tp)
+	res, err := st.Aggregate(ctx, store.AggregateQuery{
+		Touchpoints: []string{tp.Name}, From: from, To: to, GroupBy: groupBy, Questions: specs, Pairs: pairs,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("aggregate responses of touchpoint %s: %w", tp.Name, err)
+	}
+	return res, nil
+}
+
+// HTTPSource reads aggregates from each touchpoint's collector over its
+// GET /v1/metrics API, at the endpoint in the touchpoint's status.
+type HTTPSource struct {
+	// Endpoint overrides the touchpoint's status.endpoint (tests, demo).
+	Endpoint func(tp *cxv1alpha1.SurveyTouchpoint) string
+	// Client defaults to a client with a 30 s timeout.
+	Client *Client
+}
+
+// Metrics asks tp's collector for its aggregates.
+func (s HTTPSource) Metrics(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint, from, to time.Time, groupBy string) (*store.AggregateResult, error) {
+	endpoint := tp.Status.Endpoint
+	if s.Endpoint != nil {
+		endpoint = s.Endpoint(tp)
+	}
+	if endpoint == "" {
+		return nil, fmt.Errorf("touchpoint %s has no collector endpoint yet (status.endpoint is empty)", tp.Name)
+	}
+	c := s.Client
+	if c == nil {
+		c = NewClient(nil)
+	}
+	return c.Metrics(ctx, endpoint, MetricsQuery{From: from, To: to, GroupBy: groupBy})
+}
