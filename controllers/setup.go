@@ -4,14 +4,24 @@ package controllers
 
 import (
 	"fmt"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 )
 
 // Options configure all controllers.
 type Options struct {
 	// CollectorImage is the image of the collector pods of touchpoints.
 	CollectorImage string
+	// CollectorEndpoint overrides the address the manager reads a
+	// touchpoint's collector at (tests, the in-process demo); by default it
+	// is the collector Service's in-cluster URL.
+	CollectorEndpoint func(tp *cxv1alpha1.SurveyTouchpoint) string
+	// CollectorStatusEvery is how often touchpoints' response counts are
+	// read from their collectors (default 1m).
+	CollectorStatusEvery time.Duration
 }
 
 // SetupWithManager registers every cxloop controller with mgr.
@@ -20,7 +30,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		name  string
 		setup func(ctrl.Manager) error
 	}{
-		{"surveytouchpoint", (&SurveyTouchpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-surveytouchpoint"), CollectorImage: opts.CollectorImage}).SetupWithManager},
+		{"surveytouchpoint", (&SurveyTouchpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-surveytouchpoint"), CollectorImage: opts.CollectorImage, Endpoint: opts.CollectorEndpoint, StatusEvery: opts.CollectorStatusEvery}).SetupWithManager},
 		{"alertrule", (&AlertRuleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-alertrule")}).SetupWithManager},
 		{"casetemplate", (&CaseTemplateReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-casetemplate")}).SetupWithManager},
 		{"case", (&CaseReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-case")}).SetupWithManager},

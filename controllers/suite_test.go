@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -41,7 +42,9 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "create manager:", err)
 		return 1
 	}
-	if err := SetupWithManager(mgr, Options{CollectorImage: "example.com/cxloop:test"}); err != nil {
+	if err := SetupWithManager(mgr, Options{
+		CollectorImage: "example.com/cxloop:test", CollectorEndpoint: testCollectorEndpoint, CollectorStatusEvery: time.Second,
+	}); err != nil {
 		fmt.Fprintln(os.Stderr, "set up controllers:", err)
 		return 1
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/validate"
 )
 
@@ -34,6 +36,15 @@ type SurveyTouchpointReconciler struct {
 	Recorder  recorder.EventRecorder
 	// CollectorImage runs `cxloop collector`.
 	CollectorImage string
+	// Collectors reads each ready collector's GET /v1/status for the
+	// touchpoint's response counts and outbox (default: a client with a
+	// 30 s timeout).
+	Collectors *collector.Client
+	// Endpoint overrides status.endpoint as the address the manager reads
+	// the collector at (tests, the in-process demo).
+	Endpoint func(tp *cxv1alpha1.SurveyTouchpoint) string
+	// StatusEvery is how often the counts are refreshed (default 1m).
+	StatusEvery time.Duration
 }
 
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=surveytouchpoints,verbs=get;list;watch
@@ -65,10 +76,58 @@ func (r *SurveyTouchpointReconciler) check(ctx context.Context, tp *cxv1alpha1.S
 	tp.Status.ReadyReplicas = ready
 	tp.Status.Endpoint = collectorEndpoint(tp)
 	want := desiredReplicas(tp)
-	if ready < want {
-		return outcome{reason: cxv1alpha1.ReasonProgressing, message: fmt.Sprintf("collector %d/%d replicas ready", ready, want), reconciling: true}, ctrl.Result{}, nil
+	var result ctrl.Result
+	countsNote := ""
+	if ready > 0 {
+		// Counts change without any Kubernetes event: refresh them on a
+		// timer while a collector runs.
+		result.RequeueAfter = r.statusEvery()
+		if err := r.refreshCounts(ctx, tp); err != nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("collector status not read", "error", err.Error())
+			countsNote = "; response counts not refreshed: " + err.Error()
+		}
 	}
-	return readyOutcome(fmt.Sprintf("collector %d/%d replicas ready at %s", ready, want, tp.Status.Endpoint)), ctrl.Result{}, nil
+	if ready < want {
+		return outcome{reason: cxv1alpha1.ReasonProgressing, message: fmt.Sprintf("collector %d/%d replicas ready%s", ready, want, countsNote), reconciling: true}, result, nil
+	}
+	return readyOutcome(fmt.Sprintf("collector %d/%d replicas ready at %s%s", ready, want, tp.Status.Endpoint, countsNote)), result, nil
+}
+
+func (r *SurveyTouchpointReconciler) statusEvery() time.Duration {
+	if r.StatusEvery > 0 {
+		return r.StatusEvery
+	}
+	return time.Minute
+}
+
+// refreshCounts copies the collector's response counts and outbox state
+// into the touchpoint's status. On failure the previous counts stay.
+func (r *SurveyTouchpointReconciler) refreshCounts(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint) error {
+	endpoint := tp.Status.Endpoint
+	if r.Endpoint != nil {
+		endpoint = r.Endpoint(tp)
+	}
+	c := r.Collectors
+	if c == nil {
+		c = collector.NewClient(nil)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := c.Status(ctx, endpoint)
+	if err != nil {
+		return err
+	}
+	counts := &cxv1alpha1.ResponseCounts{Total: st.Total, Last24h: st.Last24h}
+	if st.LastResponseTime != nil {
+		counts.LastResponseTime = &metav1.Time{Time: *st.LastResponseTime}
+	}
+	tp.Status.Responses = counts
+	outbox := &cxv1alpha1.OutboxStatus{Depth: st.OutboxDepth}
+	if st.OutboxOldest != nil {
+		outbox.OldestAge = &metav1.Duration{Duration: time.Since(*st.OutboxOldest).Round(time.Second)}
+	}
+	tp.Status.Outbox = outbox
+	return nil
 }
 
 func (r *SurveyTouchpointReconciler) missingSecrets(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint) (validate.Problems, error) {

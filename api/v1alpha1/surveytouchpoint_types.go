@@ -487,9 +487,11 @@ type SurveyTouchpointStatus struct {
 type ResponseCounts struct {
 	// total responses stored.
 	Total int64 `json:"total"`
-	// last24h responses submitted in the last 24 hours.
+	// last24h responses the collector received in the last 24 hours (an
+	// import of old responses counts when it arrives): is the touchpoint
+	// getting traffic?
 	Last24h int64 `json:"last24h"`
-	// lastResponseTime is when the newest response was submitted.
+	// lastResponseTime is when the collector received the newest response.
 	// +optional
 	LastResponseTime *metav1.Time `json:"lastResponseTime,omitempty"`
 }

@@ -1,0 +1,110 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/store"
+)
+
+// testCollectors maps "namespace/touchpoint" to the URL of an in-process
+// collector; touchpoints without one point at a closed port.
+var testCollectors sync.Map
+
+func testCollectorEndpoint(tp *cxv1alpha1.SurveyTouchpoint) string {
+	if u, ok := testCollectors.Load(tp.Namespace + "/" + tp.Name); ok {
+		if s, ok := u.(string); ok {
+			return s
+		}
+	}
+	return "http://127.0.0.1:1"
+}
+
+// startCollector serves tp from a real collector on a real SQLite store.
+func startCollector(t *testing.T, tp *cxv1alpha1.SurveyTouchpoint) string {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "responses.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	srv, err := collector.NewServer(tp, collector.Options{Namespace: tp.Namespace, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	key := tp.Namespace + "/" + tp.Name
+	testCollectors.Store(key, ts.URL)
+	t.Cleanup(func() { testCollectors.Delete(key) })
+	return ts.URL
+}
+
+func postResponse(t *testing.T, url, id string, submitted time.Time) {
+	t.Helper()
+	body := fmt.Sprintf(`{"id":%q,"customer":{"id":"C-%s"},"answers":{"completed":true,"ease":7},"submittedAt":%q}`, id, id, submitted.UTC().Format(time.RFC3339))
+	resp, err := http.Post(url+"/v1/responses", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("post response %s: %s", id, resp.Status)
+	}
+}
+
+// Once its collector runs, a touchpoint's status shows the response counts
+// the collector stored, and keeps them current.
+func TestTouchpointStatusShowsCollectorCounts(t *testing.T) {
+	ns := env.Namespace(t)
+	tp := touchpoint(ns, "relationship-nps", nil)
+	url := startCollector(t, tp)
+	now := time.Now()
+	postResponse(t, url, "r1", now.Add(-time.Hour))
+	postResponse(t, url, "r2", now.Add(-2*time.Hour))
+	postResponse(t, url, "r3", now.Add(-30*time.Hour))
+	create(t, tp)
+
+	sts := &appsv1.StatefulSet{}
+	eventually(t, "collector statefulset", func() error { return get(ns, "relationship-nps-collector", sts) })
+	sts.Status.Replicas, sts.Status.ReadyReplicas, sts.Status.AvailableReplicas = 1, 1, 1
+	if err := env.Client.Status().Update(context.Background(), sts); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "response counts in status", func() error {
+		if err := get(ns, tp.Name, tp); err != nil {
+			return err
+		}
+		r := tp.Status.Responses
+		if r == nil || r.Total != 3 || r.Last24h != 3 || r.LastResponseTime == nil {
+			return fmt.Errorf("status.responses = %+v, want total 3, last24h 3 (received now), a last response time", r)
+		}
+		return nil
+	})
+	if tp.Status.Outbox == nil || tp.Status.Outbox.Depth != 0 {
+		t.Errorf("status.outbox = %+v, want depth 0", tp.Status.Outbox)
+	}
+
+	// New responses show up without any change to the touchpoint.
+	postResponse(t, url, "r4", time.Now())
+	eventually(t, "refreshed counts", func() error {
+		if err := get(ns, tp.Name, tp); err != nil {
+			return err
+		}
+		if r := tp.Status.Responses; r.Total != 4 || r.Last24h != 4 {
+			return fmt.Errorf("status.responses = %+v, want total 4, last24h 4", r)
+		}
+		return nil
+	})
+}
