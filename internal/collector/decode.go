@@ -74,18 +74,59 @@ func (fe FieldErrors) Error() string {
 }
 
 // DecodeRequest parses one response body strictly: unknown fields and
-// trailing data are errors.
+// trailing data are errors. When the only errors are unknown fields, it
+// returns all of them together with the decoded request, so the caller can
+// report the rest of the request's problems in the same answer.
 func DecodeRequest(body []byte) (*ResponseRequest, FieldErrors) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	var req ResponseRequest
 	if err := dec.Decode(&req); err != nil {
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return decodeWithUnknownFields(body)
+		}
 		return nil, FieldErrors{jsonError(err)}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, FieldErrors{{Field: "", Message: "the body must hold exactly one JSON object"}}
 	}
 	return &req, nil
+}
+
+// unknownFieldMessage is the error of a field the API does not have.
+const unknownFieldMessage = "unknown field; allowed: id, token, customer, answers, comment, metadata, submittedAt (and id, tier, segment, attributes in customer)"
+
+// decodeWithUnknownFields decodes a body that has unknown fields and names
+// every one of them (a strict decoder stops at the first).
+func decodeWithUnknownFields(body []byte) (*ResponseRequest, FieldErrors) {
+	var errs FieldErrors
+	var top map[string]json.RawMessage
+	var nested struct {
+		Customer map[string]json.RawMessage `json:"customer"`
+	}
+	_ = json.Unmarshal(body, &top)
+	_ = json.Unmarshal(body, &nested)
+	for _, f := range []struct {
+		prefix string
+		fields map[string]json.RawMessage
+		known  []string
+	}{
+		{"", top, []string{"id", "token", "customer", "answers", "comment", "metadata", "submittedAt"}},
+		{"customer.", nested.Customer, []string{"id", "tier", "segment", "attributes"}},
+	} {
+		for name := range f.fields {
+			// encoding/json matches field names case-insensitively.
+			if !slices.ContainsFunc(f.known, func(k string) bool { return strings.EqualFold(k, name) }) {
+				errs = append(errs, FieldError{Field: f.prefix + name, Message: unknownFieldMessage})
+			}
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+	var req ResponseRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, append(errs, jsonError(err))
+	}
+	return &req, errs
 }
 
 // jsonError turns a decoding error into a field error.
@@ -100,7 +141,7 @@ func jsonError(err error) FieldError {
 		return FieldError{Field: "", Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return FieldError{Field: name, Message: "unknown field; allowed: id, token, customer, answers, comment, metadata, submittedAt (and id, tier, segment, attributes in customer)"}
+		return FieldError{Field: name, Message: unknownFieldMessage}
 	case errors.Is(err, io.EOF):
 		return FieldError{Field: "", Message: "the body is empty; send one JSON object"}
 	default:

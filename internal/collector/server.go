@@ -209,11 +209,11 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 // response body.
 func (s *Server) prepare(st *state, body []byte, now time.Time) (*store.NewResponse, FieldErrors, error) {
 	req, errs := DecodeRequest(body)
-	if errs != nil {
+	if req == nil {
 		return nil, errs, nil
 	}
-	resp, errs := st.validator.Validate(req, now)
-	if errs != nil {
+	resp, verrs := st.validator.Validate(req, now)
+	if errs = append(errs, verrs...); errs != nil {
 		return nil, errs, nil
 	}
 	var tokenID string
