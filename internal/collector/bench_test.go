@@ -23,12 +23,11 @@ var benchSeq atomic.Int64
 
 // BenchmarkIngest posts single responses to POST /v1/responses over a real
 // HTTP server on loopback from 64 concurrent keep-alive connections, and
-// reports throughput and latency percentiles:
-//
-//   - bare: the ceiling without durability: the collector's own decoding,
-//     validation and text analytics, then 202 without storing;
-//   - sqlite, postgres: the collector's handler, 202 once the response is
-//     committed (SQLite WAL with synchronous=FULL, group commit).
+// reports throughput and the p50 and p99 latency of one request. "bare" is
+// the ceiling without durability: the collector's own decoding, validation
+// and text analytics, then 202 without storing. "sqlite" and "postgres" run
+// the collector's handler, which answers 202 once the response is committed
+// (SQLite: WAL with synchronous=FULL; both: group commit).
 //
 //	go test ./internal/collector -run '^$' -bench Ingest -benchtime 20000x
 func BenchmarkIngest(b *testing.B) {
