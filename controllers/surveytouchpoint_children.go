@@ -178,6 +178,11 @@ func buildCollectorRole(tp *cxv1alpha1.SurveyTouchpoint) *rbacv1.Role {
 			{APIGroups: []string{cxv1alpha1.GroupVersion.Group}, Resources: []string{"surveytouchpoints"}, ResourceNames: []string{tp.Name}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{cxv1alpha1.GroupVersion.Group}, Resources: []string{"alertrules", "casetemplates", "notificationchannels"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{cxv1alpha1.GroupVersion.Group}, Resources: []string{"cases"}, Verbs: []string{"get", "list", "watch", "create", "patch", "update"}},
+			// Rule notifications: the notifier records deliveries in the
+			// channel's status and reads the channel's Secrets one by one
+			// (get only: no list or watch of the namespace's Secrets).
+			{APIGroups: []string{cxv1alpha1.GroupVersion.Group}, Resources: []string{"notificationchannels/status"}, Verbs: []string{"get", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		},
 	}

@@ -43,6 +43,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.actions) || (has(self.actions) && size(self.actions) >= size(oldSelf.actions) && oldSelf.actions.all(i, a, self.actions[i] == a))",message="actions is an append-only log: earlier entries cannot be edited or removed; add a new entry instead",fieldPath=".actions"
 // +kubebuilder:validation:XValidation:rule="has(oldSelf.template) == has(self.template) && (!has(self.template) || oldSelf.template == self.template)",message="template is immutable",fieldPath=".template"
 // +kubebuilder:validation:XValidation:rule="has(oldSelf.source) == has(self.source) && (!has(self.source) || oldSelf.source == self.source)",message="source is immutable: it records the response that opened the Case",fieldPath=".source"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.relatedResponses) || (has(self.relatedResponses) && size(self.relatedResponses) >= size(oldSelf.relatedResponses))",message="relatedResponses may only grow: responses merged into the Case stay listed",fieldPath=".relatedResponses"
 type CaseSpec struct {
 	// template is the CaseTemplate (same namespace) whose team, policies and
 	// escalation apply. Immutable.
@@ -103,6 +104,15 @@ type CaseSpec struct {
 	// resolution is required to close the Case.
 	// +optional
 	Resolution *Resolution `json:"resolution,omitempty"`
+
+	// relatedResponses are later responses ("<touchpoint>/<id>") that the
+	// opening rule's dedup merged into this Case instead of opening
+	// another; the list only grows.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=253
+	RelatedResponses []string `json:"relatedResponses,omitempty"`
 }
 
 // Customer identifies whom a Case or response is about.
@@ -154,14 +164,6 @@ type CaseSource struct {
 	// response is a snapshot of the triggering response.
 	// +optional
 	Response *ResponseSnapshot `json:"response,omitempty"`
-
-	// relatedResponses are ids of later responses merged into this Case by
-	// the rule's dedup.
-	// +optional
-	// +listType=set
-	// +kubebuilder:validation:MaxItems=100
-	// +kubebuilder:validation:items:MaxLength=253
-	RelatedResponses []string `json:"relatedResponses,omitempty"`
 }
 
 // ResponseSnapshot is a copy of a response at the time the Case opened.
@@ -279,14 +281,47 @@ type CaseStatus struct {
 	// +listMapKey=step
 	Escalations []EscalationRecord `json:"escalations,omitempty"`
 
-	// notifications sent for this Case, newest last (bounded).
+	// notifications sent for this Case, newest last (the latest 50).
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
 	Notifications []NotificationRecord `json:"notifications,omitempty"`
 
 	// archivedAt is when the closed Case was archived to the store.
 	// +optional
 	ArchivedAt *metav1.Time `json:"archivedAt,omitempty"`
+
+	// observedState is spec.state as of observedGeneration; a different
+	// spec.state is a state change the controller has not yet acted on
+	// (events, notifications, closedAt).
+	// +optional
+	ObservedState CaseState `json:"observedState,omitempty"`
+
+	// observedAssignee is spec.assignee as of observedGeneration; a
+	// different spec.assignee is an assignment not yet notified.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ObservedAssignee string `json:"observedAssignee,omitempty"`
+
+	// knownEscalationSteps records when the controller first saw each step
+	// of the template's escalation ladder for this Case (the Case's
+	// openedAt for steps the template had when the Case opened). A step
+	// runs only if its time (deadline plus after) is not earlier than the
+	// time it became known: adding a step to a template never runs it
+	// retroactively on Cases already past its time.
+	// +optional
+	// +listType=map
+	// +listMapKey=step
+	// +kubebuilder:validation:MaxItems=20
+	KnownEscalationSteps []KnownEscalationStep `json:"knownEscalationSteps,omitempty"`
+}
+
+// KnownEscalationStep is when an escalation step became known to a Case.
+type KnownEscalationStep struct {
+	// step name from the template.
+	Step string `json:"step"`
+	// since is when the controller first saw the step for this Case.
+	Since metav1.Time `json:"since"`
 }
 
 // EscalationRecord is a ladder step that ran.
@@ -310,6 +345,16 @@ type NotificationRecord struct {
 	Time metav1.Time `json:"time"`
 	// outcome of the delivery.
 	Outcome DeliveryOutcome `json:"outcome"`
+	// key is the idempotency key of the message (case UID, event and step):
+	// a retried reconcile finds it here and does not notify twice.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key,omitempty"`
+	// message gives details: who the notification names, or why it failed
+	// or was skipped.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -18,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/notify"
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
 	"github.com/cxloop/cxloop/internal/store"
 )
@@ -48,7 +51,9 @@ type RunOptions struct {
 	Gatherer   prometheus.Gatherer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	Log logr.Logger
+	// DispatchWorkers drain the outbox concurrently (default 4).
+	DispatchWorkers int
+	Log             logr.Logger
 }
 
 // Run serves one touchpoint until ctx is done, then drains in-flight
@@ -102,10 +107,16 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 		}
 	}()
 
+	var disp *Dispatcher
 	srv, err = NewServer(tp, Options{
 		Namespace: cfg.Namespace, Store: st, SigningKey: signingKey, Now: opts.Now,
 		RateLimit: opts.RateLimit, RateBurst: opts.RateBurst,
 		Registerer: opts.Registerer, Gatherer: opts.Gatherer, Log: log,
+		OnActions: func() {
+			if disp != nil {
+				disp.Wake()
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -113,12 +124,31 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var background sync.WaitGroup
+	// Stop the background work before the store closes (deferred above,
+	// so it runs after this).
+	defer background.Wait()
+	defer cancel()
 	if opts.Kube != nil {
-		if err := followTouchpoint(ctx, opts.Kube, cfg.Namespace, cfg.Touchpoint, srv, log); err != nil {
+		kc, err := client.New(opts.Kube, client.Options{Scheme: cxscheme.New()})
+		if err != nil {
+			return fmt.Errorf("API client: %w", err)
+		}
+		if err := follow(ctx, opts.Kube, cfg.Namespace, cfg.Touchpoint, srv, log); err != nil {
 			return err
 		}
+		// The outbox retries with its own backoff: one attempt per claim
+		// keeps a failing channel from holding a worker.
+		notifier := notify.New(kc, notify.Options{MaxAttempts: 1, Registerer: opts.Registerer, Log: log.WithName("notify")})
+		disp = NewDispatcher(DispatcherOptions{
+			Store: st, Client: kc, Notifier: notifier, Now: opts.Now, Workers: opts.DispatchWorkers,
+			Registerer: opts.Registerer, Log: log.WithName("dispatcher"),
+		})
+		background.Go(func() { disp.Run(ctx) })
+	} else {
+		log.Info("standalone: no API server, so rule actions stay in the outbox until a collector with API access drains it")
 	}
-	go runRetention(ctx, srv, st, opts.RetentionEvery, log)
+	background.Go(func() { runRetention(ctx, srv, st, opts.RetentionEvery, log) })
 
 	lis := opts.Listener
 	if lis == nil {
@@ -154,9 +184,10 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 	return nil
 }
 
-// followTouchpoint watches the touchpoint (only it: the collector's Role
-// grants this one name) and switches the server to each new generation.
-func followTouchpoint(ctx context.Context, kube *rest.Config, namespace, name string, srv *Server, log logr.Logger) error {
+// follow watches the touchpoint (only it: the collector's Role grants this
+// one name) and the namespace's AlertRules, and switches the server to each
+// new generation of either.
+func follow(ctx context.Context, kube *rest.Config, namespace, name string, srv *Server, log logr.Logger) error {
 	c, err := cache.New(kube, cache.Options{
 		Scheme:            cxscheme.New(),
 		DefaultNamespaces: map[string]cache.Config{namespace: {}},
@@ -190,6 +221,30 @@ func followTouchpoint(ctx context.Context, kube *rest.Config, namespace, name st
 		UpdateFunc: func(_, obj any) { apply(obj) },
 	}); err != nil {
 		return fmt.Errorf("watch touchpoint: %w", err)
+	}
+	ruleInf, err := c.GetInformer(ctx, &cxv1alpha1.AlertRule{})
+	if err != nil {
+		return fmt.Errorf("alert rule informer: %w", err)
+	}
+	var lastActive string
+	reloadRules := func(any) {
+		var list cxv1alpha1.AlertRuleList
+		if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+			log.Error(err, "list alert rules")
+			return
+		}
+		skipped := srv.SetAlertRules(list.Items)
+		if active := strings.Join(srv.ActiveRules(), ","); active != lastActive {
+			lastActive = active
+			log.Info("evaluating alert rules", "rules", srv.ActiveRules(), "skipped", skipped)
+		}
+	}
+	if _, err := ruleInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    reloadRules,
+		UpdateFunc: func(_, obj any) { reloadRules(obj) },
+		DeleteFunc: reloadRules,
+	}); err != nil {
+		return fmt.Errorf("watch alert rules: %w", err)
 	}
 	go func() {
 		if err := c.Start(ctx); err != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,12 +52,16 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Log receives structured logs; customer contact details never go in.
 	Log logr.Logger
+	// OnActions, when set, is called after responses that triggered
+	// actions were stored (it wakes the outbox dispatcher).
+	OnActions func()
 }
 
 // Server is a touchpoint's ingestion API.
 type Server struct {
 	opts    Options
 	state   atomic.Pointer[state]
+	stateMu sync.Mutex
 	signer  *TokenSigner
 	limiter *clientLimiter
 	metrics *serverMetrics
@@ -99,12 +104,47 @@ func NewServer(tp *cxv1alpha1.SurveyTouchpoint, opts Options) (*Server, error) {
 // SetTouchpoint switches to a new version of the touchpoint; requests in
 // flight finish with the version they started with.
 func (s *Server) SetTouchpoint(tp *cxv1alpha1.SurveyTouchpoint) error {
-	st, err := newState(tp)
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	var alertRules []cxv1alpha1.AlertRule
+	if cur := s.state.Load(); cur != nil {
+		alertRules = cur.alertRules
+	}
+	st, err := newState(tp, alertRules)
 	if err != nil {
 		return err
 	}
 	s.state.Store(st)
 	return nil
+}
+
+// SetAlertRules replaces the namespace's AlertRules; those that select the
+// touchpoint and have a condition are compiled and evaluated on every
+// response from now on. It returns the rules left out and why (suspended,
+// or not compiling: the AlertRule controller reports those in status).
+func (s *Server) SetAlertRules(alertRules []cxv1alpha1.AlertRule) map[string]string {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	cur := s.state.Load()
+	rs, err := compileRules(cur.tp, alertRules)
+	if err != nil {
+		s.opts.Log.Error(err, "compile alert rules; keeping the previous ones")
+		return nil
+	}
+	next := *cur
+	next.rules, next.alertRules = rs, alertRules
+	s.state.Store(&next)
+	return rs.skipped
+}
+
+// ActiveRules returns the names of the rules evaluated on each response.
+func (s *Server) ActiveRules() []string {
+	rs := s.state.Load().rules
+	names := make([]string, 0, len(rs.rules))
+	for _, r := range rs.rules {
+		names = append(names, r.rule.Name)
+	}
+	return names
 }
 
 // Handler returns the HTTP handler of the API.
@@ -195,6 +235,9 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 			Detail: "the token was already used, or was never issued by this collector; ask for a new invitation"})
 		return
 	}
+	if res.Status == store.StatusStored && len(nr.Actions) > 0 && s.opts.OnActions != nil {
+		s.opts.OnActions()
+	}
 	result := resultAccepted
 	if res.Status == store.StatusDuplicate {
 		result = resultDuplicate
@@ -239,6 +282,13 @@ func (s *Server) prepare(st *state, body []byte, now time.Time) (*store.NewRespo
 	if err != nil {
 		return nil, FieldErrors{{Field: "answers", Message: err.Error()}}, nil
 	}
+	m, err := st.rules.evaluate(s.opts.Namespace, resp, analysis.Sentiment, now)
+	if err != nil {
+		// A rule that fails on this response does not match it; the
+		// others did run. Ids only: no customer detail in logs.
+		s.opts.Log.V(1).Info("rule evaluation failed", "touchpoint", st.tp.Name, "response", resp.ID, "error", err.Error())
+	}
+	nr.Actions = m.actions
 	return nr, nil, nil
 }
 
@@ -338,6 +388,14 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, Problem{Type: problemUnavailable, Title: "Batch not stored", Status: http.StatusServiceUnavailable,
 				Detail: "the store could not take the batch; nothing was acknowledged, retry it as is (ids make it idempotent)"})
 			return
+		}
+		if s.opts.OnActions != nil {
+			for j, res := range results {
+				if res.Status == store.StatusStored && len(toSave[j].Actions) > 0 {
+					s.opts.OnActions()
+					break
+				}
+			}
 		}
 		for j, res := range results {
 			item := &out.Results[index[j]]

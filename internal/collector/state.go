@@ -16,6 +16,11 @@ type state struct {
 	validator *Validator
 	analyzer  *textanalytics.Analyzer
 	policy    contactPolicy
+	// rules are the per-response AlertRules selecting the touchpoint.
+	rules *ruleSet
+	// alertRules is the namespace's rules the set was compiled from, kept
+	// to recompile when the touchpoint changes.
+	alertRules []cxv1alpha1.AlertRule
 }
 
 // contactPolicy is the touchpoint's contact-frequency rules with defaults.
@@ -30,8 +35,13 @@ type contactPolicy struct {
 	invitationsOn bool
 }
 
-func newState(tp *cxv1alpha1.SurveyTouchpoint) (*state, error) {
-	st := &state{tp: tp.DeepCopy(), validator: NewValidator(tp)}
+func newState(tp *cxv1alpha1.SurveyTouchpoint, alertRules []cxv1alpha1.AlertRule) (*state, error) {
+	st := &state{tp: tp.DeepCopy(), validator: NewValidator(tp), alertRules: alertRules}
+	rs, err := compileRules(tp, alertRules)
+	if err != nil {
+		return nil, err
+	}
+	st.rules = rs
 	var opts []textanalytics.Option
 	if ta := tp.Spec.TextAnalytics; ta != nil {
 		opts = append(opts, textanalytics.WithSentiment(ta.Sentiment))

@@ -1,0 +1,294 @@
+package collector
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/notify"
+	"github.com/cxloop/cxloop/internal/rules"
+	"github.com/cxloop/cxloop/internal/store"
+	"github.com/cxloop/cxloop/internal/validate"
+)
+
+// praiseKeys are the metadata keys that name the employee a Recognition
+// rule praises, in order of preference.
+var praiseKeys = []string{"employee", "agent", "technician", "associate", "staff"}
+
+// compiledRule is one per-response AlertRule compiled for this touchpoint.
+type compiledRule struct {
+	rule *cxv1alpha1.AlertRule
+	cond *rules.Program
+	key  *rules.KeyProgram
+}
+
+// ruleSet is the touchpoint's per-response rules. Rules that do not
+// compile are left out: the AlertRule controller reports them in their
+// status, and the valid rules keep working.
+type ruleSet struct {
+	env   *rules.ResponseEnv
+	rules []compiledRule
+	// skipped maps a rule name to why it is not evaluated.
+	skipped map[string]string
+}
+
+// compileRules compiles the rules of the namespace that select tp.
+func compileRules(tp *cxv1alpha1.SurveyTouchpoint, all []cxv1alpha1.AlertRule) (*ruleSet, error) {
+	env, err := rules.NewResponseEnv(tp)
+	if err != nil {
+		return nil, fmt.Errorf("rule environment of touchpoint %s: %w", tp.Name, err)
+	}
+	rs := &ruleSet{env: env, skipped: map[string]string{}}
+	sorted := append([]cxv1alpha1.AlertRule(nil), all...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	for i := range sorted {
+		r := &sorted[i]
+		if r.Spec.Condition == "" || r.DeletionTimestamp != nil {
+			continue // aggregate rules run in the manager
+		}
+		if sel, _ := validate.SelectTouchpoints(r.Spec.Touchpoints, []cxv1alpha1.SurveyTouchpoint{*tp}); len(sel) == 0 {
+			continue
+		}
+		if r.Spec.Suspend {
+			rs.skipped[r.Name] = "suspended"
+			continue
+		}
+		cr := compiledRule{rule: r.DeepCopy()}
+		if cr.cond, err = env.Compile(r.Spec.Condition); err != nil {
+			rs.skipped[r.Name] = "spec.condition: " + err.Error()
+			continue
+		}
+		if d := r.Spec.Dedup; d != nil {
+			if cr.key, err = env.CompileKey(d.Key); err != nil {
+				rs.skipped[r.Name] = "spec.dedup.key: " + err.Error()
+				continue
+			}
+		}
+		rs.rules = append(rs.rules, cr)
+	}
+	return rs, nil
+}
+
+// OpenCasePayload is the outbox payload of an open_case action: all the
+// dispatcher needs to create the Case without reading the rule again.
+type OpenCasePayload struct {
+	Namespace  string               `json:"namespace"`
+	Rule       string               `json:"rule"`
+	RuleKind   cxv1alpha1.AlertKind `json:"ruleKind"`
+	Template   string               `json:"template"`
+	Title      string               `json:"title"`
+	Touchpoint string               `json:"touchpoint"`
+	ResponseID string               `json:"responseID"`
+	Customer   cxv1alpha1.Customer  `json:"customer"`
+	Response   ResponseSnapshotJSON `json:"response"`
+	Dedup      *DedupPayload        `json:"dedup,omitempty"`
+	Throttle   int32                `json:"maxCasesPerHour,omitempty"`
+	Channels   []string             `json:"channels,omitempty"`
+	MatchedAt  time.Time            `json:"matchedAt"`
+}
+
+// DedupPayload is a rule's dedup key for one response.
+type DedupPayload struct {
+	Key    string        `json:"key"`
+	Window time.Duration `json:"window"`
+}
+
+// ResponseSnapshotJSON is the response copied into the Case.
+type ResponseSnapshotJSON struct {
+	Answers     map[string]any    `json:"answers,omitempty"`
+	Comment     string            `json:"comment,omitempty"`
+	Sentiment   *float64          `json:"sentiment,omitempty"`
+	Themes      []string          `json:"themes,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	SubmittedAt time.Time         `json:"submittedAt"`
+}
+
+// NotifyPayload is the outbox payload of a notify or recognition action.
+type NotifyPayload struct {
+	Namespace string         `json:"namespace"`
+	Rule      string         `json:"rule"`
+	Channel   string         `json:"channel"`
+	Message   notify.Message `json:"message"`
+}
+
+// match is the actions one response triggers, and which rules matched.
+type match struct {
+	actions []store.NewAction
+	rules   []string
+}
+
+// evaluate runs every rule on resp and returns the actions to store with
+// it. A rule whose evaluation fails on this response (for example it reads
+// an unanswered question) does not match; the error is returned for the
+// log, the other rules still run.
+func (rs *ruleSet) evaluate(namespace string, resp *rules.Response, sentiment *float64, now time.Time) (match, error) {
+	var m match
+	if rs == nil || len(rs.rules) == 0 {
+		return m, nil
+	}
+	act, err := rs.env.NewActivation(resp)
+	if err != nil {
+		return m, fmt.Errorf("rules: %w", err)
+	}
+	var errs []error
+	for _, cr := range rs.rules {
+		ok, err := cr.cond.EvalActivation(act)
+		if err != nil {
+			if !errors.Is(err, rules.ErrNoAnswer) {
+				errs = append(errs, fmt.Errorf("rule %s: %w", cr.rule.Name, err))
+			}
+			continue
+		}
+		if !ok {
+			continue
+		}
+		actions, err := cr.actions(namespace, resp, sentiment, act, now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rule %s: %w", cr.rule.Name, err))
+			continue
+		}
+		m.actions = append(m.actions, actions...)
+		m.rules = append(m.rules, cr.rule.Name)
+	}
+	return m, errors.Join(errs...)
+}
+
+// actions builds the outbox entries of one matched rule. Their dedup keys
+// are "<response>/<rule>/<action>", so a rule's actions are written once
+// per response.
+func (cr *compiledRule) actions(namespace string, resp *rules.Response, sentiment *float64, act *rules.Activation, now time.Time) ([]store.NewAction, error) {
+	r := cr.rule
+	var out []store.NewAction
+	add := func(kind, suffix string, payload any) error {
+		raw, err := json.Marshal(payload)
+		if err != nil {
+			return err
+		}
+		out = append(out, store.NewAction{Kind: kind, DedupKey: resp.ID + "/" + r.Name + "/" + suffix, Payload: raw})
+		return nil
+	}
+	kind := r.Spec.Kind
+	if kind == "" {
+		kind = cxv1alpha1.AlertEscalation
+	}
+	channels := make([]string, 0, len(r.Spec.Actions.Notify))
+	for _, n := range r.Spec.Actions.Notify {
+		channels = append(channels, n.Channel)
+	}
+	if oc := r.Spec.Actions.OpenCase; oc != nil && kind != cxv1alpha1.AlertRecognition {
+		p := OpenCasePayload{
+			Namespace: namespace, Rule: r.Name, RuleKind: kind, Template: oc.Template, Title: caseTitle(r, oc),
+			Touchpoint: resp.Touchpoint, ResponseID: resp.ID,
+			Customer: cxv1alpha1.Customer{ID: resp.Customer.ID, Tier: resp.Customer.Tier, Segment: resp.Customer.Segment, Attributes: resp.Customer.Attributes},
+			Response: ResponseSnapshotJSON{
+				Answers: resp.Answers, Comment: resp.Comment, Sentiment: sentiment, Themes: resp.Themes,
+				Metadata: resp.Metadata, SubmittedAt: resp.SubmittedAt,
+			},
+			Channels: channels, MatchedAt: now,
+		}
+		if t := r.Spec.Throttle; t != nil {
+			p.Throttle = t.MaxCasesPerHour
+		}
+		if cr.key != nil {
+			key, err := cr.key.EvalActivation(act)
+			if err != nil {
+				return nil, fmt.Errorf("dedup key: %w", err)
+			}
+			p.Dedup = &DedupPayload{Key: key, Window: r.Spec.Dedup.Window.Duration}
+		}
+		if err := add(store.ActionOpenCase, "case", p); err != nil {
+			return nil, err
+		}
+	}
+	for _, ch := range channels {
+		kindName, msg := store.ActionNotify, matchMessage(namespace, r, resp, sentiment)
+		if kind == cxv1alpha1.AlertRecognition {
+			kindName, msg = store.ActionRecognition, praiseMessage(r, resp)
+		}
+		msg.Key = resp.Touchpoint + "/" + resp.ID + "/" + r.Name + "/" + ch
+		if err := add(kindName, "notify/"+ch, NotifyPayload{Namespace: namespace, Rule: r.Name, Channel: ch, Message: msg}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func caseTitle(r *cxv1alpha1.AlertRule, oc *cxv1alpha1.OpenCaseAction) string {
+	title := oc.Title
+	if title == "" {
+		title = r.Spec.Description
+	}
+	if title == "" {
+		title = r.Name
+	}
+	if len(title) > 200 {
+		title = title[:197] + "..."
+	}
+	return title
+}
+
+// matchMessage tells a channel that a response matched an Escalation rule.
+// It names the customer by id and tier only: contact details stay in the
+// store.
+func matchMessage(namespace string, r *cxv1alpha1.AlertRule, resp *rules.Response, sentiment *float64) notify.Message {
+	title := r.Spec.Description
+	if title == "" {
+		title = "Rule " + r.Name + " matched"
+	}
+	fields := []notify.Field{{Name: "Customer", Value: resp.Customer.ID}}
+	if resp.Customer.Tier != "" {
+		fields = append(fields, notify.Field{Name: "Tier", Value: resp.Customer.Tier})
+	}
+	fields = append(fields, notify.Field{Name: "Touchpoint", Value: resp.Touchpoint})
+	var b strings.Builder
+	fmt.Fprintf(&b, "Response %s to %s (namespace %s) matched rule %s: %s\n", resp.ID, resp.Touchpoint, namespace, r.Name, r.Spec.Condition)
+	ids := make([]string, 0, len(resp.Answers))
+	for id := range resp.Answers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fmt.Fprintf(&b, "  %s: %v\n", id, resp.Answers[id])
+	}
+	if resp.Comment != "" {
+		fmt.Fprintf(&b, "Comment: %s\n", resp.Comment)
+	}
+	if sentiment != nil {
+		fields = append(fields, notify.Field{Name: "Sentiment", Value: fmt.Sprintf("%.2f", *sentiment)})
+	}
+	return notify.Message{Event: "RuleMatched", Title: title, Text: b.String(), Fields: fields,
+		Data: map[string]any{"rule": r.Name, "touchpoint": resp.Touchpoint, "responseID": resp.ID, "customerID": resp.Customer.ID}}
+}
+
+// praiseMessage is a "wow" alert: praise for the employee the response
+// names (metadata employee, agent, ...).
+func praiseMessage(r *cxv1alpha1.AlertRule, resp *rules.Response) notify.Message {
+	who := ""
+	for _, k := range praiseKeys {
+		if v := resp.Metadata[k]; v != "" {
+			who = v
+			break
+		}
+	}
+	title := "A customer praised the team"
+	if who != "" {
+		title = "A customer praised " + who
+	}
+	text := title + "."
+	if resp.Comment != "" {
+		text += "\n\n\"" + resp.Comment + "\""
+	}
+	fields := []notify.Field{{Name: "Touchpoint", Value: resp.Touchpoint}}
+	if who != "" {
+		fields = append(fields, notify.Field{Name: "Praised", Value: who})
+	}
+	if s := resp.Metadata["store"]; s != "" {
+		fields = append(fields, notify.Field{Name: "Store", Value: s})
+	}
+	return notify.Message{Event: "Recognition", Title: title, Text: text, Fields: fields,
+		Data: map[string]any{"rule": r.Name, "touchpoint": resp.Touchpoint, "responseID": resp.ID, "praised": who}}
+}

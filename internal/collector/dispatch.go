@@ -1,0 +1,495 @@
+package collector
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/notify"
+	"github.com/cxloop/cxloop/internal/store"
+)
+
+// maxRelatedResponses mirrors the Case CRD's limit on
+// spec.relatedResponses.
+const maxRelatedResponses = 100
+
+// DispatcherOptions configure a Dispatcher.
+type DispatcherOptions struct {
+	// Store holds the outbox.
+	Store store.Store
+	// Client creates and patches Cases. It should read from the API server,
+	// not a cache: dedup and throttling count Cases created moments ago.
+	Client client.Client
+	// Notifier delivers notify and recognition actions.
+	Notifier notify.Deliverer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Workers drain the outbox concurrently (default 4).
+	Workers int
+	// Batch is how many actions a worker claims at once (default 16).
+	Batch int
+	// Lease is how long a claim lasts before another worker may take the
+	// action (default 2m): longer than any one action takes.
+	Lease time.Duration
+	// PollInterval is how often an idle worker looks for due actions
+	// (default 1s); Wake cuts it short.
+	PollInterval time.Duration
+	// MinBackoff and MaxBackoff bound the exponential retry delay
+	// (defaults 1s and 1m).
+	MinBackoff, MaxBackoff time.Duration
+	// Registerer receives the dispatcher's metrics (nil: none).
+	Registerer prometheus.Registerer
+	Log        logr.Logger
+}
+
+// Dispatcher drains a store's transactional outbox: it opens Cases with
+// deterministic names (so a retry after a crash finds the Case it made and
+// stops), merges duplicates, applies throttles and sends notifications,
+// retrying failures with exponential backoff.
+type Dispatcher struct {
+	opts    DispatcherOptions
+	wake    chan struct{}
+	metrics *dispatchMetrics
+}
+
+type dispatchMetrics struct {
+	actions      *prometheus.CounterVec
+	depth        prometheus.Gauge
+	oldestAge    prometheus.Gauge
+	caseLatency  prometheus.Histogram
+	lastOutbox   time.Time
+	lastOutboxMu sync.Mutex
+}
+
+// NewDispatcher returns a dispatcher; call Run to start it.
+func NewDispatcher(opts DispatcherOptions) *Dispatcher {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 16
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 2 * time.Minute
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Second
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = time.Minute
+	}
+	m := &dispatchMetrics{
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxloop_collector_outbox_actions_total",
+			Help: "Outbox actions handled, by kind and result (done, merged, throttled, retried, dropped).",
+		}, []string{"kind", "result"}),
+		depth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cxloop_collector_outbox_depth", Help: "Outbox actions not yet dispatched.",
+		}),
+		oldestAge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cxloop_collector_outbox_oldest_age_seconds", Help: "Age of the oldest undispatched outbox action.",
+		}),
+		caseLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cxloop_collector_case_open_latency_seconds",
+			Help:    "From the response being stored to its Case being created.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(m.actions, m.depth, m.oldestAge, m.caseLatency)
+	}
+	return &Dispatcher{opts: opts, wake: make(chan struct{}, 1), metrics: m}
+}
+
+// Wake tells an idle worker that new actions were stored.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run drains the outbox until ctx is done.
+func (d *Dispatcher) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range d.opts.Workers {
+		wg.Go(func() { d.work(ctx) })
+	}
+	wg.Wait()
+}
+
+func (d *Dispatcher) work(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		n, err := d.DispatchOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.opts.Log.Error(err, "dispatch outbox")
+		}
+		d.observeOutbox(ctx)
+		if n > 0 && err == nil {
+			continue // there may be more
+		}
+		t.Reset(d.opts.PollInterval)
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// observeOutbox refreshes the depth gauges at most once a second.
+func (d *Dispatcher) observeOutbox(ctx context.Context) {
+	m := d.metrics
+	m.lastOutboxMu.Lock()
+	now := time.Now()
+	if now.Sub(m.lastOutbox) < time.Second {
+		m.lastOutboxMu.Unlock()
+		return
+	}
+	m.lastOutbox = now
+	m.lastOutboxMu.Unlock()
+	depth, oldest, err := d.opts.Store.OutboxStats(ctx)
+	if err != nil {
+		return
+	}
+	m.depth.Set(float64(depth))
+	if oldest.IsZero() {
+		m.oldestAge.Set(0)
+	} else {
+		m.oldestAge.Set(d.opts.Now().Sub(oldest).Seconds())
+	}
+}
+
+// DispatchOnce claims one batch of due actions and handles it; it returns
+// how many actions it claimed.
+func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
+	actions, err := d.opts.Store.ClaimActions(ctx, d.opts.Now(), d.opts.Batch, d.opts.Lease)
+	if err != nil {
+		return 0, fmt.Errorf("claim outbox actions: %w", err)
+	}
+	var errs []error
+	for _, a := range actions {
+		if err := d.finish(ctx, a, d.handle(ctx, a)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return len(actions), errors.Join(errs...)
+}
+
+// finish records the outcome of one action in the store.
+func (d *Dispatcher) finish(ctx context.Context, a store.Action, res result) error {
+	log := d.opts.Log.WithValues("action", a.ID, "kind", a.Kind, "touchpoint", a.Touchpoint, "response", a.ResponseID, "attempt", a.Attempts)
+	switch {
+	case res.err == nil:
+		d.metrics.actions.WithLabelValues(a.Kind, res.outcome).Inc()
+		if res.outcome != "done" || a.Kind != store.ActionOpenCase {
+			log.V(1).Info("outbox action done", "result", res.outcome)
+		}
+		return d.opts.Store.CompleteAction(ctx, a.ID)
+	case res.permanent:
+		d.metrics.actions.WithLabelValues(a.Kind, "dropped").Inc()
+		log.Error(res.err, "outbox action dropped: retrying cannot fix it")
+		return d.opts.Store.CompleteAction(ctx, a.ID)
+	default:
+		d.metrics.actions.WithLabelValues(a.Kind, "retried").Inc()
+		delay := d.backoff(a.Attempts)
+		log.Info("outbox action failed; will retry", "error", res.err.Error(), "in", delay)
+		return d.opts.Store.RetryAction(ctx, a.ID, d.opts.Now().Add(delay), res.err.Error())
+	}
+}
+
+// backoff is MinBackoff·2^(attempts-1), capped at MaxBackoff, with up to
+// 20% jitter so that retries after an outage spread out.
+func (d *Dispatcher) backoff(attempts int) time.Duration {
+	delay := d.opts.MaxBackoff
+	if attempts < 30 {
+		if b := d.opts.MinBackoff << max(attempts-1, 0); b < delay {
+			delay = b
+		}
+	}
+	return delay + time.Duration(rand.Int64N(int64(delay)/5+1))
+}
+
+// result is the outcome of handling one action.
+type result struct {
+	outcome   string // done, merged, throttled
+	err       error
+	permanent bool
+}
+
+func done(outcome string) result { return result{outcome: outcome} }
+func retry(err error) result     { return result{err: err} }
+func drop(err error) result      { return result{err: err, permanent: true} }
+
+func (d *Dispatcher) handle(ctx context.Context, a store.Action) result {
+	switch a.Kind {
+	case store.ActionOpenCase:
+		var p OpenCasePayload
+		if err := json.Unmarshal(a.Payload, &p); err != nil {
+			return drop(fmt.Errorf("decode open_case payload: %w", err))
+		}
+		return d.openCase(ctx, a, &p)
+	case store.ActionNotify, store.ActionRecognition:
+		var p NotifyPayload
+		if err := json.Unmarshal(a.Payload, &p); err != nil {
+			return drop(fmt.Errorf("decode notify payload: %w", err))
+		}
+		return d.deliver(ctx, p.Namespace, p.Channel, p.Message)
+	default:
+		return drop(fmt.Errorf("unknown outbox action kind %q", a.Kind))
+	}
+}
+
+func (d *Dispatcher) deliver(ctx context.Context, namespace, channel string, msg notify.Message) result {
+	if d.opts.Notifier == nil {
+		return retry(errors.New("this collector has no notifier"))
+	}
+	err := d.opts.Notifier.Deliver(ctx, namespace, channel, msg)
+	switch {
+	case err == nil:
+		return done("done")
+	case notify.IsPermanent(err):
+		return drop(fmt.Errorf("deliver to channel %s: %w", channel, err))
+	default:
+		return retry(fmt.Errorf("deliver to channel %s: %w", channel, err))
+	}
+}
+
+// openCase creates the Case of a matched response, or merges the response
+// into an open Case with the same dedup key, or counts it against the
+// rule's throttle.
+func (d *Dispatcher) openCase(ctx context.Context, a store.Action, p *OpenCasePayload) result {
+	now := d.opts.Now()
+	name := CaseName(p.Template, p.Rule, p.Touchpoint, p.ResponseID)
+	labels := map[string]string{
+		cxv1alpha1.LabelRule: p.Rule, cxv1alpha1.LabelTemplate: p.Template, cxv1alpha1.LabelTouchpoint: p.Touchpoint,
+	}
+	if p.Dedup != nil {
+		keyHash := hashHex(p.Template+"\x00"+p.Dedup.Key, 16)
+		labels[cxv1alpha1.LabelDedupKey] = keyHash
+		var cases cxv1alpha1.CaseList
+		if err := d.opts.Client.List(ctx, &cases, client.InNamespace(p.Namespace),
+			client.MatchingLabels{cxv1alpha1.LabelTemplate: p.Template, cxv1alpha1.LabelDedupKey: keyHash}); err != nil {
+			return retry(fmt.Errorf("list cases with dedup key: %w", err))
+		}
+		if open := openCaseWithin(cases.Items, now.Add(-p.Dedup.Window)); open != nil {
+			return d.merge(ctx, open, p)
+		}
+		// The n-th Case of a key has a name of its own: two dispatchers
+		// racing to open it collide on the name, and the loser merges on
+		// its retry.
+		name = fmt.Sprintf("%s-%s-%d", truncate(p.Template, 200), keyHash, len(cases.Items))
+	}
+	if p.Throttle > 0 {
+		throttled, err := d.throttled(ctx, p, name, now)
+		if err != nil {
+			return retry(err)
+		}
+		if throttled {
+			return d.notifyThrottled(ctx, p, now)
+		}
+	}
+	c, err := newCase(name, labels, p)
+	if err != nil {
+		return drop(err)
+	}
+	err = d.opts.Client.Create(ctx, c)
+	switch {
+	case err == nil:
+		d.metrics.caseLatency.Observe(now.Sub(a.CreatedAt).Seconds())
+		d.opts.Log.Info("case opened", "case", name, "rule", p.Rule, "response", p.ResponseID)
+		return done("done")
+	case apierrors.IsAlreadyExists(err):
+		if p.Dedup != nil {
+			// Another dispatcher opened the key's Case first: merge into
+			// it on the next attempt (unless it is this action's own).
+			existing := &cxv1alpha1.Case{}
+			if err := d.opts.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: name}, existing); err != nil {
+				return retry(fmt.Errorf("read case %s: %w", name, err))
+			}
+			return d.merge(ctx, existing, p)
+		}
+		return done("done")
+	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+		return drop(fmt.Errorf("create case %s: the API server rejected it: %w", name, err))
+	default:
+		return retry(fmt.Errorf("create case %s: %w", name, err))
+	}
+}
+
+// openCaseWithin returns the oldest Case that is not Resolved or Closed and
+// was opened at or after since.
+func openCaseWithin(cases []cxv1alpha1.Case, since time.Time) *cxv1alpha1.Case {
+	var best *cxv1alpha1.Case
+	for i := range cases {
+		c := &cases[i]
+		if c.Spec.State == cxv1alpha1.CaseClosed || c.Spec.State == cxv1alpha1.CaseResolved || c.DeletionTimestamp != nil {
+			continue
+		}
+		if c.CreationTimestamp.Time.Before(since) {
+			continue
+		}
+		if best == nil || c.CreationTimestamp.Before(&best.CreationTimestamp) {
+			best = c
+		}
+	}
+	return best
+}
+
+// merge appends the response to an open Case's related responses.
+func (d *Dispatcher) merge(ctx context.Context, c *cxv1alpha1.Case, p *OpenCasePayload) result {
+	if c.Spec.Source == nil {
+		return drop(fmt.Errorf("case %s has no source to merge response %s into", c.Name, p.ResponseID))
+	}
+	if c.Spec.Source.ResponseID == p.ResponseID && c.Spec.Source.Touchpoint == p.Touchpoint {
+		return done("done") // this action opened it before a crash
+	}
+	ref := relatedRef(p.Touchpoint, p.ResponseID)
+	if slices.Contains(c.Spec.RelatedResponses, ref) {
+		return done("merged")
+	}
+	if len(c.Spec.RelatedResponses) >= maxRelatedResponses {
+		d.opts.Log.Info("case holds the most related responses it can; response not listed", "case", c.Name, "response", p.ResponseID)
+		return done("merged")
+	}
+	before := c.DeepCopy()
+	c.Spec.RelatedResponses = append(c.Spec.RelatedResponses, ref)
+	if err := d.opts.Client.Patch(ctx, c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return retry(fmt.Errorf("add response %s to case %s: %w", p.ResponseID, c.Name, err))
+	}
+	d.opts.Log.Info("response merged into open case", "case", c.Name, "rule", p.Rule, "response", p.ResponseID)
+	return done("merged")
+}
+
+// relatedRef names a response in relatedResponses: its id, prefixed with
+// its touchpoint when a rule spans touchpoints.
+func relatedRef(touchpoint, responseID string) string {
+	return touchpoint + "/" + responseID
+}
+
+// throttled reports whether the rule already opened its maximum of Cases
+// in the hour before now (the Case this action would create excluded).
+func (d *Dispatcher) throttled(ctx context.Context, p *OpenCasePayload, name string, now time.Time) (bool, error) {
+	var cases cxv1alpha1.CaseList
+	if err := d.opts.Client.List(ctx, &cases, client.InNamespace(p.Namespace), client.MatchingLabels{cxv1alpha1.LabelRule: p.Rule}); err != nil {
+		return false, fmt.Errorf("list cases of rule %s: %w", p.Rule, err)
+	}
+	n := 0
+	for i := range cases.Items {
+		c := &cases.Items[i]
+		if c.Name == name {
+			return false, nil // created by this action before a crash
+		}
+		if !c.CreationTimestamp.Time.Before(now.Add(-time.Hour)) {
+			n++
+		}
+	}
+	return n >= int(p.Throttle), nil
+}
+
+// notifyThrottled sends the one "throttled" message per rule and hour to
+// the rule's channels; the response stays in the store, without a Case.
+func (d *Dispatcher) notifyThrottled(ctx context.Context, p *OpenCasePayload, now time.Time) result {
+	hour := now.UTC().Truncate(time.Hour)
+	for _, ch := range p.Channels {
+		msg := notify.Message{
+			Key:   "throttled/" + p.Namespace + "/" + p.Rule + "/" + strconv.FormatInt(hour.Unix(), 10),
+			Event: "RuleThrottled",
+			Title: fmt.Sprintf("Rule %s is throttled: it opened %d cases in the last hour", p.Rule, p.Throttle),
+			Text: fmt.Sprintf("AlertRule %s/%s reached spec.throttle.maxCasesPerHour (%d). Further matches this hour are stored but open no Case; "+
+				"look at the rule's matches, or raise the limit if the volume is expected.", p.Namespace, p.Rule, p.Throttle),
+			Fields: []notify.Field{{Name: "Rule", Value: p.Rule}, {Name: "Limit", Value: fmt.Sprintf("%d cases per hour", p.Throttle)}},
+		}
+		if r := d.deliver(ctx, p.Namespace, ch, msg); r.err != nil && !r.permanent {
+			return r
+		}
+	}
+	d.opts.Log.Info("case not opened: rule throttled", "rule", p.Rule, "response", p.ResponseID)
+	return done("throttled")
+}
+
+// CaseName is the deterministic name of the Case a rule opens for a
+// response: the template's name and a hash of rule, touchpoint and
+// response id.
+func CaseName(template, rule, touchpoint, responseID string) string {
+	return truncate(template, 200) + "-" + hashHex(rule+"\x00"+touchpoint+"\x00"+responseID, 12)
+}
+
+func hashHex(s string, n int) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])[:n]
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// newCase builds the Case object of a payload. Customer attributes that
+// are contact details stay in the store, out of etcd.
+func newCase(name string, labels map[string]string, p *OpenCasePayload) (*cxv1alpha1.Case, error) {
+	answers := make(map[string]apiextensionsv1.JSON, len(p.Response.Answers))
+	for id, v := range p.Response.Answers {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("answer %s: %w", id, err)
+		}
+		answers[id] = apiextensionsv1.JSON{Raw: raw}
+	}
+	customer := p.Customer
+	if len(customer.Attributes) > 0 {
+		attrs := map[string]string{}
+		for k, v := range customer.Attributes {
+			if !slices.Contains(ContactDetailKeys, k) {
+				attrs[k] = v
+			}
+		}
+		customer.Attributes = attrs
+		if len(attrs) == 0 {
+			customer.Attributes = nil
+		}
+	}
+	submitted := metav1.NewTime(p.Response.SubmittedAt)
+	return &cxv1alpha1.Case{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.Namespace, Labels: labels},
+		Spec: cxv1alpha1.CaseSpec{
+			Template: p.Template,
+			Title:    p.Title,
+			Customer: &customer,
+			Source: &cxv1alpha1.CaseSource{
+				Rule: p.Rule, RuleKind: p.RuleKind, Touchpoint: p.Touchpoint, ResponseID: p.ResponseID,
+				Response: &cxv1alpha1.ResponseSnapshot{
+					Answers: answers, Comment: p.Response.Comment, Sentiment: p.Response.Sentiment,
+					Themes: p.Response.Themes, Metadata: p.Response.Metadata, SubmittedAt: &submitted,
+				},
+			},
+		},
+	}, nil
+}
