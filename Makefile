@@ -59,9 +59,14 @@ envtest: ## Build (once, cached) kube-apiserver and etcd for envtest and print t
 test: manifests generate fmt vet helm kustomize ## Run all tests against a real kube-apiserver and etcd (builds them on first use).
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./... -coverprofile cover.out
 
+# BENCH selects benchmarks by name and BENCH_PKGS the packages, e.g.
+# make bench BENCH=Ingest BENCH_PKGS=./internal/collector/
+BENCH ?= .
+BENCH_PKGS ?= ./...
+
 .PHONY: bench
-bench: ## Run the benchmarks (no tests).
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test -run '^$$' -bench . -benchmem ./...
+bench: ## Run the benchmarks (no tests); BENCH and BENCH_PKGS narrow them.
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test -run '^$$' -bench '$(BENCH)' -benchmem $(BENCH_PKGS)
 
 # Paths whose generated content must be committed.
 VERIFY_PATHS ?= api config charts
