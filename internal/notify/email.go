@@ -137,6 +137,11 @@ func (s *emailSender) session(conn net.Conn, raw []byte) error {
 		}
 	}
 	defer func() { _ = c.Close() }()
+	// EHLO (again, after STARTTLS) here, where its error (a failed TLS
+	// handshake among them) is returned; later calls would swallow it.
+	if err := c.Hello("localhost"); err != nil {
+		return err
+	}
 	if s.auth != nil {
 		if ok, _ := c.Extension("AUTH"); !ok {
 			return Permanent(fmt.Errorf("spec.email.smtp.credentialsSecretRef: the server offers no AUTH on this connection; remove the credentials or use StartTLS or TLS"))

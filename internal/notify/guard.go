@@ -77,9 +77,10 @@ func privateAddr(ip netip.Addr) string {
 	return ""
 }
 
-// guardedDialer dials TCP connections for notifications. Unless allowPrivate
-// is set it resolves the host itself, refuses cluster-internal names and
-// private addresses, and connects to the checked address, so a DNS answer
+// guardedDialer dials TCP connections for notifications. It resolves the
+// host itself (with the Notifier's Resolver) and connects to an address it
+// resolved. Unless allowPrivate is set it refuses cluster-internal names
+// and private addresses and connects only to a checked address, so a DNS answer
 // that changes between a check and the connection (DNS rebinding) cannot
 // bypass it. The dialer's Control hook checks the address once more right
 // before the socket connects.
@@ -113,9 +114,6 @@ func controlRefusePrivate(_, address string, _ syscall.RawConn) error {
 
 // DialContext connects to addr (host:port).
 func (d *guardedDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	if d.allowPrivate {
-		return d.dialer.DialContext(ctx, network, addr)
-	}
 	field := fieldFrom(ctx)
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -125,7 +123,7 @@ func (d *guardedDialer) DialContext(ctx context.Context, network, addr string) (
 	if ip, err := netip.ParseAddr(host); err == nil {
 		ips = []netip.Addr{ip}
 	} else {
-		if clusterInternalName(host) {
+		if !d.allowPrivate && clusterInternalName(host) {
 			return nil, &refusedError{field: field, host: host, reason: "a cluster-internal name"}
 		}
 		ips, err = d.resolver.LookupNetIP(ctx, "ip", host)
@@ -136,7 +134,7 @@ func (d *guardedDialer) DialContext(ctx context.Context, network, addr string) (
 	var refused error
 	var dialErrs []error
 	for _, ip := range ips {
-		if reason := privateAddr(ip); reason != "" {
+		if reason := privateAddr(ip); reason != "" && !d.allowPrivate {
 			refused = &refusedError{field: field, host: describeHost(host, ip), reason: reason}
 			continue
 		}
