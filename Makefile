@@ -60,13 +60,13 @@ test: manifests generate fmt vet helm kustomize ## Run all tests against a real 
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./... -coverprofile cover.out
 
 # BENCH selects benchmarks by name and BENCH_PKGS the packages, e.g.
-# make bench BENCH=Ingest BENCH_PKGS=./internal/collector/
+# make bench BENCH=Ingest BENCH_PKGS=./internal/collector/ ; BENCHTIME sets -benchtime (e.g. 1000x).
 BENCH ?= .
 BENCH_PKGS ?= ./...
 
 .PHONY: bench
 bench: ## Run the benchmarks (no tests); BENCH and BENCH_PKGS narrow them.
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test -run '^$$' -bench '$(BENCH)' -benchmem $(BENCH_PKGS)
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test -run '^$$' -bench '$(BENCH)' -benchmem $(if $(BENCHTIME),-benchtime $(BENCHTIME)) $(BENCH_PKGS)
 
 # Paths whose generated content must be committed.
 VERIFY_PATHS ?= api config charts

@@ -155,8 +155,8 @@ func runCollector(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "/etc/cxloop/collector.json", "collector configuration file (rendered by the SurveyTouchpoint controller)")
 	standalone := fs.Bool("standalone", false, "serve the configuration's touchpoint snapshot without an API server")
-	qps := fs.Float64("kube-api-qps", 20, "sustained requests per second to the API server")
-	burst := fs.Int("kube-api-burst", 40, "burst of requests to the API server")
+	qps := fs.Float64("kube-api-qps", 100, "sustained requests per second to the API server (Case creation: one or two requests per matched response)")
+	burst := fs.Int("kube-api-burst", 200, "burst of requests to the API server")
 	var zapOpts zap.Options
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,11 +35,16 @@ func TestMain(m *testing.M) { testenv.Main(m, &env, "./test/rules/") }
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
+	// real makes Now the wall clock (tests of the running dispatcher).
+	real bool
 }
 
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.real {
+		return time.Now()
+	}
 	return c.t
 }
 
@@ -89,18 +95,22 @@ func (r *recorder) events() []string {
 // program is one namespace with a touchpoint, a template, a collector on a
 // real SQLite store and its dispatcher.
 type program struct {
-	t     *testing.T
-	ns    string
-	tp    *cxv1alpha1.SurveyTouchpoint
-	st    store.Store
-	srv   *collector.Server
-	url   string
-	disp  *collector.Dispatcher
-	clock *clock
-	sent  *recorder
+	t  testing.TB
+	ns string
+	tp *cxv1alpha1.SurveyTouchpoint
+	st store.Store
+	// dbPath is the SQLite file, to reopen it as a restarted collector.
+	dbPath string
+	srv    *collector.Server
+	url    string
+	disp   *collector.Dispatcher
+	// dispatcher is disp for the server's wake-up hook.
+	dispatcher atomic.Pointer[collector.Dispatcher]
+	clock      *clock
+	sent       *recorder
 }
 
-func newProgram(t *testing.T, kube client.Client, rules ...*cxv1alpha1.AlertRule) *program {
+func newProgram(t testing.TB, kube client.Client, rules ...*cxv1alpha1.AlertRule) *program {
 	t.Helper()
 	ctx := context.Background()
 	ns := env.Namespace(t)
@@ -133,12 +143,17 @@ func newProgram(t *testing.T, kube client.Client, rules ...*cxv1alpha1.AlertRule
 	}
 	p := &program{t: t, ns: ns, tp: tp, clock: &clock{t: time.Now()}, sent: &recorder{}}
 	var err error
-	p.st, err = store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "responses.db"), Now: p.clock.Now})
+	p.dbPath = filepath.Join(t.TempDir(), "responses.db")
+	p.st, err = store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: p.dbPath, Now: p.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.st.Close() })
-	p.srv, err = collector.NewServer(tp, collector.Options{Namespace: ns, Store: p.st, Now: p.clock.Now})
+	p.srv, err = collector.NewServer(tp, collector.Options{Namespace: ns, Store: p.st, Now: p.clock.Now, OnActions: func() {
+		if d := p.dispatcher.Load(); d != nil {
+			d.Wake()
+		}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +168,7 @@ func newProgram(t *testing.T, kube client.Client, rules ...*cxv1alpha1.AlertRule
 		Store: p.st, Client: kube, Notifier: p.sent, Now: p.clock.Now,
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Log: logr.Discard(),
 	})
+	p.dispatcher.Store(p.disp)
 	return p
 }
 
