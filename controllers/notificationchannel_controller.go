@@ -3,22 +3,33 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/validate"
 )
 
 // NotificationChannelReconciler checks that the Secrets a channel references
-// exist and hold the keys it needs.
+// exist and hold the keys it needs, that its destination is not a private
+// address it may not reach, and reports deliveries that keep failing.
+//
+// It owns the conditions and observedGeneration of the status; the
+// delivery fields (lastDelivery, consecutiveFailures, delivered, failed)
+// belong to the notifier (internal/notify), which patches only them. The
+// status patch here is a merge patch of what this reconciler changed, so it
+// never rewrites the delivery fields.
 type NotificationChannelReconciler struct {
 	client.Client
 	// APIReader reads Secrets straight from the API server: the manager
@@ -57,25 +68,98 @@ func channelSecrets(spec *cxv1alpha1.NotificationChannelSpec) []secretNeed {
 	return needs
 }
 
+// failingAfter is how many deliveries in a row (each after its retries)
+// must fail before a channel is reported not Ready.
+const failingAfter = 3
+
 func (r *NotificationChannelReconciler) check(ctx context.Context, ch *cxv1alpha1.NotificationChannel) (outcome, ctrl.Result, error) {
 	problems, err := secretProblems(ctx, r.APIReader, ch.Namespace, channelSecrets(&ch.Spec))
 	if err != nil {
 		return outcome{}, ctrl.Result{}, err
 	}
+	problems = append(problems, destinationProblems(&ch.Spec)...)
 	o := problemsOutcome(problems)
 	if o.ready {
-		o.message = fmt.Sprintf("%s channel configured", ch.Spec.Type)
+		o = deliveryOutcome(ch)
 	}
 	return o, ctrl.Result{}, nil
 }
 
-// SetupWithManager registers the controller. Secrets are watched by
+// destinationProblems refuses, without resolving anything, destinations
+// that are private addresses or cluster-internal names when the channel
+// does not allow them. The notifier checks every resolved address again
+// when it connects.
+func destinationProblems(spec *cxv1alpha1.NotificationChannelSpec) validate.Problems {
+	if spec.AllowPrivateDestinations {
+		return nil
+	}
+	var field, host string
+	switch {
+	case spec.Email != nil:
+		field, host = "spec.email.smtp.host", spec.Email.SMTP.Host
+	case spec.Webhook != nil && spec.Webhook.URL != "":
+		u, err := url.Parse(spec.Webhook.URL)
+		if err != nil {
+			return nil // the CRD's rules report a malformed URL
+		}
+		field, host = "spec.webhook.url", u.Hostname()
+	}
+	reason := notify.PrivateHost(host)
+	if host == "" || reason == "" {
+		return nil
+	}
+	return validate.Problems{{
+		Field: field, Reason: cxv1alpha1.ReasonInvalidSpec,
+		Message: fmt.Sprintf("destination %s is %s, which is refused so that notifications cannot reach internal services; set spec.allowPrivateDestinations: true if this is intended", host, reason),
+	}}
+}
+
+// deliveryOutcome is Ready for a valid channel unless its last
+// failingAfter deliveries failed; the next successful delivery makes it
+// Ready again.
+func deliveryOutcome(ch *cxv1alpha1.NotificationChannel) outcome {
+	st := ch.Status
+	if st.ConsecutiveFailures < failingAfter || st.LastDelivery == nil {
+		return readyOutcome(fmt.Sprintf("%s channel configured", ch.Spec.Type))
+	}
+	return outcome{
+		reason: cxv1alpha1.ReasonDeliveryFailed,
+		message: truncate(fmt.Sprintf("the last %d deliveries failed; last failure at %s: %s", st.ConsecutiveFailures,
+			st.LastDelivery.Time.UTC().Format(time.RFC3339), st.LastDelivery.Message), maxConditionMessage),
+	}
+}
+
+// deliveryHealthChanged passes status updates that change whether a channel
+// counts as failing, or the failure a failing channel reports, so the
+// controller re-evaluates Ready without reacting to every delivery.
+func deliveryHealthChanged() predicate.Funcs {
+	failing := func(o client.Object) (bool, string) {
+		ch, ok := o.(*cxv1alpha1.NotificationChannel)
+		if !ok || ch.Status.ConsecutiveFailures < failingAfter || ch.Status.LastDelivery == nil {
+			return false, ""
+		}
+		return true, ch.Status.LastDelivery.Message
+	}
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			oldFailing, oldMsg := failing(e.ObjectOld)
+			newFailing, newMsg := failing(e.ObjectNew)
+			return oldFailing != newFailing || newFailing && oldMsg != newMsg
+		},
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// SetupWithManager registers the controller. It reconciles on spec changes
+// and when deliveries start or stop failing. Secrets are watched by
 // metadata only, so a Secret created after its channel makes the channel
 // Ready without the manager caching any secret data.
 func (r *NotificationChannelReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	all := handler.EnqueueRequestsFromMapFunc(enqueueAllInNamespace(mgr.GetClient(), &cxv1alpha1.NotificationChannelList{}))
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&cxv1alpha1.NotificationChannel{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&cxv1alpha1.NotificationChannel{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deliveryHealthChanged()))).
 		Watches(&corev1.Secret{}, all, builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		Named("notificationchannel").
 		Complete(&validationReconciler[*cxv1alpha1.NotificationChannel]{

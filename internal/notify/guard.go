@@ -159,3 +159,18 @@ func describeHost(host string, ip netip.Addr) string {
 	}
 	return fmt.Sprintf("%s (%s)", host, ip)
 }
+
+// PrivateHost says, without resolving anything, why host (an IP literal or
+// a name) is a destination that needs allowPrivateDestinations: a private,
+// loopback, link-local or unspecified address, or a cluster-internal name.
+// It returns "" for a public-looking name, which the notifier still checks
+// once resolved, when it connects.
+func PrivateHost(host string) string {
+	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return privateAddr(ip)
+	}
+	if clusterInternalName(host) {
+		return "a cluster-internal name"
+	}
+	return ""
+}
