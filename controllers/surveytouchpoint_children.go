@@ -182,6 +182,8 @@ func buildCollectorRole(tp *cxv1alpha1.SurveyTouchpoint) *rbacv1.Role {
 			// channel's status and reads the channel's Secrets one by one
 			// (get only: no list or watch of the namespace's Secrets).
 			{APIGroups: []string{cxv1alpha1.GroupVersion.Group}, Resources: []string{"notificationchannels/status"}, Verbs: []string{"get", "patch"}},
+			// Rules' status.matches and lastMatchTime.
+			{APIGroups: []string{cxv1alpha1.GroupVersion.Group}, Resources: []string{"alertrules/status"}, Verbs: []string{"get", "patch"}},
 			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		},

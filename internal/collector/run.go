@@ -51,6 +51,9 @@ type RunOptions struct {
 	Gatherer   prometheus.Gatherer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// MatchReportEvery is how often rules' status.matches is updated
+	// (default 10s).
+	MatchReportEvery time.Duration
 	// DispatchWorkers drain the outbox concurrently (default 4).
 	DispatchWorkers int
 	Log             logr.Logger
@@ -68,6 +71,9 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 	}
 	if opts.RetentionEvery == 0 {
 		opts.RetentionEvery = time.Hour
+	}
+	if opts.MatchReportEvery == 0 {
+		opts.MatchReportEvery = 10 * time.Second
 	}
 	tp := cfg.SnapshotTouchpoint()
 	if rl := tp.Spec.Collector; opts.RateLimit == 0 && rl != nil && rl.RateLimit != nil {
@@ -145,6 +151,7 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 			Registerer: opts.Registerer, Log: log.WithName("dispatcher"),
 		})
 		background.Go(func() { disp.Run(ctx) })
+		background.Go(func() { reportMatches(ctx, kc, cfg.Namespace, &srv.matches, opts.MatchReportEvery, log) })
 	} else {
 		log.Info("standalone: no API server, so rule actions stay in the outbox until a collector with API access drains it")
 	}

@@ -65,6 +65,7 @@ type Server struct {
 	signer  *TokenSigner
 	limiter *clientLimiter
 	metrics *serverMetrics
+	matches matchCounter
 	mux     *http.ServeMux
 }
 
@@ -235,8 +236,11 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 			Detail: "the token was already used, or was never issued by this collector; ask for a new invitation"})
 		return
 	}
-	if res.Status == store.StatusStored && len(nr.Actions) > 0 && s.opts.OnActions != nil {
-		s.opts.OnActions()
+	if res.Status == store.StatusStored && len(nr.Actions) > 0 {
+		s.matches.record(nr, start)
+		if s.opts.OnActions != nil {
+			s.opts.OnActions()
+		}
 	}
 	result := resultAccepted
 	if res.Status == store.StatusDuplicate {
@@ -389,13 +393,15 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 				Detail: "the store could not take the batch; nothing was acknowledged, retry it as is (ids make it idempotent)"})
 			return
 		}
-		if s.opts.OnActions != nil {
-			for j, res := range results {
-				if res.Status == store.StatusStored && len(toSave[j].Actions) > 0 {
-					s.opts.OnActions()
-					break
-				}
+		wake := false
+		for j, res := range results {
+			if res.Status == store.StatusStored && len(toSave[j].Actions) > 0 {
+				s.matches.record(&toSave[j], now)
+				wake = true
 			}
+		}
+		if wake && s.opts.OnActions != nil {
+			s.opts.OnActions()
 		}
 		for j, res := range results {
 			item := &out.Results[index[j]]

@@ -60,7 +60,7 @@ func TestRunningCollectorFollowsTouchpointAndRules(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- collector.Run(runCtx, cfg, collector.RunOptions{Kube: env.Config, Listener: lis, Log: logr.Discard()})
+		done <- collector.Run(runCtx, cfg, collector.RunOptions{Kube: env.Config, Listener: lis, Log: logr.Discard(), MatchReportEvery: 200 * time.Millisecond})
 	}()
 	t.Cleanup(func() {
 		stop()
@@ -91,6 +91,15 @@ func TestRunningCollectorFollowsTouchpointAndRules(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no webhook delivery within 30s")
 	}
+
+	// The rule's status counts its matches.
+	waitFor(t, "status.matches", func() bool {
+		got := &cxv1alpha1.AlertRule{}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(r), got); err != nil {
+			t.Fatal(err)
+		}
+		return got.Status.Matches >= 1 && got.Status.LastMatchTime != nil
+	})
 
 	// A new question is accepted once the touchpoint is edited, without a
 	// restart.
