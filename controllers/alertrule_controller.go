@@ -3,35 +3,193 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/validate"
 )
 
-// AlertRuleReconciler compiles AlertRules against the touchpoints they
-// select and reports the result in status: an invalid rule is Ready=False
-// with the compiler's message while the valid ones keep working.
+// conflictRetry is how soon a reconciliation whose status patch lost a race
+// (the rule changed since it was read) runs again.
+const conflictRetry = time.Second
+
+// AlertRuleReconciler keeps AlertRules' status and evaluates aggregate
+// rules.
+//
+//   - Every rule is compiled against the touchpoints it selects: an invalid
+//     rule is Ready=False with the compiler's message while the valid ones
+//     keep working; a suspended rule is Ready=False/Suspended.
+//   - status.casesOpened counts the Cases labelled cx.cxloop.io/rule=<name>
+//     (collectors put the label on the Cases they open; the controller
+//     watches Cases, so the count follows them), status.lastMatchTime is the
+//     newest of their creations, and Throttled is True while the Cases
+//     created in the last hour reach spec.throttle.maxCasesPerHour, with a
+//     requeue at the time it clears. status.matches belongs to the
+//     collectors and is never written here.
+//   - An aggregate rule (spec.aggregate) of a Ready rule is evaluated every
+//     spec.aggregate.every from the collectors of its touchpoints (see
+//     decideAggregate); a group fires once and resolves once, each with one
+//     notification to the rule's channels, and a firing group opens one
+//     Case (actions.openCase). Firing state lives in status.firing, so a
+//     restart notifies nobody twice.
+//
+// Status is patched once per reconciliation, with the resourceVersion read
+// (a stale read, from the cache or a concurrent writer, loses and retries),
+// and notifications and Cases follow only a stored transition.
 type AlertRuleReconciler struct {
 	client.Client
-	Recorder recorder.EventRecorder
+	// APIReader reads a rule past the cache before an evaluation, so that
+	// it starts from the controller's own last write.
+	APIReader client.Reader
+	Recorder  recorder.EventRecorder
+	// Source reads collectors' aggregates (default collector.HTTPSource at
+	// the touchpoints' status.endpoint).
+	Source AggregateSource
+	// Deliverer sends AggregateFiring and AggregateResolved messages;
+	// without one they are logged and dropped.
+	Deliverer notify.Deliverer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+
+	pending pendingEffects
 }
 
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=alertrules,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=alertrules/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=surveytouchpoints;casetemplates;notificationchannels,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-func (r *AlertRuleReconciler) check(ctx context.Context, rule *cxv1alpha1.AlertRule) (outcome, ctrl.Result, error) {
+func (r *AlertRuleReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Reconcile validates the rule, counts its Cases, evaluates it when it is
+// an aggregate rule whose period has come, stores the status, then sends
+// the notifications and opens the Cases of the transitions it stored.
+func (r *AlertRuleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	rule := &cxv1alpha1.AlertRule{}
+	if err := r.Get(ctx, req.NamespacedName, rule); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.pending.take(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	now := r.now()
+	if evaluationDue(rule, now) && r.APIReader != nil {
+		if err := r.APIReader.Get(ctx, req.NamespacedName, rule); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+	before := rule.DeepCopy()
+
+	o, selected, err := r.check(ctx, rule)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	recordTransition(r.Recorder, rule, before.Status.Conditions, o)
+	o.apply(&rule.Status.Conditions, rule.Generation)
+
+	var result ctrl.Result
+	clearIn, err := r.caseStatus(ctx, rule, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	requeueWithin(&result, clearIn)
+
+	var trs []transition
+	switch {
+	case rule.Spec.Aggregate == nil:
+		// No longer (or never) an aggregate rule.
+		rule.Status.Firing = nil
+		apimeta.RemoveStatusCondition(&rule.Status.Conditions, cxv1alpha1.ConditionFiring)
+	case !o.ready:
+		// Invalid or suspended: not evaluated; firing groups stay as they
+		// were until the rule is evaluated again. Watches bring it back.
+	case evaluationDue(before, now):
+		trs = r.evaluateAggregate(ctx, rule, selected, now)
+		requeueWithin(&result, nextEvaluation(rule, now))
+	default:
+		requeueWithin(&result, nextEvaluation(rule, now))
+	}
+	rule.Status.ObservedGeneration = rule.Generation
+	recordFiringTransition(r.Recorder, rule, before.Status.Conditions)
+
+	if err := r.Status().Patch(ctx, rule, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) {
+			ctrl.LoggerFrom(ctx).V(1).Info("status changed since read; retrying")
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("patch status of alertrule %s: %w", req.NamespacedName, client.IgnoreNotFound(err))
+	}
+	for _, tr := range trs {
+		ctrl.LoggerFrom(ctx).Info("aggregate rule transition", "group", tr.group.Group, "resolved", tr.resolved, "value", tr.group.Value)
+	}
+	r.pending.add(req.NamespacedName, effectsOf(rule, trs, now)...)
+	if err := r.runEffects(ctx, rule); err != nil {
+		return ctrl.Result{}, fmt.Errorf("alertrule %s: %w", req.NamespacedName, err)
+	}
+	return result, nil
+}
+
+// requeueWithin shortens result's RequeueAfter to d (d > 0).
+func requeueWithin(result *ctrl.Result, d time.Duration) {
+	if d > 0 && (result.RequeueAfter == 0 || d < result.RequeueAfter) {
+		result.RequeueAfter = d
+	}
+}
+
+// recordFiringTransition emits an event when Firing or Throttled changes
+// status (not on every evaluation).
+func recordFiringTransition(rec recorder.EventRecorder, rule *cxv1alpha1.AlertRule, before []metav1.Condition) {
+	if rec == nil {
+		return
+	}
+	for _, t := range []string{cxv1alpha1.ConditionFiring, cxv1alpha1.ConditionThrottled} {
+		now := apimeta.FindStatusCondition(rule.Status.Conditions, t)
+		if now == nil {
+			continue
+		}
+		prev := apimeta.FindStatusCondition(before, t)
+		if prev != nil && prev.Status == now.Status && prev.Reason == now.Reason {
+			continue
+		}
+		if prev == nil && now.Status == metav1.ConditionFalse {
+			continue
+		}
+		eventType := corev1.EventTypeNormal
+		if now.Status != metav1.ConditionFalse {
+			eventType = corev1.EventTypeWarning
+		}
+		rec.Eventf(rule, nil, eventType, now.Reason, "Evaluate", "%s", truncate(now.Message, 1000))
+	}
+}
+
+// check validates the rule against the touchpoints it selects and the
+// channels and template it names. It fills status.selectedTouchpoints and
+// returns the selected touchpoints; an error is transient.
+func (r *AlertRuleReconciler) check(ctx context.Context, rule *cxv1alpha1.AlertRule) (outcome, []cxv1alpha1.SurveyTouchpoint, error) {
 	var touchpoints cxv1alpha1.SurveyTouchpointList
 	if err := r.List(ctx, &touchpoints, client.InNamespace(rule.Namespace)); err != nil {
-		return outcome{}, ctrl.Result{}, fmt.Errorf("list touchpoints: %w", err)
+		return outcome{}, nil, fmt.Errorf("list touchpoints: %w", err)
 	}
 	selected, problems := validate.SelectTouchpoints(rule.Spec.Touchpoints, touchpoints.Items)
 	rule.Status.SelectedTouchpoints = touchpointNames(selected)
@@ -45,7 +203,7 @@ func (r *AlertRuleReconciler) check(ctx context.Context, rule *cxv1alpha1.AlertR
 		refs.require("spec.actions.openCase.template", oc.Template, &cxv1alpha1.CaseTemplate{})
 	}
 	if refs.err != nil {
-		return outcome{}, ctrl.Result{}, refs.err
+		return outcome{}, nil, refs.err
 	}
 	problems = append(problems, refs.problems...)
 
@@ -56,7 +214,7 @@ func (r *AlertRuleReconciler) check(ctx context.Context, rule *cxv1alpha1.AlertR
 			o = outcome{reason: cxv1alpha1.ReasonSuspended, message: "the rule is suspended (spec.suspend: true): valid, but not evaluated"}
 		}
 	}
-	return o, ctrl.Result{}, nil
+	return o, selected, nil
 }
 
 func touchpointNames(tps []cxv1alpha1.SurveyTouchpoint) []string {
@@ -70,9 +228,29 @@ func touchpointNames(tps []cxv1alpha1.SurveyTouchpoint) []string {
 	return names
 }
 
+// casesToRule maps a Case to the rule named by its cx.cxloop.io/rule label.
+func casesToRule(_ context.Context, obj client.Object) []reconcile.Request {
+	name := obj.GetLabels()[cxv1alpha1.LabelRule]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+}
+
+// caseCountChanged passes Case creations and deletions, and updates that
+// change the rule label: what casesOpened and Throttled depend on.
+func caseCountChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return e.ObjectOld.GetLabels()[cxv1alpha1.LabelRule] != e.ObjectNew.GetLabels()[cxv1alpha1.LabelRule]
+		},
+	}
+}
+
 // SetupWithManager registers the controller. Rules are re-validated when a
 // touchpoint (its questions type the answers), template or channel of their
-// namespace changes.
+// namespace changes, and recount their Cases when a Case labelled with
+// their name comes or goes.
 func (r *AlertRuleReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	all := handler.EnqueueRequestsFromMapFunc(enqueueAllInNamespace(mgr.GetClient(), &cxv1alpha1.AlertRuleList{}))
 	return ctrl.NewControllerManagedBy(mgr).
@@ -80,10 +258,7 @@ func (r *AlertRuleReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&cxv1alpha1.SurveyTouchpoint{}, all, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&cxv1alpha1.CaseTemplate{}, all, builder.WithPredicates(createOrDelete())).
 		Watches(&cxv1alpha1.NotificationChannel{}, all, builder.WithPredicates(createOrDelete())).
+		Watches(&cxv1alpha1.Case{}, handler.EnqueueRequestsFromMapFunc(casesToRule), builder.WithPredicates(caseCountChanged())).
 		Named("alertrule").
-		Complete(&validationReconciler[*cxv1alpha1.AlertRule]{
-			client: r.Client, recorder: r.Recorder,
-			newObj: func() *cxv1alpha1.AlertRule { return &cxv1alpha1.AlertRule{} },
-			check:  r.check,
-		})
+		Complete(r)
 }

@@ -22,6 +22,10 @@ type Options struct {
 	// CollectorStatusEvery is how often touchpoints' response counts are
 	// read from their collectors (default 1m).
 	CollectorStatusEvery time.Duration
+	// AggregateSource reads touchpoints' aggregates for aggregate
+	// AlertRules; default collector.HTTPSource at the touchpoint's
+	// status.endpoint (or CollectorEndpoint).
+	AggregateSource AggregateSource
 }
 
 // SetupWithManager registers every cxloop controller with mgr.
@@ -31,7 +35,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		setup func(ctrl.Manager) error
 	}{
 		{"surveytouchpoint", (&SurveyTouchpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-surveytouchpoint"), CollectorImage: opts.CollectorImage, Endpoint: opts.CollectorEndpoint, StatusEvery: opts.CollectorStatusEvery}).SetupWithManager},
-		{"alertrule", (&AlertRuleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-alertrule")}).SetupWithManager},
+		{"alertrule", (&AlertRuleReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-alertrule"), Source: opts.aggregateSource()}).SetupWithManager},
 		{"casetemplate", (&CaseTemplateReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-casetemplate")}).SetupWithManager},
 		{"case", (&CaseReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-case")}).SetupWithManager},
 		{"reportsubscription", (&ReportSubscriptionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-reportsubscription")}).SetupWithManager},
