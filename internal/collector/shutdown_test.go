@@ -67,12 +67,15 @@ func TestShutdownDrainsRequestsInFlight(t *testing.T) {
 
 	cancel()
 	// Shutdown closes the listener first: new connections are refused.
-	for {
+	for deadline := time.Now().Add(time.Minute); ; {
 		c, err := net.Dial("tcp", inner.Addr().String())
 		if err != nil {
 			break
 		}
 		_ = c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the collector still accepts connections a minute after its context was cancelled")
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	select {
