@@ -147,8 +147,8 @@ func TestInvitationProgramScopeOnSharedPostgres(t *testing.T) {
 	wantInvited(t, onboarding, "C1")
 	wantNotInvited(t, support, "C1", ReasonQuarantined)
 	wantInvited(t, delivery, "C1")
-	// The touchpoint-scoped invitation does not count for the program
-	// either: support's quarantine still ends 30 days after onboarding's.
+	// Once the quarantine has passed, support invites, and that invitation
+	// quarantines the customer for onboarding in turn.
 	clock.Advance(30*24*time.Hour + time.Second)
 	wantInvited(t, support, "C1")
 	wantNotInvited(t, onboarding, "C1", ReasonQuarantined)
