@@ -3,7 +3,9 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -12,27 +14,93 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/notify"
+	"github.com/cxloop/cxloop/internal/report"
 	"github.com/cxloop/cxloop/internal/validate"
 )
 
-// ReportSubscriptionReconciler checks that a subscription's schedule and
-// time zone parse and that its touchpoints and channels exist.
+// RunNowAnnotation triggers a report run when set to a new value (for
+// example a timestamp), suspended or not:
+//
+//	kubectl annotate reportsubscription weekly cx.cxloop.io/run-now="$(date +%s)" --overwrite
+//
+// The value acted on is recorded in status.lastManualTrigger, so each value
+// runs once.
+const RunNowAnnotation = "cx.cxloop.io/run-now"
+
+// defaultStartingDeadline is spec.startingDeadline when unset (the CRD
+// default).
+const defaultStartingDeadline = time.Hour
+
+// ReportSubscriptionReconciler validates a subscription (schedule, time
+// zone, touchpoints, channels) and runs it: at each cron activation in its
+// time zone, and once per new value of the run-now annotation, it builds the
+// report, keeps it as JSON in an owned ConfigMap, delivers it to every
+// channel and records the outcome in status.
 type ReportSubscriptionReconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
+	// Source reads the touchpoints' aggregates.
+	Source report.Source
+	// Deliverer sends the report; without one deliveries are Skipped and
+	// the run Failed.
+	Deliverer notify.Deliverer
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// BaseURL, when set, makes the link of chat messages
+	// <BaseURL>/namespaces/<ns>/reports/<name>.
+	BaseURL string
 }
 
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=reportsubscriptions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=reportsubscriptions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch
 
-func (r *ReportSubscriptionReconciler) check(ctx context.Context, rs *cxv1alpha1.ReportSubscription) (outcome, ctrl.Result, error) {
+func (r *ReportSubscriptionReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Reconcile gets the subscription, validates it, runs the report when it is
+// due, patches conditions and status once, and requeues at the next run.
+func (r *ReportSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	rs := &cxv1alpha1.ReportSubscription{}
+	if err := r.Get(ctx, req.NamespacedName, rs); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := rs.DeepCopy()
+	o, touchpoints, err := r.check(ctx, rs)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var result ctrl.Result
+	if o.ready {
+		result = r.schedule(ctx, rs, touchpoints)
+	} else {
+		rs.Status.NextRunTime = nil
+	}
+	recordTransition(r.Recorder, rs, before.Status.Conditions, o)
+	o.apply(&rs.Status.Conditions, rs.Generation)
+	rs.Status.ObservedGeneration = rs.Generation
+	if err := r.Status().Patch(ctx, rs, client.MergeFrom(before)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("patch status of %s: %w", req.NamespacedName, client.IgnoreNotFound(err))
+	}
+	return result, nil
+}
+
+// check validates the schedule, time zone and goals, and that the
+// touchpoints and channels exist; it returns the selected touchpoints.
+func (r *ReportSubscriptionReconciler) check(ctx context.Context, rs *cxv1alpha1.ReportSubscription) (outcome, []cxv1alpha1.SurveyTouchpoint, error) {
 	problems := validate.ReportSubscription(rs)
 
 	var touchpoints cxv1alpha1.SurveyTouchpointList
 	if err := r.List(ctx, &touchpoints, client.InNamespace(rs.Namespace)); err != nil {
-		return outcome{}, ctrl.Result{}, fmt.Errorf("list touchpoints: %w", err)
+		return outcome{}, nil, fmt.Errorf("list touchpoints: %w", err)
 	}
-	_, selProblems := validate.SelectTouchpoints(rs.Spec.Touchpoints, touchpoints.Items)
+	selected, selProblems := validate.SelectTouchpoints(rs.Spec.Touchpoints, touchpoints.Items)
 	problems = append(problems, selProblems...)
 
 	refs := references{ctx: ctx, c: r.Client, namespace: rs.Namespace}
@@ -40,22 +108,122 @@ func (r *ReportSubscriptionReconciler) check(ctx context.Context, rs *cxv1alpha1
 		refs.require(fmt.Sprintf("spec.channels[%d]", i), ch, &cxv1alpha1.NotificationChannel{})
 	}
 	if refs.err != nil {
-		return outcome{}, ctrl.Result{}, refs.err
+		return outcome{}, nil, refs.err
 	}
-	return problemsOutcome(append(problems, refs.problems...)), ctrl.Result{}, nil
+	return problemsOutcome(append(problems, refs.problems...)), selected, nil
+}
+
+// schedule runs the report when a cron activation is due (within the
+// starting deadline) or the run-now annotation has a new value, and sets
+// nextRunTime and the requeue to the next activation.
+func (r *ReportSubscriptionReconciler) schedule(ctx context.Context, rs *cxv1alpha1.ReportSubscription, touchpoints []cxv1alpha1.SurveyTouchpoint) ctrl.Result {
+	log := ctrl.LoggerFrom(ctx)
+	sched, problems := validate.Schedule(rs.Spec.Schedule, rs.Spec.TimeZone)
+	if len(problems) > 0 {
+		// check reported them; nothing to schedule.
+		return ctrl.Result{}
+	}
+	now := r.now()
+	deadline := defaultStartingDeadline
+	if d := rs.Spec.StartingDeadline; d != nil && d.Duration > 0 {
+		deadline = d.Duration
+	}
+	base := rs.CreationTimestamp.Time
+	if last := rs.Status.LastRunTime; last != nil && last.After(base) {
+		base = last.Time
+	}
+
+	var due time.Time
+	if !rs.Spec.Suspend {
+		var missed time.Time
+		due, missed = dueActivation(sched, base, now, deadline)
+		if due.IsZero() && !missed.IsZero() {
+			log.Info("missed report run skipped", "scheduledFor", missed, "startingDeadline", deadline)
+			r.eventf(rs, corev1.EventTypeWarning, "MissedRun",
+				"the run scheduled for %s was missed by more than startingDeadline %s (the manager was down?); skipped, the next run is on schedule",
+				missed.In(sched.Location()).Format(time.RFC3339), deadline)
+		}
+	}
+	trigger := rs.Annotations[RunNowAnnotation]
+	manual := trigger != "" && trigger != rs.Status.LastManualTrigger
+
+	if !due.IsZero() || manual {
+		// A scheduled run covers the window ending at its scheduled time
+		// (whole hours for "0 8 * * MON"), a manual one the window ending
+		// now.
+		runAt, key := due, runKey(rs, due, "")
+		if due.IsZero() {
+			runAt, key = now, runKey(rs, now, trigger)
+		}
+		r.run(ctx, rs, touchpoints, runAt, key)
+		rs.Status.LastRunTime = metaTime(runAt)
+		if manual {
+			rs.Status.LastManualTrigger = trigger
+		}
+	}
+
+	if rs.Spec.Suspend {
+		rs.Status.NextRunTime = nil
+		return ctrl.Result{}
+	}
+	from := now
+	if last := rs.Status.LastRunTime; last != nil && last.After(from) {
+		from = last.Time
+	}
+	next := sched.Next(from)
+	if next.IsZero() {
+		rs.Status.NextRunTime = nil
+		return ctrl.Result{}
+	}
+	rs.Status.NextRunTime = metaTime(next)
+	return ctrl.Result{RequeueAfter: max(next.Sub(now), time.Second)}
+}
+
+// dueActivation returns the latest activation of s after base and at or
+// before now that is at most deadline late, or, when there is none,
+// the first activation after base that was missed by more than deadline
+// (zero when nothing was missed).
+func dueActivation(s *validate.CronSchedule, base, now time.Time, deadline time.Duration) (due, missed time.Time) {
+	from := base
+	if cut := now.Add(-deadline); cut.After(from) {
+		if first := s.Next(from); !first.IsZero() && first.Before(cut) {
+			missed = first
+		}
+		// Activations before cut are too late; one exactly at cut is not.
+		from = cut.Add(-time.Nanosecond)
+	}
+	for t := s.Next(from); !t.IsZero() && !t.After(now); t = s.Next(t) {
+		due = t
+	}
+	return due, missed
+}
+
+// runKey is the idempotency key of a run's messages: a retried run sends
+// nothing twice; every scheduled time and every trigger value sends once.
+func runKey(rs *cxv1alpha1.ReportSubscription, at time.Time, trigger string) string {
+	key := fmt.Sprintf("report/%s/%s/%s", rs.Namespace, rs.Name, rs.UID)
+	if trigger != "" {
+		return key + "/manual/" + trigger
+	}
+	return key + "/" + at.UTC().Format(time.RFC3339)
+}
+
+// eventf records an event about rs, when there is a recorder.
+func (r *ReportSubscriptionReconciler) eventf(rs *cxv1alpha1.ReportSubscription, eventType, reason, format string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(rs, nil, eventType, reason, "Run", format, args...)
+	}
 }
 
 // SetupWithManager registers the controller.
 func (r *ReportSubscriptionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	all := handler.EnqueueRequestsFromMapFunc(enqueueAllInNamespace(mgr.GetClient(), &cxv1alpha1.ReportSubscriptionList{}))
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&cxv1alpha1.ReportSubscription{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Spec changes and the run-now annotation; not the status this
+		// controller writes.
+		For(&cxv1alpha1.ReportSubscription{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&cxv1alpha1.SurveyTouchpoint{}, all, builder.WithPredicates(predicate.Or(createOrDelete(), predicate.LabelChangedPredicate{}))).
 		Watches(&cxv1alpha1.NotificationChannel{}, all, builder.WithPredicates(createOrDelete())).
 		Named("reportsubscription").
-		Complete(&validationReconciler[*cxv1alpha1.ReportSubscription]{
-			client: r.Client, recorder: r.Recorder,
-			newObj: func() *cxv1alpha1.ReportSubscription { return &cxv1alpha1.ReportSubscription{} },
-			check:  r.check,
-		})
+		Complete(r)
 }
