@@ -2,18 +2,25 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/validate"
 )
 
@@ -21,34 +28,247 @@ import (
 // its Cases without listing the namespace.
 const indexCaseTemplate = "spec.template"
 
-// CaseReconciler checks a Case against its template: the template exists
-// and a closed Case's root cause is one the template allows.
-type CaseReconciler struct {
-	client.Client
-	Recorder recorder.EventRecorder
+// caseWorkers is how many Cases are reconciled at once: deliveries wait on
+// receivers, and a program may hold thousands of Cases.
+const caseWorkers = 8
+
+// CaseArchiver keeps a closed Case after its object is deleted (the
+// program's store, through the collector API).
+type CaseArchiver interface {
+	ArchiveCase(ctx context.Context, c *cxv1alpha1.Case) error
 }
 
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases,verbs=get;list;watch
+// CaseReconciler runs the lifecycle of Cases:
+//
+//   - On a new Case it applies the CaseTemplate: category, severity and
+//     closure goal from the first tier policy matching the customer's tier
+//     (else the default policy), assignee from the first matching route
+//     (else the first case manager). Values set on the Case win. It records
+//     openedAt (the creation time), dueAt and firstResponseDueAt.
+//   - It records firstActionAt, closedAt and timeToClose, and clears the
+//     closing on reopening.
+//   - At dueAt (and firstResponseDueAt) it sets Overdue
+//     (FirstResponseOverdue) with a Warning event, and runs the template's
+//     escalation ladder: each step once per Case, never on a Resolved or
+//     Closed Case, and never retroactively (see trackEscalationSteps).
+//   - It notifies the template's recipients of lifecycle events through
+//     the Deliverer, once per idempotency key, recorded in
+//     status.notifications.
+//   - A closed Case past its template's retention is archived, then
+//     deleted.
+//   - It checks the Case against its template (Ready): the template exists
+//     and a closed Case's root cause is one the template allows.
+//
+// It wakes up at the next deadline (RequeueAfter, from Now), never polls.
+type CaseReconciler struct {
+	client.Client
+	// APIReader reads Cases past the cache before acting on them (the cache
+	// may not hold the controller's own last write yet).
+	APIReader client.Reader
+	Recorder  recorder.EventRecorder
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Deliverer sends notifications; without one they are recorded as
+	// Skipped.
+	Deliverer notify.Deliverer
+	// Archiver archives closed Cases; without one closed Cases are kept.
+	Archiver CaseArchiver
+	// NotificationBaseURL prefixes the links in messages:
+	// <base>/namespaces/<ns>/cases/<name>.
+	NotificationBaseURL string
+
+	routes routeCache
+}
+
+// +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases,verbs=get;list;watch;update;patch;delete
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=casetemplates,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-func (r *CaseReconciler) check(ctx context.Context, c *cxv1alpha1.Case) (outcome, ctrl.Result, error) {
+// Reconcile advances one Case's lifecycle to now.
+func (r *CaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	c := &cxv1alpha1.Case{}
+	if err := r.Get(ctx, req.NamespacedName, c); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
 	tmpl := &cxv1alpha1.CaseTemplate{}
 	err := r.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: c.Spec.Template}, tmpl)
 	if client.IgnoreNotFound(err) != nil {
-		return outcome{}, ctrl.Result{}, fmt.Errorf("get case template %s: %w", c.Spec.Template, err)
+		return ctrl.Result{}, fmt.Errorf("get case template %s: %w", c.Spec.Template, err)
 	}
 	if err != nil {
-		return problemsOutcome(validate.Problems{{
-			Field:   "spec.template",
-			Reason:  cxv1alpha1.ReasonReferenceNotFound,
-			Message: fmt.Sprintf("CaseTemplate %q not found in namespace %s; create it or fix the name", c.Spec.Template, c.Namespace),
-		}}), ctrl.Result{}, nil
+		// Nothing to apply until the template exists; its creation brings
+		// the Case back (watch on CaseTemplates).
+		return ctrl.Result{}, r.patchValidation(ctx, c, validate.Case(c, nil))
 	}
-	return problemsOutcome(validate.Case(c, tmpl)), ctrl.Result{}, nil
+	now := r.now()
+	desired := c.DeepCopy()
+	lc := evaluate(desired, tmpl, now, &r.routes)
+	if lc.acts() && r.APIReader != nil {
+		// Act only on the live object: the cache may lag behind the
+		// controller's own last write.
+		live := &cxv1alpha1.Case{}
+		if err := r.APIReader.Get(ctx, req.NamespacedName, live); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		if live.ResourceVersion != c.ResourceVersion {
+			c, desired = live, live.DeepCopy()
+			lc = evaluate(desired, tmpl, now, &r.routes)
+		}
+	}
+	return r.apply(ctx, c, desired, tmpl, lc, now)
 }
 
-// SetupWithManager registers the controller and the spec.template index.
+// acts reports whether the evaluation writes the spec, notifies, archives
+// or deletes: things a stale read must not do twice.
+func (lc *lifecycle) acts() bool {
+	if lc.specChanged || lc.retentionEnded {
+		return true
+	}
+	for _, tr := range lc.transitions {
+		if tr.event != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// apply writes what evaluate decided: the spec (template defaults,
+// escalation), the notifications, the archive, the status (in one patch),
+// then events, metrics and the deletion of an archived Case.
+func (r *CaseReconciler) apply(ctx context.Context, c, desired *cxv1alpha1.Case, tmpl *cxv1alpha1.CaseTemplate, lc *lifecycle, now time.Time) (ctrl.Result, error) {
+	base := c
+	if lc.specChanged {
+		obj := c.DeepCopy()
+		obj.Spec = desired.Spec
+		if err := r.Patch(ctx, obj, client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})); err != nil {
+			return conflictIsRetry(fmt.Errorf("apply template defaults and escalation to case spec: %w", err))
+		}
+		base = obj
+		desired.ObjectMeta = *obj.ObjectMeta.DeepCopy()
+	}
+	// Everything below was decided for this spec.
+	for i := range desired.Status.Conditions {
+		desired.Status.Conditions[i].ObservedGeneration = desired.Generation
+	}
+	var failures []caseTransition
+	for _, tr := range lc.transitions {
+		if tr.event != "" {
+			failures = append(failures, r.notifyTransition(ctx, desired, tmpl, tr, now)...)
+		}
+	}
+	trimNotifications(desired)
+	var archiveErr error
+	if lc.retentionEnded && desired.Status.ArchivedAt == nil {
+		archiveErr = r.archive(ctx, desired, now)
+	}
+
+	o := problemsOutcome(validate.Case(desired, tmpl))
+	recordTransition(r.Recorder, desired, base.Status.Conditions, o)
+	o.apply(&desired.Status.Conditions, desired.Generation)
+	desired.Status.ObservedGeneration = desired.Generation
+	if !equality.Semantic.DeepEqual(base.Status, desired.Status) {
+		if err := r.Status().Patch(ctx, desired, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return conflictIsRetry(fmt.Errorf("patch case status: %w", err))
+		}
+	}
+	for _, tr := range append(lc.transitions, failures...) {
+		r.event(desired, tr)
+	}
+	observeLifecycle(desired, lc)
+	if archiveErr != nil {
+		return ctrl.Result{}, archiveErr
+	}
+	if lc.retentionEnded && desired.Status.ArchivedAt != nil {
+		return ctrl.Result{}, r.deleteArchived(ctx, desired)
+	}
+	return ctrl.Result{RequeueAfter: lc.next.after()}, nil
+}
+
+// archive stores the closed Case through the Archiver and records
+// archivedAt. Without an Archiver, closed Cases are kept.
+func (r *CaseReconciler) archive(ctx context.Context, c *cxv1alpha1.Case, now time.Time) error {
+	if r.Archiver == nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("retention ended but no archiver is configured; keeping the closed case")
+		return nil
+	}
+	at := metav1.NewTime(now)
+	c.Status.ArchivedAt = &at
+	if err := r.Archiver.ArchiveCase(ctx, c); err != nil {
+		c.Status.ArchivedAt = nil
+		return fmt.Errorf("archive closed case %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	r.event(c, caseTransition{reason: reasonArchived, note: "retention ended: archived to the store; deleting the Case"})
+	return nil
+}
+
+// deleteArchived deletes a Case that was archived, unless it changed since
+// (a reopening after the archive keeps it).
+func (r *CaseReconciler) deleteArchived(ctx context.Context, c *cxv1alpha1.Case) error {
+	err := r.Delete(ctx, c, client.Preconditions{UID: &c.UID, ResourceVersion: &c.ResourceVersion})
+	if err == nil || apierrors.IsNotFound(err) {
+		return nil
+	}
+	if apierrors.IsConflict(err) {
+		return nil // changed since archived: the update brings it back
+	}
+	return fmt.Errorf("delete archived case %s/%s: %w", c.Namespace, c.Name, err)
+}
+
+// conflictIsRetry turns an optimistic-lock conflict into a quiet retry: the
+// update that caused it brings the Case back with the newer version.
+func conflictIsRetry(err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	return ctrl.Result{}, client.IgnoreNotFound(err)
+}
+
+// patchValidation records the Ready condition of a Case that cannot be
+// worked yet (its template is missing).
+func (r *CaseReconciler) patchValidation(ctx context.Context, c *cxv1alpha1.Case, problems validate.Problems) error {
+	before := c.DeepCopy()
+	o := problemsOutcome(problems)
+	recordTransition(r.Recorder, c, before.Status.Conditions, o)
+	o.apply(&c.Status.Conditions, c.Generation)
+	c.Status.ObservedGeneration = c.Generation
+	if err := r.Status().Patch(ctx, c, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("patch case status: %w", client.IgnoreNotFound(err))
+	}
+	return nil
+}
+
+func (r *CaseReconciler) event(c *cxv1alpha1.Case, tr caseTransition) {
+	if r.Recorder == nil {
+		return
+	}
+	r.Recorder.Eventf(c, nil, tr.eventType(), tr.reason, "Lifecycle", "%s", truncate(tr.note, 1000))
+}
+
+func (r *CaseReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// ArchiveDocument is the JSON a CaseArchiver stores for a Case: the whole
+// object, as the API server would return it.
+func ArchiveDocument(c *cxv1alpha1.Case) ([]byte, error) {
+	obj := c.DeepCopy()
+	obj.APIVersion, obj.Kind = cxv1alpha1.GroupVersion.String(), "Case"
+	obj.ManagedFields = nil
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encode case %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	return b, nil
+}
+
+// SetupWithManager registers the controller, the spec.template index and
+// the Case metrics. A Case is reconciled when its spec or annotations
+// change (not on its own status writes), when its template changes, and at
+// its next deadline.
 func (r *CaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &cxv1alpha1.Case{}, indexCaseTemplate,
 		func(o client.Object) []string {
@@ -59,15 +279,15 @@ func (r *CaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}); err != nil {
 		return fmt.Errorf("index cases by template: %w", err)
 	}
+	if err := registerCaseMetrics(mgr.GetCache()); err != nil {
+		return fmt.Errorf("register case metrics: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&cxv1alpha1.Case{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&cxv1alpha1.Case{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&cxv1alpha1.CaseTemplate{}, handler.EnqueueRequestsFromMapFunc(r.casesOfTemplate)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: caseWorkers}).
 		Named("case").
-		Complete(&validationReconciler[*cxv1alpha1.Case]{
-			client: r.Client, recorder: r.Recorder,
-			newObj: func() *cxv1alpha1.Case { return &cxv1alpha1.Case{} },
-			check:  r.check,
-		})
+		Complete(r)
 }
 
 func (r *CaseReconciler) casesOfTemplate(ctx context.Context, o client.Object) []reconcile.Request {

@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/notify"
 )
 
 // Options configure all controllers.
@@ -22,10 +23,22 @@ type Options struct {
 	// CollectorStatusEvery is how often touchpoints' response counts are
 	// read from their collectors (default 1m).
 	CollectorStatusEvery time.Duration
+	// Now is the clock of the Case lifecycle (deadlines, RequeueAfter) and
+	// of aggregate AlertRule evaluations; default time.Now.
+	Now func() time.Time
+	// Deliverer sends Case notifications (without one they are recorded as
+	// Skipped) and aggregate AlertRule notifications.
+	Deliverer notify.Deliverer
 	// AggregateSource reads touchpoints' aggregates for aggregate
 	// AlertRules; default collector.HTTPSource at the touchpoint's
 	// status.endpoint (or CollectorEndpoint).
 	AggregateSource AggregateSource
+	// CaseArchiver archives closed Cases at the end of their retention;
+	// without one closed Cases are kept.
+	CaseArchiver CaseArchiver
+	// NotificationBaseURL prefixes Case and report links in messages
+	// (<base>/namespaces/<ns>/cases/<name>, .../reports/<name>).
+	NotificationBaseURL string
 }
 
 // SetupWithManager registers every cxloop controller with mgr.
@@ -37,7 +50,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		{"surveytouchpoint", (&SurveyTouchpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-surveytouchpoint"), CollectorImage: opts.CollectorImage, Endpoint: opts.CollectorEndpoint, StatusEvery: opts.CollectorStatusEvery}).SetupWithManager},
 		{"alertrule", (&AlertRuleReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-alertrule"), Source: opts.aggregateSource()}).SetupWithManager},
 		{"casetemplate", (&CaseTemplateReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-casetemplate")}).SetupWithManager},
-		{"case", (&CaseReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-case")}).SetupWithManager},
+		{"case", (&CaseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-case"), Now: opts.Now, Deliverer: opts.Deliverer, Archiver: opts.CaseArchiver, NotificationBaseURL: opts.NotificationBaseURL}).SetupWithManager},
 		{"reportsubscription", (&ReportSubscriptionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-reportsubscription")}).SetupWithManager},
 		{"notificationchannel", (&NotificationChannelReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-notificationchannel")}).SetupWithManager},
 	}

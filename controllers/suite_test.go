@@ -44,6 +44,7 @@ func runSuite(m *testing.M) int {
 	}
 	if err := SetupWithManager(mgr, Options{
 		CollectorImage: "example.com/cxloop:test", CollectorEndpoint: testCollectorEndpoint, CollectorStatusEvery: time.Second,
+		Now: caseClock.Now, Deliverer: caseDeliveries, CaseArchiver: caseArchive, NotificationBaseURL: caseBaseURL,
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "set up controllers:", err)
 		return 1
