@@ -33,13 +33,13 @@ func (n *Notifier) newSender(ctx context.Context, ch *cxv1alpha1.NotificationCha
 		if err != nil {
 			return nil, err
 		}
-		return &slackSender{n: n, target: t}, nil
+		return &chatSender{n: n, target: t, payload: func(m Message) any { return slackPayload(m) }}, nil
 	case spec.Type == cxv1alpha1.ChannelTypeTeams && spec.Teams != nil:
 		t, err := n.secretTarget(ctx, ch.Namespace, "spec.teams.webhookURLSecretRef", spec.Teams.WebhookURLSecretRef, httpc)
 		if err != nil {
 			return nil, err
 		}
-		return &teamsSender{n: n, target: t}, nil
+		return &chatSender{n: n, target: t, payload: func(m Message) any { return teamsPayload(m) }}, nil
 	case spec.Type == cxv1alpha1.ChannelTypeWebhook && spec.Webhook != nil:
 		return n.newWebhookSender(ctx, ch, httpc)
 	}
@@ -82,4 +82,17 @@ func (n *Notifier) secretKey(ctx context.Context, namespace, field string, ref c
 		return nil, Permanent(fmt.Errorf("%s: Secret %q has no key %q (or it is empty); add it", field, ref.Name, ref.Key))
 	}
 	return v, nil
+}
+
+// chatSender posts a rendered message to a chat webhook whose URL is the
+// credential: a Slack incoming webhook (Block Kit) or a Microsoft Teams
+// workflow (Adaptive Card).
+type chatSender struct {
+	n       *Notifier
+	target  httpTarget
+	payload func(Message) any
+}
+
+func (s *chatSender) send(ctx context.Context, msg Message) error {
+	return s.n.postJSON(ctx, s.target, s.payload(msg))
 }

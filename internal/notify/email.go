@@ -292,14 +292,7 @@ func writeRelated(alt *multipart.Writer, html string, atts []Attachment) error {
 		if err != nil {
 			return err
 		}
-		enc := base64.StdEncoding.EncodeToString(a.Data)
-		for len(enc) > 76 {
-			if _, err := fmt.Fprintf(pw, "%s\r\n", enc[:76]); err != nil {
-				return err
-			}
-			enc = enc[76:]
-		}
-		if _, err := fmt.Fprintf(pw, "%s\r\n", enc); err != nil {
+		if _, err := pw.Write(base64Lines(a.Data)); err != nil {
 			return err
 		}
 	}
@@ -314,6 +307,19 @@ func writeRelated(alt *multipart.Writer, html string, atts []Attachment) error {
 	}
 	_, err = pw.Write(inner.Bytes())
 	return err
+}
+
+// base64Lines encodes data as base64 in lines of 76 characters (RFC 2045).
+func base64Lines(data []byte) []byte {
+	enc := base64.StdEncoding.EncodeToString(data)
+	out := make([]byte, 0, len(enc)+len(enc)/76*2+2)
+	for len(enc) > 76 {
+		out = append(out, enc[:76]...)
+		out = append(out, "\r\n"...)
+		enc = enc[76:]
+	}
+	out = append(out, enc...)
+	return append(out, "\r\n"...)
 }
 
 // plainBody is the text part: the text, the fields as "Name: Value" lines

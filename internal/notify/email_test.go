@@ -418,3 +418,11 @@ func (r *smtpReceiver) AuthAttempts() int {
 	defer r.mu.Unlock()
 	return r.authAttempts
 }
+
+func mustAddress(t testing.TB, s string) *mail.Address {
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}

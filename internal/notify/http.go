@@ -39,12 +39,12 @@ func parseTarget(field, raw string) (*url.URL, error) {
 // success; 408, 429 and 5xx are transient (with Retry-After); other
 // statuses are permanent; network errors are transient except a refused
 // destination or an untrusted certificate.
-func (n *Notifier) postJSON(ctx context.Context, t httpTarget, payload any, header http.Header) error {
+func (n *Notifier) postJSON(ctx context.Context, t httpTarget, payload any) error {
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return Permanent(fmt.Errorf("encode payload: %w", err))
 	}
-	return n.post(ctx, t, body, header)
+	return n.post(ctx, t, body, nil)
 }
 
 func (n *Notifier) post(ctx context.Context, t httpTarget, body []byte, header http.Header) error {

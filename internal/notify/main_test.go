@@ -61,7 +61,7 @@ func (c *fakeClock) Slept() []time.Duration {
 
 // newTestNotifier returns a Notifier on the test API server with the fake
 // clock and its own metrics registry.
-func newTestNotifier(t *testing.T, mutate ...func(*Options)) (*Notifier, *fakeClock) {
+func newTestNotifier(t testing.TB, mutate ...func(*Options)) (*Notifier, *fakeClock) {
 	t.Helper()
 	clk := newClock()
 	opts := Options{Now: clk.Now, Sleep: clk.Sleep, Registerer: prometheus.NewRegistry(), BackoffBase: time.Second, BackoffMax: 10 * time.Second}
@@ -87,7 +87,7 @@ type receiver struct {
 	header   http.Header
 }
 
-func newReceiver(t *testing.T, statuses ...int) *receiver {
+func newReceiver(t testing.TB, statuses ...int) *receiver {
 	t.Helper()
 	r := &receiver{statuses: statuses, header: http.Header{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -117,7 +117,7 @@ func (r *receiver) Requests() []request {
 	return append([]request(nil), r.requests...)
 }
 
-func create(t *testing.T, objs ...client.Object) {
+func create(t testing.TB, objs ...client.Object) {
 	t.Helper()
 	for _, o := range objs {
 		if err := env.Client.Create(context.Background(), o); err != nil {
@@ -151,7 +151,7 @@ const testSigningSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 // createWebhookChannel creates a webhook channel to url and its signing
 // Secret, and returns the channel.
-func createWebhookChannel(t *testing.T, ns, name, url string, mutate ...func(*cxv1alpha1.NotificationChannel)) *cxv1alpha1.NotificationChannel {
+func createWebhookChannel(t testing.TB, ns, name, url string, mutate ...func(*cxv1alpha1.NotificationChannel)) *cxv1alpha1.NotificationChannel {
 	t.Helper()
 	ch := webhookChannel(ns, name, url, true)
 	for _, m := range mutate {

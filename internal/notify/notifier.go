@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -181,10 +183,20 @@ func httpClient(base *http.Client, d *guardedDialer, roots *x509.CertPool) *http
 // retrying transient failures, and records the outcome in the channel's
 // status. A message whose Key was already delivered through this channel
 // by this Notifier is not sent again (nil is returned). The rate limit
-// (spec.rateLimitPerMinute) makes Deliver wait for a free slot; when ctx
-// ends before one frees, Deliver returns a transient error without
-// sending. Errors for which IsPermanent is true cannot be fixed by a retry.
+// (spec.rateLimitPerMinute, counted per Deliver, not per attempt) makes
+// Deliver wait for a free slot; when ctx would end before one frees,
+// Deliver returns a transient error at once, without sending and without
+// recording it in the status. Errors for which IsPermanent is true cannot
+// be fixed by a retry; the others may succeed later.
+//
+// Idempotency across processes: the Key also goes on the wire as the
+// webhook-id header of webhooks and (hashed, with the channel) as the
+// Message-ID of emails, so receivers can drop a message a restarted
+// process sends again. Slack and Teams have no such field.
 func (n *Notifier) Deliver(ctx context.Context, namespace, channel string, msg Message) error {
+	if strings.ContainsFunc(msg.Key, unicode.IsControl) {
+		return Permanent(fmt.Errorf("deliver %s message to %s/%s: Message.Key %q has control characters; use printable keys", msg.Event, namespace, channel, msg.Key))
+	}
 	ch := &cxv1alpha1.NotificationChannel{}
 	if err := n.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: channel}, ch); err != nil {
 		if client.IgnoreNotFound(err) == nil {

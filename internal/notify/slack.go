@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"context"
 	"fmt"
 	"strings"
 )
@@ -17,16 +16,6 @@ const (
 
 // slackMrkdwn is the text type that Slack formats.
 const slackMrkdwn = "mrkdwn"
-
-// slackSender posts to a Slack incoming webhook.
-type slackSender struct {
-	n      *Notifier
-	target httpTarget
-}
-
-func (s *slackSender) send(ctx context.Context, msg Message) error {
-	return s.n.postJSON(ctx, s.target, slackPayload(msg), nil)
-}
 
 // slackBlock is one Block Kit block; fields unused by a type stay empty.
 type slackBlock struct {

@@ -15,6 +15,9 @@ import (
 // maxStatusMessage is the API's limit on lastDelivery.message.
 const maxStatusMessage = 1024
 
+// statusTimeout bounds recording one outcome.
+const statusTimeout = 10 * time.Second
+
 // statusBackoff retries status patches that conflict with another writer
 // (another delivery, the controller) or run ahead of a cached read.
 var statusBackoff = wait.Backoff{Steps: 10, Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.2, Cap: time.Second}
@@ -31,6 +34,10 @@ func (n *Notifier) recordStatus(ctx context.Context, ch *cxv1alpha1.Notification
 		result.Outcome = cxv1alpha1.DeliveryFailed
 		result.Message = clip(deliveryErr.Error(), maxStatusMessage)
 	}
+	// The outcome is recorded even when the caller's ctx ended (which may
+	// be why the delivery failed).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusTimeout)
+	defer cancel()
 	key := client.ObjectKeyFromObject(ch)
 	cur := ch
 	err := retry.OnError(statusBackoff, func(error) bool { return true }, func() error {

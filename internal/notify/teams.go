@@ -1,24 +1,10 @@
 package notify
 
-import (
-	"context"
-)
-
 // adaptiveCardContentType is the attachment type of an Adaptive Card.
 const adaptiveCardContentType = "application/vnd.microsoft.card.adaptive"
 
-// teamsSender posts an Adaptive Card to a Microsoft Teams workflow webhook
-// ("Post to a channel when a webhook request is received").
-type teamsSender struct {
-	n      *Notifier
-	target httpTarget
-}
-
-func (s *teamsSender) send(ctx context.Context, msg Message) error {
-	return s.n.postJSON(ctx, s.target, teamsPayload(msg), nil)
-}
-
-// teamsMessage is the body the workflow trigger expects: a message with
+// teamsMessage is the body a Microsoft Teams workflow ("Post to a channel
+// when a webhook request is received") expects: a message with
 // Adaptive Card attachments.
 type teamsMessage struct {
 	Type        string            `json:"type"`

@@ -86,3 +86,11 @@ func TestPermanentWrapping(t *testing.T) {
 		t.Error("Permanent/IsPermanent do not wrap as documented")
 	}
 }
+
+// A key that cannot travel in a header is refused before anything else.
+func TestKeyWithControlCharactersIsPermanent(t *testing.T) {
+	err := New(nil, Options{}).Deliver(t.Context(), "ns", "crm", Message{Key: "case-1\r\nX-Injected: 1"})
+	if !IsPermanent(err) || !strings.Contains(err.Error(), "Message.Key") {
+		t.Errorf("error = %v", err)
+	}
+}
