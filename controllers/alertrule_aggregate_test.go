@@ -1,7 +1,9 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -30,48 +32,24 @@ import (
 // evaluations to the reconciler the test drives.
 var aggregateT0 = time.Date(2100, time.March, 1, 12, 0, 0, 0, time.UTC)
 
-// stepClock stands where the test puts it.
-type stepClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *stepClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-// sentMessage is one Deliver call.
-type sentMessage struct {
-	Namespace, Channel string
-	Msg                notify.Message
-}
-
 // callRecorder records every Deliver call, without deduplicating keys, so
 // that a test sees a second notification if the controller sends one.
 type callRecorder struct {
 	mu    sync.Mutex
-	calls []sentMessage
+	calls []delivery
 }
 
 func (d *callRecorder) Deliver(_ context.Context, namespace, channel string, msg notify.Message) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.calls = append(d.calls, sentMessage{Namespace: namespace, Channel: channel, Msg: msg})
+	d.calls = append(d.calls, delivery{Namespace: namespace, Channel: channel, Msg: msg})
 	return nil
 }
 
-func (d *callRecorder) all() []sentMessage {
+func (d *callRecorder) all() []delivery {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return append([]sentMessage(nil), d.calls...)
+	return append([]delivery(nil), d.calls...)
 }
 
 // countingSource counts the collector reads of an evaluation.
@@ -126,25 +104,38 @@ func (c *clockedCollectors) source() collector.HTTPSource {
 }
 
 // postNPS posts n responses with the NPS answer score from a store (none
-// when storeName is empty), the way a survey tool would.
+// when storeName is empty) in one batch, the way a survey tool imports
+// them.
 func (c *clockedCollectors) postNPS(t *testing.T, touchpoint, storeName string, score, n int, at time.Time) {
 	t.Helper()
+	var batch collector.BatchRequest
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("%s-%s-%d-%d-%d", touchpoint, storeName, score, at.Unix(), i)
-		metadata := ""
-		if storeName != "" {
-			metadata = fmt.Sprintf(`,"metadata":{"store":%q}`, storeName)
+		r := map[string]any{
+			"id": id, "customer": map[string]any{"id": "C-" + id}, "answers": map[string]any{"nps": score},
+			"submittedAt": at.Add(time.Duration(i) * time.Second).UTC().Format(time.RFC3339),
 		}
-		body := fmt.Sprintf(`{"id":%q,"customer":{"id":"C-%s"},"answers":{"nps":%d}%s,"submittedAt":%q}`,
-			id, id, score, metadata, at.Add(time.Duration(i)*time.Second).UTC().Format(time.RFC3339))
-		resp, err := http.Post(c.servers[touchpoint].URL+"/v1/responses", "application/json", strings.NewReader(body))
+		if storeName != "" {
+			r["metadata"] = map[string]string{"store": storeName}
+		}
+		raw, err := json.Marshal(r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("post response %s: %s", id, resp.Status)
-		}
+		batch.Responses = append(batch.Responses, raw)
+	}
+	body, err := json.Marshal(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(c.servers[touchpoint].URL+"/v1/responses:batch", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var out collector.BatchResult
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Accepted != n {
+		t.Fatalf("post %d responses to %s: %s, accepted %d (%v): %+v", n, touchpoint, resp.Status, out.Accepted, err, out.Results)
 	}
 }
 
@@ -239,7 +230,8 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 // previous window with too few responses gives no delta.
 func TestAggregateRuleFiresOnceAndResolvesOnce(t *testing.T) {
 	ns := env.Namespace(t)
-	clock := &stepClock{now: aggregateT0}
+	clock := &testClock{}
+	clock.Set(t, aggregateT0)
 	collectors := newClockedCollectors(clock.Now)
 	north, south := npsTouchpoint(ns, "checkout-north"), npsTouchpoint(ns, "checkout-south")
 	collectors.start(t, north)
@@ -325,7 +317,7 @@ func TestAggregateRuleFiresOnceAndResolvesOnce(t *testing.T) {
 
 	// An hour later the breach goes on: no new message, no new Case, even
 	// from a reconciler that starts afresh (a restarted manager).
-	clock.Set(t0.Add(time.Hour))
+	clock.Set(t, t0.Add(time.Hour))
 	restarted := &AlertRuleReconciler{Client: env.Client, Source: collectors.source(), Deliverer: deliveries, Now: clock.Now}
 	_, got = reconcileRule(t, restarted, rule)
 	_, got = reconcileRule(t, r, got) // not due again: does nothing
@@ -340,7 +332,7 @@ func TestAggregateRuleFiresOnceAndResolvesOnce(t *testing.T) {
 	}
 
 	// store-a recovers: 20 promoters more make NPS 71.4, a drop of 28.6.
-	clock.Set(t0.Add(2 * time.Hour))
+	clock.Set(t, t0.Add(2*time.Hour))
 	collectors.postNPS(t, north.Name, "store-a", 9, 10, t0.Add(90*time.Minute))
 	collectors.postNPS(t, south.Name, "store-a", 10, 10, t0.Add(90*time.Minute))
 	_, got = reconcileRule(t, r, got)
@@ -348,7 +340,7 @@ func TestAggregateRuleFiresOnceAndResolvesOnce(t *testing.T) {
 		t.Fatalf("status.firing = %+v, want none after recovery", got.Status.Firing)
 	}
 	firingCondition(t, got, metav1.ConditionFalse, ReasonNotBreached)
-	clock.Set(t0.Add(3 * time.Hour))
+	clock.Set(t, t0.Add(3*time.Hour))
 	_, got = reconcileRule(t, r, got)
 	firingCondition(t, got, metav1.ConditionFalse, ReasonNotBreached)
 
@@ -369,7 +361,8 @@ func TestAggregateRuleFiresOnceAndResolvesOnce(t *testing.T) {
 // status names the touchpoint and the evaluation is retried next period.
 func TestAggregateRuleCollectorUnreachable(t *testing.T) {
 	ns := env.Namespace(t)
-	clock := &stepClock{now: aggregateT0}
+	clock := &testClock{}
+	clock.Set(t, aggregateT0)
 	collectors := newClockedCollectors(clock.Now)
 	tp := npsTouchpoint(ns, "onboarding")
 	collectors.start(t, tp)
@@ -389,7 +382,7 @@ func TestAggregateRuleCollectorUnreachable(t *testing.T) {
 	}
 
 	collectors.servers[tp.Name].Close()
-	clock.Set(aggregateT0.Add(30 * time.Minute))
+	clock.Set(t, aggregateT0.Add(30*time.Minute))
 	res, got := reconcileRule(t, r, got)
 	if res.RequeueAfter != 30*time.Minute {
 		t.Errorf("RequeueAfter = %s, want the next period, 30m", res.RequeueAfter)

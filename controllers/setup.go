@@ -48,7 +48,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		setup func(ctrl.Manager) error
 	}{
 		{"surveytouchpoint", (&SurveyTouchpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-surveytouchpoint"), CollectorImage: opts.CollectorImage, Endpoint: opts.CollectorEndpoint, StatusEvery: opts.CollectorStatusEvery}).SetupWithManager},
-		{"alertrule", (&AlertRuleReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-alertrule"), Source: opts.aggregateSource()}).SetupWithManager},
+		{"alertrule", (&AlertRuleReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-alertrule"), Source: opts.aggregateSource(), Deliverer: opts.Deliverer, Now: opts.Now}).SetupWithManager},
 		{"casetemplate", (&CaseTemplateReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-casetemplate")}).SetupWithManager},
 		{"case", (&CaseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-case"), Now: opts.Now, Deliverer: opts.Deliverer, Archiver: opts.CaseArchiver, NotificationBaseURL: opts.NotificationBaseURL}).SetupWithManager},
 		{"reportsubscription", (&ReportSubscriptionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-reportsubscription")}).SetupWithManager},
