@@ -46,7 +46,16 @@ const conflictRetry = time.Second
 //     decideAggregate); a group fires once and resolves once, each with one
 //     notification to the rule's channels, and a firing group opens one
 //     Case (actions.openCase). Firing state lives in status.firing, so a
-//     restart notifies nobody twice.
+//     restart notifies nobody twice. The Firing condition summarises the
+//     last evaluation: True/Breached, False/NotBreached, or
+//     False/InsufficientResponses when no group reached minResponses; the
+//     message lists the groups skipped for too few responses.
+//   - A collector that cannot be read skips the evaluation (nothing fires or
+//     resolves on missing data): Ready stays as validation says, Firing gets
+//     reason CollectorUnreachable (status Unknown, or True while groups
+//     fire) with a message naming the touchpoints and their errors,
+//     lastEvaluationTime records the attempt, and the next attempt comes
+//     one period later.
 //
 // Status is patched once per reconciliation, with the resourceVersion read
 // (a stale read, from the cache or a concurrent writer, loses and retries),
