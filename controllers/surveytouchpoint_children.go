@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -48,6 +49,30 @@ const (
 // collectorName is the name of every child of a touchpoint.
 func collectorName(tp *cxv1alpha1.SurveyTouchpoint) string {
 	return tp.Name + "-collector"
+}
+
+// CollectorAPITokenKey is the key of the collector API Secret that holds
+// the bearer token the manager uses for the collector's archive API.
+const CollectorAPITokenKey = "token"
+
+// CollectorAPISecretName is the Secret, owned by the touchpoint, with the
+// token of its collector's archive API.
+func CollectorAPISecretName(tp *cxv1alpha1.SurveyTouchpoint) string {
+	return tp.Name + "-collector-api"
+}
+
+// buildCollectorAPISecret is a new random token. It is created once and
+// never rewritten: changing it would need the pods to restart.
+func buildCollectorAPISecret(tp *cxv1alpha1.SurveyTouchpoint) (*corev1.Secret, error) {
+	token := make([]byte, 32)
+	if _, err := rand.Read(token); err != nil {
+		return nil, fmt.Errorf("generate collector API token: %w", err)
+	}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: CollectorAPISecretName(tp), Namespace: tp.Namespace, Labels: collectorLabels(tp)},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{CollectorAPITokenKey: []byte(hex.EncodeToString(token))},
+	}, nil
 }
 
 func collectorSelector(tp *cxv1alpha1.SurveyTouchpoint) map[string]string {
@@ -172,19 +197,23 @@ func buildCollectorServiceAccount(tp *cxv1alpha1.SurveyTouchpoint) *corev1.Servi
 // nothing more: read its touchpoint, rules and templates; create and update
 // the Cases it opens.
 func buildCollectorRole(tp *cxv1alpha1.SurveyTouchpoint) *rbacv1.Role {
+	const get = "get"
+	cx := []string{cxv1alpha1.GroupVersion.Group}
+	read := []string{get, "list", "watch"}
+	getPatch := []string{get, "patch"}
 	return &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: collectorName(tp), Namespace: tp.Namespace, Labels: collectorLabels(tp)},
 		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{cxv1alpha1.GroupVersion.Group}, Resources: []string{"surveytouchpoints"}, ResourceNames: []string{tp.Name}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{cxv1alpha1.GroupVersion.Group}, Resources: []string{"alertrules", "casetemplates", "notificationchannels"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{cxv1alpha1.GroupVersion.Group}, Resources: []string{"cases"}, Verbs: []string{"get", "list", "watch", "create", "patch", "update"}},
+			{APIGroups: cx, Resources: []string{"surveytouchpoints"}, ResourceNames: []string{tp.Name}, Verbs: read},
+			{APIGroups: cx, Resources: []string{"alertrules", "casetemplates", "notificationchannels"}, Verbs: read},
+			{APIGroups: cx, Resources: []string{"cases"}, Verbs: []string{get, "list", "watch", "create", "patch", "update"}},
 			// Rule notifications: the notifier records deliveries in the
 			// channel's status and reads the channel's Secrets one by one
 			// (get only: no list or watch of the namespace's Secrets).
-			{APIGroups: []string{cxv1alpha1.GroupVersion.Group}, Resources: []string{"notificationchannels/status"}, Verbs: []string{"get", "patch"}},
+			{APIGroups: cx, Resources: []string{"notificationchannels/status"}, Verbs: getPatch},
 			// Rules' status.matches and lastMatchTime.
-			{APIGroups: []string{cxv1alpha1.GroupVersion.Group}, Resources: []string{"alertrules/status"}, Verbs: []string{"get", "patch"}},
-			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
+			{APIGroups: cx, Resources: []string{"alertrules/status"}, Verbs: getPatch},
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{get}},
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		},
 	}
@@ -214,12 +243,15 @@ func buildCollectorPodTemplate(tp *cxv1alpha1.SurveyTouchpoint, image, hash stri
 		resources = *c.Resources
 	}
 	refs := secretRefs(tp)
-	env := make([]corev1.EnvVar, 0, len(refs))
+	env := make([]corev1.EnvVar, 0, len(refs)+1)
 	for _, ref := range refs {
 		env = append(env, corev1.EnvVar{Name: ref.Env, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name}, Key: ref.Key,
 		}}})
 	}
+	env = append(env, corev1.EnvVar{Name: collector.EnvAPIToken, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: CollectorAPISecretName(tp)}, Key: CollectorAPITokenKey,
+	}}})
 	probe := func(path string, period int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString(collectorPortName)}},

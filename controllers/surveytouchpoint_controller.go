@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -50,6 +51,7 @@ type SurveyTouchpointReconciler struct {
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=surveytouchpoints,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=surveytouchpoints/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=configmaps;services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=create
 // +kubebuilder:rbac:groups=apps,resources=statefulsets;deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
@@ -154,6 +156,9 @@ func (r *SurveyTouchpointReconciler) reconcileChildren(ctx context.Context, tp *
 	if err := apply(ctx, r.Client, tp, buildCollectorServiceAccount(tp), func(*corev1.ServiceAccount) {}); err != nil {
 		return err
 	}
+	if err := r.ensureAPISecret(ctx, tp); err != nil {
+		return err
+	}
 	role := buildCollectorRole(tp)
 	if err := apply(ctx, r.Client, tp, role, func(existing *rbacv1.Role) { existing.Rules = role.Rules }); err != nil {
 		return err
@@ -231,6 +236,30 @@ func apply[T client.Object](ctx context.Context, c client.Client, owner *cxv1alp
 	}
 	if op != controllerutil.OperationResultNone {
 		ctrl.LoggerFrom(ctx).V(1).Info("applied collector child", "kind", fmt.Sprintf("%T", desired), "name", desired.GetName(), "operation", op)
+	}
+	return nil
+}
+
+// ensureAPISecret creates the collector's API token Secret when it is
+// missing; an existing token is kept as it is.
+func (r *SurveyTouchpointReconciler) ensureAPISecret(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint) error {
+	existing := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: tp.Namespace, Name: CollectorAPISecretName(tp)}, existing)
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("read collector API secret: %w", err)
+	}
+	secret, err := buildCollectorAPISecret(tp)
+	if err != nil {
+		return err
+	}
+	if err := controllerutil.SetControllerReference(tp, secret, r.Scheme()); err != nil {
+		return err
+	}
+	if err := r.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create collector API secret: %w", err)
 	}
 	return nil
 }

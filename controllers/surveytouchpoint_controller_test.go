@@ -169,8 +169,11 @@ func TestTouchpointPostgresReplicasAndMissingSecret(t *testing.T) {
 		t.Errorf("replicas = %d, want 3", *dep.Spec.Replicas)
 	}
 	env0 := dep.Spec.Template.Spec.Containers[0].Env
-	if len(env0) != 1 || env0[0].ValueFrom == nil || env0[0].ValueFrom.SecretKeyRef.Name != "cx-db" {
+	if len(env0) != 2 || env0[0].ValueFrom == nil || env0[0].ValueFrom.SecretKeyRef.Name != "cx-db" {
 		t.Errorf("DSN must come from the Secret by reference: %+v", env0)
+	}
+	if len(env0) == 2 && (env0[1].Name != "CXLOOP_API_TOKEN" || env0[1].ValueFrom == nil || env0[1].ValueFrom.SecretKeyRef.Name != "relationship-nps-collector-api") {
+		t.Errorf("the archive API token must come from the touchpoint's API Secret: %+v", env0[1])
 	}
 	eventually(t, "pdb", func() error { return get(ns, name, &policyv1.PodDisruptionBudget{}) })
 	if err := get(ns, name, &appsv1.StatefulSet{}); !apierrors.IsNotFound(err) {

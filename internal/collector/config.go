@@ -15,6 +15,8 @@ const (
 	EnvStoreDSN = "CXLOOP_STORE_DSN"
 	// EnvSigningKey is the HMAC key of invitation tokens.
 	EnvSigningKey = "CXLOOP_INVITATION_SIGNING_KEY"
+	// EnvAPIToken is the bearer token the manager uses for the archive API.
+	EnvAPIToken = "CXLOOP_API_TOKEN"
 )
 
 // FileConfig is what a collector reads at start from the file the

@@ -51,6 +51,9 @@ type RunOptions struct {
 	Gatherer   prometheus.Gatherer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// APIToken overrides the archive API's token from the environment
+	// (in-process collectors of the demo).
+	APIToken string
 	// MatchReportEvery is how often rules' status.matches is updated
 	// (default 10s).
 	MatchReportEvery time.Duration
@@ -88,6 +91,10 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 	if k := os.Getenv(EnvSigningKey); k != "" {
 		signingKey = []byte(k)
 	}
+	apiToken := []byte(opts.APIToken)
+	if len(apiToken) == 0 {
+		apiToken = []byte(os.Getenv(EnvAPIToken))
+	}
 	var srv *Server
 	storeCfg := store.Config{Now: opts.Now, OnCommit: func(c store.CommitStats) {
 		if srv != nil {
@@ -115,7 +122,7 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 
 	var disp *Dispatcher
 	srv, err = NewServer(tp, Options{
-		Namespace: cfg.Namespace, Store: st, SigningKey: signingKey, Now: opts.Now,
+		Namespace: cfg.Namespace, Store: st, SigningKey: signingKey, APIToken: apiToken, Now: opts.Now,
 		RateLimit: opts.RateLimit, RateBurst: opts.RateBurst,
 		Registerer: opts.Registerer, Gatherer: opts.Gatherer, Log: log,
 		OnActions: func() {

@@ -35,6 +35,9 @@ type Options struct {
 	Namespace string
 	// Store keeps responses durably.
 	Store store.Store
+	// APIToken is the bearer token the manager sends to the archive API;
+	// nil closes that API.
+	APIToken []byte
 	// SigningKey signs invitation tokens; nil disables /v1/invitations.
 	SigningKey []byte
 	// Now is the clock (default time.Now).
@@ -158,6 +161,8 @@ func (s *Server) routes() {
 	mux.Handle("POST /v1/invitations", s.limited(s.handleInvitation))
 	mux.Handle("GET /v1/status", s.limited(s.handleStatus))
 	mux.Handle("GET /v1/metrics", s.limited(s.handleMetrics))
+	mux.HandleFunc("PUT /v1/archive/cases/{name}", s.handleArchivePut)
+	mux.HandleFunc("GET /v1/archive/cases/{name}", s.handleArchiveGet)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
