@@ -26,6 +26,9 @@ import (
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 )
 
+// maxSubject is the longest Subject, in characters, before it is cut.
+const maxSubject = 200
+
 // smtpTimeout bounds one SMTP session (connect, TLS, AUTH, DATA).
 const smtpTimeout = 2 * time.Minute
 
@@ -210,7 +213,7 @@ func buildEmail(h emailHeader, msg Message) ([]byte, error) {
 	alt := multipart.NewWriter(&buf)
 	writeHeader(&buf, "From", h.From.String())
 	writeHeader(&buf, "To", strings.Join(to, ", "))
-	writeHeader(&buf, "Subject", mime.QEncoding.Encode("utf-8", firstLine(msg.Title)))
+	writeHeader(&buf, "Subject", mime.QEncoding.Encode("utf-8", clip(firstLine(msg.Title), maxSubject)))
 	writeHeader(&buf, "Date", h.Date.Format(time.RFC1123Z))
 	writeHeader(&buf, "Message-ID", h.MessageID)
 	writeHeader(&buf, "MIME-Version", "1.0")
@@ -244,8 +247,19 @@ func buildEmail(h emailHeader, msg Message) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// writeHeader writes one header field, folded at spaces so that lines
+// stay near 78 characters (RFC 5322 section 2.2.3); folding at a space
+// keeps the meaning of unstructured fields and of address lists.
 func writeHeader(buf *bytes.Buffer, name, value string) {
-	buf.WriteString(name + ": " + value + "\r\n")
+	line := name + ":"
+	for i, word := range strings.Split(value, " ") {
+		if i > 0 && len(line)+1+len(word) > 76 {
+			buf.WriteString(line + "\r\n")
+			line = ""
+		}
+		line += " " + word
+	}
+	buf.WriteString(line + "\r\n")
 }
 
 // writeQP writes a quoted-printable part.

@@ -1,7 +1,10 @@
 package notify
 
 import (
+	"bytes"
 	"errors"
+	"mime"
+	"net/mail"
 	"strconv"
 	"strings"
 	"testing"
@@ -92,5 +95,40 @@ func TestKeyWithControlCharactersIsPermanent(t *testing.T) {
 	err := New(nil, Options{}).Deliver(t.Context(), "ns", "crm", Message{Key: "case-1\r\nX-Injected: 1"})
 	if !IsPermanent(err) || !strings.Contains(err.Error(), "Message.Key") {
 		t.Errorf("error = %v", err)
+	}
+}
+
+// A long non-ASCII subject is folded into short lines (SMTP's limit is 998)
+// and decodes back to the title.
+func TestLongSubjectIsFolded(t *testing.T) {
+	title := strings.Repeat("Überprüfung der Installation fehlgeschlagen — ", 4)
+	raw, err := buildEmail(emailHeader{From: mustAddress(t, "cx@acme.example"), To: []*mail.Address{mustAddress(t, "qa@acme.example")}, MessageID: "<x@acme.example>"},
+		Message{Title: title, Text: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _, _ := strings.Cut(string(raw), "\r\n\r\n")
+	subjectLines, inSubject := 0, false
+	for i, line := range strings.Split(head, "\r\n") {
+		// Lines stay near 78 characters; an encoded word (at most 75) is
+		// never split.
+		if len(line) > 78+len("Subject:") {
+			t.Errorf("header line %d has %d characters: %q", i, len(line), line)
+		}
+		inSubject = strings.HasPrefix(line, "Subject:") || inSubject && strings.HasPrefix(line, " ")
+		if inSubject {
+			subjectLines++
+		}
+	}
+	if subjectLines < 4 {
+		t.Errorf("Subject spans %d lines, want it folded", subjectLines)
+	}
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+	if err != nil || got != strings.TrimSpace(title) {
+		t.Errorf("Subject decodes to %q (%v), want %q", got, err, strings.TrimSpace(title))
 	}
 }
