@@ -8,17 +8,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/cxloop/cxloop/controllers"
 	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/notify"
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
 )
 
@@ -67,6 +71,7 @@ type managerFlags struct {
 	kubeAPIQPS       float64
 	kubeAPIBurst     int
 	collectorImage   string
+	notificationURL  string
 	zap              zap.Options
 }
 
@@ -83,6 +88,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Float64Var(&f.kubeAPIQPS, "kube-api-qps", 50, "sustained requests per second to the API server")
 	fs.IntVar(&f.kubeAPIBurst, "kube-api-burst", 100, "burst of requests to the API server")
 	fs.StringVar(&f.collectorImage, "collector-image", "", "image of touchpoint collectors (default: the manager's own image, read from its pod via POD_NAME and POD_NAMESPACE)")
+	fs.StringVar(&f.notificationURL, "notification-base-url", "", "base URL of links in notifications and reports, e.g. https://cx.example.com (links are <base>/namespaces/<ns>/cases/<name>); empty leaves links out")
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -118,7 +124,24 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	log.Info("collector image", "image", f.collectorImage)
-	if err := controllers.SetupWithManager(mgr, controllers.Options{CollectorImage: f.collectorImage}); err != nil {
+	if f.notificationURL != "" {
+		if u, err := url.Parse(f.notificationURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--notification-base-url %q: want an absolute http(s) URL such as https://cx.example.com", f.notificationURL)
+		}
+	}
+	// One notifier for the process: it keeps per-channel rate limits and
+	// idempotency keys. Secrets are read uncached (the cache holds only
+	// their metadata).
+	notifier := notify.NewWithSecretReader(mgr.GetClient(), mgr.GetAPIReader(), notify.Options{
+		Registerer: metrics.Registry, Log: ctrl.Log.WithName("notify"),
+	})
+	opts := controllers.Options{
+		CollectorImage:      f.collectorImage,
+		Deliverer:           notifier,
+		CaseArchiver:        &controllers.CollectorArchiver{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
+		NotificationBaseURL: strings.TrimSuffix(f.notificationURL, "/"),
+	}
+	if err := controllers.SetupWithManager(mgr, opts); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
