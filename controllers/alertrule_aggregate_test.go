@@ -314,6 +314,10 @@ func TestAggregateRuleFiresOnceAndResolvesOnce(t *testing.T) {
 	if want := "Checkout NPS drop: NPS 0.0 over 24h for metadata.store=store-a (previous 100.0)"; sc.Spec.Title != want {
 		t.Errorf("case title = %q, want %q", sc.Spec.Title, want)
 	}
+	// Opening it again (a retry after a lost answer) is a no-op.
+	if err := r.openStrategicCase(context.Background(), got, strategicCase(got, got.Status.Firing[0])); err != nil {
+		t.Errorf("opening the strategic Case again: %v, want nil (AlreadyExists means done)", err)
+	}
 
 	// An hour later the breach goes on: no new message, no new Case, even
 	// from a reconciler that starts afresh (a restarted manager).
@@ -402,6 +406,62 @@ func TestAggregateRuleCollectorUnreachable(t *testing.T) {
 	}
 	if n := len(deliveries.all()); n != 1 {
 		t.Errorf("deliveries = %d, want only the first AggregateFiring", n)
+	}
+}
+
+// flakyDeliverer fails its first calls with a transient error, then
+// records.
+type flakyDeliverer struct {
+	callRecorder
+	failures int
+	attempts int
+}
+
+func (d *flakyDeliverer) Deliver(ctx context.Context, namespace, channel string, msg notify.Message) error {
+	d.mu.Lock()
+	d.attempts++
+	fail := d.attempts <= d.failures
+	d.mu.Unlock()
+	if fail {
+		return fmt.Errorf("slack answered 503")
+	}
+	return d.callRecorder.Deliver(ctx, namespace, channel, msg)
+}
+
+// A notification that fails after the firing was stored is retried until
+// it goes out, once, with the same key; the firing is not repeated.
+func TestAggregateRuleRetriesFailedNotification(t *testing.T) {
+	ns := env.Namespace(t)
+	clock := &testClock{}
+	clock.Set(t, aggregateT0)
+	collectors := newClockedCollectors(clock.Now)
+	tp := npsTouchpoint(ns, "support-chat")
+	collectors.start(t, tp)
+	create(t, tp, webhookChannel(ns, "cx-team", "cx-team-webhook"))
+	collectors.postNPS(t, tp.Name, "", 0, 5, aggregateT0.Add(-time.Hour))
+	rule := aggregateRule(ns, "chat-nps", cxv1alpha1.AggregateCondition{
+		Metric: cxv1alpha1.AggregateNPS, Window: metav1.Duration{Duration: 24 * time.Hour}, Every: &metav1.Duration{Duration: time.Hour},
+		MinResponses: 5, Condition: "value < 0.0",
+	}, tp.Name)
+	prepareAggregateRule(t, rule)
+
+	deliveries := &flakyDeliverer{failures: 2}
+	r := &AlertRuleReconciler{Client: env.Client, Source: collectors.source(), Deliverer: deliveries, Now: clock.Now}
+	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rule)}
+	for attempt := 1; attempt <= 2; attempt++ {
+		_, err := r.Reconcile(context.Background(), req)
+		if err == nil || !strings.Contains(err.Error(), "AggregateFiring notification to channel cx-team") {
+			t.Fatalf("reconcile %d: error %v, want the failed AggregateFiring delivery", attempt, err)
+		}
+	}
+	res, got := reconcileRule(t, r, rule)
+	if res.RequeueAfter <= 0 || res.RequeueAfter > time.Hour {
+		t.Errorf("RequeueAfter = %s, want the next evaluation within the hour", res.RequeueAfter)
+	}
+	calls := deliveries.all()
+	if deliveries.attempts != 3 || len(calls) != 1 || calls[0].Msg.Event != "AggregateFiring" || len(got.Status.Firing) != 1 ||
+		calls[0].Msg.Key != fmt.Sprintf("aggregate/%s//%s", got.UID, aggregateT0.Format(time.RFC3339)) {
+		t.Errorf("attempts %d, delivered %+v, firing %+v; want 3 attempts, one AggregateFiring for the one firing entry", deliveries.attempts, calls, got.Status.Firing)
 	}
 }
 
