@@ -177,7 +177,9 @@ func (r *AlertRuleReconciler) fetchWindows(ctx context.Context, selected []cxv1a
 //     stops firing.
 //
 // With groupBy, responses without the group's value (group "") are not
-// evaluated as a group of their own.
+// evaluated as a group of their own. Entries left from before groupBy was
+// added or removed resolve. (Changing groupBy from one key to another is not
+// detected: old groups stay firing until their values are seen again.)
 func decideAggregate(rule *cxv1alpha1.AlertRule, cur, prev windowData, now time.Time, out *aggregateOutcome) []transition {
 	agg := rule.Spec.Aggregate
 	env, err := sharedAggregateEnv()
