@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -185,17 +186,24 @@ func (b *builder) fetch(ctx context.Context) error {
 			}
 		}
 	}
-	want(b.cur, "")
+	// The segments' grouped aggregate of the window also gives its total
+	// (groups merge exactly): the window is read once.
+	segments := b.has(cxv1alpha1.SectionSegments) && b.groupBy != ""
+	if segments {
+		want(b.cur, b.groupBy)
+	}
 	if b.prev != nil && (b.has(cxv1alpha1.SectionKPIs) || b.has(cxv1alpha1.SectionThemes)) {
 		want(*b.prev, "")
 	}
 	if b.has(cxv1alpha1.SectionTrend) || b.has(cxv1alpha1.SectionGoals) {
 		for _, w := range b.periods {
-			want(w, "")
+			if !segments || w != b.cur {
+				want(w, "")
+			}
 		}
 	}
-	if b.has(cxv1alpha1.SectionSegments) && b.groupBy != "" {
-		want(b.cur, b.groupBy)
+	if !segments {
+		want(b.cur, "")
 	}
 
 	tps := map[string]*cxv1alpha1.SurveyTouchpoint{}
@@ -242,15 +250,33 @@ feed:
 	if firstErr != nil {
 		return firstErr
 	}
+	if segments {
+		for _, tp := range b.tps {
+			if g := b.results[key(tp.Name, b.cur, b.groupBy)]; g != nil {
+				b.results[key(tp.Name, b.cur, "")] = &store.AggregateResult{Groups: map[string]metrics.Aggregate{"": mergeGroups(g)}}
+			}
+		}
+	}
 	return ctx.Err()
 }
 
 // total is one touchpoint's aggregate of a window, all groups merged.
 func (b *builder) total(tp *cxv1alpha1.SurveyTouchpoint, w Window) metrics.Aggregate {
 	if r := b.results[key(tp.Name, w, "")]; r != nil {
-		return r.Total()
+		return mergeGroups(r)
 	}
 	return metrics.Aggregate{}
+}
+
+// mergeGroups merges the groups of r in the order of their names, so that
+// floating-point sums come out the same in every run.
+func mergeGroups(r *store.AggregateResult) metrics.Aggregate {
+	names := slices.Sorted(maps.Keys(r.Groups))
+	all := make([]metrics.Aggregate, len(names))
+	for i, n := range names {
+		all[i] = r.Groups[n]
+	}
+	return metrics.Merge(all...)
 }
 
 func (b *builder) build() *Report {

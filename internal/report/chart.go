@@ -223,10 +223,31 @@ type canvas struct {
 	face font.Face
 }
 
-func (c canvas) fill(path func(r *vector.Rasterizer), col color.Color) {
-	r := vector.NewRasterizer(chartW, chartH)
-	path(r)
-	r.Draw(c.img, c.img.Bounds(), image.NewUniform(col), image.Point{})
+// fill rasterizes the polygon pts (closed) in col. Only the polygon's
+// bounding box is rasterized: a chart is dozens of small shapes.
+func (c canvas) fill(pts [][2]float64, col color.Color) {
+	if len(pts) < 3 {
+		return
+	}
+	x0, y0, x1, y1 := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
+	for _, p := range pts {
+		x0, y0, x1, y1 = min(x0, p[0]), min(y0, p[1]), max(x1, p[0]), max(y1, p[1])
+	}
+	box := image.Rect(int(math.Floor(x0)), int(math.Floor(y0)), int(math.Ceil(x1))+1, int(math.Ceil(y1))+1).Intersect(c.img.Bounds())
+	if box.Empty() {
+		return
+	}
+	r := vector.NewRasterizer(box.Dx(), box.Dy())
+	for i, p := range pts {
+		x, y := float32(p[0]-float64(box.Min.X)), float32(p[1]-float64(box.Min.Y))
+		if i == 0 {
+			r.MoveTo(x, y)
+		} else {
+			r.LineTo(x, y)
+		}
+	}
+	r.ClosePath()
+	r.Draw(c.img, box, image.NewUniform(col), image.Point{})
 }
 
 // line strokes a segment of the given width.
@@ -237,46 +258,28 @@ func (c canvas) line(x0, y0, x1, y1, width float64, col color.Color) {
 		return
 	}
 	nx, ny := -dy/l*width/2, dx/l*width/2
-	c.fill(func(r *vector.Rasterizer) {
-		r.MoveTo(float32(x0+nx), float32(y0+ny))
-		r.LineTo(float32(x1+nx), float32(y1+ny))
-		r.LineTo(float32(x1-nx), float32(y1-ny))
-		r.LineTo(float32(x0-nx), float32(y0-ny))
-		r.ClosePath()
-	}, col)
+	c.fill([][2]float64{{x0 + nx, y0 + ny}, {x1 + nx, y1 + ny}, {x1 - nx, y1 - ny}, {x0 - nx, y0 - ny}}, col)
 }
 
 // dot fills a circle.
 func (c canvas) dot(cx, cy, radius float64, col color.Color) {
 	const steps = 32
-	c.fill(func(r *vector.Rasterizer) {
-		for i := range steps {
-			a := 2 * math.Pi * float64(i) / steps
-			px, py := float32(cx+radius*math.Cos(a)), float32(cy+radius*math.Sin(a))
-			if i == 0 {
-				r.MoveTo(px, py)
-			} else {
-				r.LineTo(px, py)
-			}
-		}
-		r.ClosePath()
-	}, col)
+	pts := make([][2]float64, steps)
+	for i := range pts {
+		a := 2 * math.Pi * float64(i) / steps
+		pts[i] = [2]float64{cx + radius*math.Cos(a), cy + radius*math.Sin(a)}
+	}
+	c.fill(pts, col)
 }
 
 // polygon fills a polygon, clipped vertically to the plot area.
 func (c canvas) polygon(pts [][2]float64, col color.Color) {
 	top, bottom := float64(chartTop), float64(chartH-chartBottom)
-	c.fill(func(r *vector.Rasterizer) {
-		for i, p := range pts {
-			px, py := float32(p[0]), float32(min(bottom, max(top, p[1])))
-			if i == 0 {
-				r.MoveTo(px, py)
-			} else {
-				r.LineTo(px, py)
-			}
-		}
-		r.ClosePath()
-	}, col)
+	clipped := make([][2]float64, len(pts))
+	for i, p := range pts {
+		clipped[i] = [2]float64{p[0], min(bottom, max(top, p[1]))}
+	}
+	c.fill(clipped, col)
 }
 
 // text draws s with its baseline at y, aligned at x.
