@@ -5,26 +5,15 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/metrics"
+	"github.com/cxloop/cxloop/internal/validate"
 )
 
-// kpiOf is the KPI a numeric question feeds: its kpi field, else the KPI of
-// its type; "" for questions that feed none.
+// kpiOf is the KPI a numeric question feeds (validate.QuestionKPI: its kpi
+// field, else the KPI of its type); "" for questions that feed none.
 func kpiOf(q *cxv1alpha1.Question) cxv1alpha1.KPI {
 	switch q.Type {
 	case cxv1alpha1.QuestionNPS, cxv1alpha1.QuestionCSAT, cxv1alpha1.QuestionCES, cxv1alpha1.QuestionRating:
-	default:
-		return ""
-	}
-	if q.KPI != "" {
-		return q.KPI
-	}
-	switch q.Type {
-	case cxv1alpha1.QuestionNPS:
-		return cxv1alpha1.KPINPS
-	case cxv1alpha1.QuestionCSAT:
-		return cxv1alpha1.KPICSAT
-	case cxv1alpha1.QuestionCES:
-		return cxv1alpha1.KPICES
+		return validate.QuestionKPI(*q)
 	}
 	return ""
 }
