@@ -107,9 +107,10 @@ build: manifests generate fmt vet ## Build the cxloop binary into bin/.
 run: manifests generate fmt vet ## Run the manager against the cluster in ~/.kube/config.
 	go run . manager --collector-image=$(IMG)
 
+# DEMO_ARGS passes flags to the demo, e.g. make demo DEMO_ARGS="--responses 500 --exit".
 .PHONY: demo
-demo: ## Run everything on this machine: local control plane, CRDs, manager, collectors, sample program.
-	go run . demo
+demo: ## Run everything on this machine: local control plane, CRDs, manager, collectors, sample program, replayed responses.
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go run . demo $(DEMO_ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the container image.

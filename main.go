@@ -22,6 +22,7 @@ import (
 
 	"github.com/cxloop/cxloop/controllers"
 	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/demo"
 	"github.com/cxloop/cxloop/internal/notify"
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
 )
@@ -31,6 +32,7 @@ const usage = `cxloop closes the customer-feedback loop on Kubernetes.
 Usage:
   cxloop manager [flags]     run the controllers (leader-elected)
   cxloop collector [flags]   run the ingestion service of one touchpoint
+  cxloop demo [flags]        run everything on this machine: control plane, manager, collectors, sample program
   cxloop help              show this text
 
 Run "cxloop <command> -h" for a command's flags.
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runManager(ctx, args[1:], stderr)
 	case "collector":
 		return runCollector(ctx, args[1:], stderr)
+	case "demo":
+		return demo.Command(ctx, args[1:], os.Stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stderr, usage)
 		return nil

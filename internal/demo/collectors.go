@@ -1,0 +1,307 @@
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/collector"
+)
+
+// labelTouchpoint is the label the SurveyTouchpoint controller puts on a
+// touchpoint's collector children.
+const labelTouchpoint = "cx.cxloop.io/touchpoint"
+
+// configFileKey is the ConfigMap key of the collector configuration.
+const configFileKey = "collector.json"
+
+// demoCollectorRateLimit replaces the per-client rate limit of the
+// in-process collectors: every simulated customer posts from 127.0.0.1,
+// so the per-client limit would throttle all of them as one client.
+const demoCollectorRateLimit = 5000
+
+// collectorProc is one in-process collector.
+type collectorProc struct {
+	touchpoint string
+	lis        net.Listener
+	endpoint   string
+}
+
+// Collectors runs one collector per touchpoint in this process, each on
+// its own loopback listener, as the touchpoint's pod would run: with the
+// configuration the SurveyTouchpoint controller rendered into the
+// collector's ConfigMap and the environment of its pod template.
+type Collectors struct {
+	mu    sync.RWMutex
+	procs map[string]*collectorProc
+	wg    sync.WaitGroup
+	errs  chan error
+}
+
+// NewCollectors listens for each touchpoint: on basePort+i, or on free
+// ports when basePort is 0.
+func NewCollectors(touchpoints []string, basePort int) (*Collectors, error) {
+	c := &Collectors{procs: map[string]*collectorProc{}, errs: make(chan error, len(touchpoints))}
+	for i, tp := range touchpoints {
+		port := 0
+		if basePort != 0 {
+			port = basePort + i
+		}
+		lis, err := listenLoopback(port, "--collector-base-port")
+		if err != nil {
+			c.closeListeners()
+			return nil, fmt.Errorf("collector of touchpoint %s: %w", tp, err)
+		}
+		c.procs[tp] = &collectorProc{touchpoint: tp, lis: lis, endpoint: "http://" + lis.Addr().String()}
+	}
+	return c, nil
+}
+
+func (c *Collectors) closeListeners() {
+	for _, p := range c.procs {
+		_ = p.lis.Close()
+	}
+}
+
+// Endpoint is the URL of the touchpoint's collector ("" when the demo runs
+// none for it). It is the manager's CollectorEndpoint.
+func (c *Collectors) Endpoint(tp *cxv1alpha1.SurveyTouchpoint) string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if p, ok := c.procs[tp.Name]; ok && tp.Namespace != "" {
+		return p.endpoint
+	}
+	return ""
+}
+
+// Endpoints returns the collector URLs by touchpoint name.
+func (c *Collectors) Endpoints() map[string]string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := map[string]string{}
+	for name, p := range c.procs {
+		out[name] = p.endpoint
+	}
+	return out
+}
+
+// envMu serialises the collectors' starts: a collector reads its secrets
+// (signing key, API token) from the process environment when it starts, as
+// in its pod, and in-process collectors share one environment.
+var envMu sync.Mutex
+
+// Start waits for each touchpoint's rendered configuration and workload,
+// then starts its collector with the store under dataDir and the clock now,
+// and waits until it answers. Collectors stop when ctx ends; Wait waits
+// for them.
+func (c *Collectors) Start(ctx context.Context, kube *rest.Config, cl client.Client, namespace, dataDir string, now func() time.Time, log logr.Logger) error {
+	envMu.Lock()
+	defer envMu.Unlock()
+	for _, name := range sortedKeys(c.procs) {
+		p := c.procs[name]
+		cfg, env, err := renderedCollector(ctx, cl, namespace, name)
+		if err != nil {
+			return err
+		}
+		if cfg.Store == "sqlite" {
+			dir := filepath.Join(dataDir, "collectors", name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("collector of touchpoint %s: %w", name, err)
+			}
+			cfg.SQLitePath = filepath.Join(dir, "responses.db")
+		}
+		cfg.ListenAddress = p.lis.Addr().String()
+		restore := setEnv(env)
+		kc := rest.CopyConfig(kube)
+		kc.QPS, kc.Burst = 100, 200
+		c.wg.Go(func() {
+			err := collector.Run(ctx, cfg, collector.RunOptions{
+				Kube: kc, Listener: p.lis, Now: now,
+				RateLimit: demoCollectorRateLimit, RateBurst: 2 * demoCollectorRateLimit,
+				MatchReportEvery: 2 * time.Second,
+				ShutdownTimeout:  5 * time.Second,
+				Log:              log.WithName(name),
+			})
+			if err != nil && ctx.Err() == nil {
+				c.errs <- fmt.Errorf("collector of touchpoint %s stopped: %w", name, err)
+			}
+		})
+		err = waitHealthy(ctx, p.endpoint, c.errs)
+		restore()
+		if err != nil {
+			return fmt.Errorf("collector of touchpoint %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Errors reports collectors that stopped before the demo ended.
+func (c *Collectors) Errors() <-chan error { return c.errs }
+
+// Wait waits for the collectors to drain and stop (after ctx ended).
+func (c *Collectors) Wait() { c.wg.Wait() }
+
+// renderedCollector reads the collector configuration the SurveyTouchpoint
+// controller rendered for touchpoint tp and the environment of its pod
+// template (values and Secret keys resolved), waiting for both.
+func renderedCollector(ctx context.Context, cl client.Client, namespace, tp string) (*collector.FileConfig, map[string]string, error) {
+	sel := client.MatchingLabels{labelTouchpoint: tp}
+	var cfg *collector.FileConfig
+	var env map[string]string
+	err := poll(ctx, time.Minute, func() (bool, error) {
+		var cms corev1.ConfigMapList
+		if err := cl.List(ctx, &cms, client.InNamespace(namespace), sel); err != nil {
+			return false, err
+		}
+		for _, cm := range cms.Items {
+			raw, ok := cm.Data[configFileKey]
+			if !ok {
+				continue
+			}
+			cfg = &collector.FileConfig{}
+			if err := json.Unmarshal([]byte(raw), cfg); err != nil {
+				return false, fmt.Errorf("ConfigMap %s key %s: %w", cm.Name, configFileKey, err)
+			}
+		}
+		if cfg == nil {
+			return false, nil
+		}
+		tmpl, err := podTemplate(ctx, cl, namespace, sel)
+		if tmpl == nil || err != nil {
+			return false, err
+		}
+		env, err = resolveEnv(ctx, cl, namespace, tmpl)
+		return err == nil, err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("the SurveyTouchpoint controller rendered no collector ConfigMap and workload for touchpoint %s: %w", tp, err)
+	}
+	return cfg, env, nil
+}
+
+// podTemplate is the pod template of the touchpoint's Deployment or
+// StatefulSet, nil while neither exists.
+func podTemplate(ctx context.Context, cl client.Client, namespace string, sel client.MatchingLabels) (*corev1.PodTemplateSpec, error) {
+	var deps appsv1.DeploymentList
+	if err := cl.List(ctx, &deps, client.InNamespace(namespace), sel); err != nil {
+		return nil, err
+	}
+	if len(deps.Items) > 0 {
+		return &deps.Items[0].Spec.Template, nil
+	}
+	var sts appsv1.StatefulSetList
+	if err := cl.List(ctx, &sts, client.InNamespace(namespace), sel); err != nil {
+		return nil, err
+	}
+	if len(sts.Items) > 0 {
+		return &sts.Items[0].Spec.Template, nil
+	}
+	return nil, nil
+}
+
+// resolveEnv resolves the first container's environment as the kubelet
+// would: literal values and Secret keys.
+func resolveEnv(ctx context.Context, cl client.Client, namespace string, tmpl *corev1.PodTemplateSpec) (map[string]string, error) {
+	env := map[string]string{}
+	if len(tmpl.Spec.Containers) == 0 {
+		return env, nil
+	}
+	for _, e := range tmpl.Spec.Containers[0].Env {
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			s := &corev1.Secret{}
+			if err := cl.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, s); err != nil {
+				return nil, fmt.Errorf("env %s: Secret %s: %w", e.Name, ref.Name, err)
+			}
+			v, ok := s.Data[ref.Key]
+			if !ok {
+				return nil, fmt.Errorf("env %s: Secret %s has no key %s", e.Name, ref.Name, ref.Key)
+			}
+			env[e.Name] = string(v)
+		case e.ValueFrom == nil:
+			env[e.Name] = e.Value
+		}
+	}
+	return env, nil
+}
+
+// setEnv sets the variables and returns a function restoring them.
+func setEnv(env map[string]string) func() {
+	type old struct {
+		value string
+		set   bool
+	}
+	saved := map[string]old{}
+	for k, v := range env {
+		prev, set := os.LookupEnv(k)
+		saved[k] = old{prev, set}
+		_ = os.Setenv(k, v)
+	}
+	return func() {
+		for k, o := range saved {
+			if o.set {
+				_ = os.Setenv(k, o.value)
+			} else {
+				_ = os.Unsetenv(k)
+			}
+		}
+	}
+}
+
+// waitHealthy waits until endpoint answers /healthz, or a collector fails.
+func waitHealthy(ctx context.Context, endpoint string, errs <-chan error) error {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/healthz", nil)
+		if resp, err := hc.Do(req); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-errs:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return errors.New("no answer on /healthz within a minute")
+		}
+	}
+}
+
+// poll calls cond every 100 ms until it reports done, fails, or timeout
+// passes.
+func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		done, err := cond()
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not done within %s", timeout)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

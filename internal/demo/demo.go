@@ -1,0 +1,472 @@
+// Package demo runs the whole cxloop loop on one machine, in one process
+// (`cxloop demo`, `make demo`): a real local control plane (etcd and
+// kube-apiserver from hack/setup-envtest.sh) with the CRDs, the manager with
+// every controller, one collector per SurveyTouchpoint serving its real
+// HTTP API on loopback with an embedded SQLite store, and the sample
+// program of config/samples whose notification channels point at a local
+// SMTP sink and a local webhook sink that keep every message as a file.
+//
+// It replays a seeded stream of survey answers through the collectors'
+// API on an accelerated clock, so Cases go overdue and escalate within a
+// minute, runs the sample report, and prints a summary: responses, KPIs
+// per touchpoint, Cases by state and severity, overdue and escalated
+// Cases, notifications per channel and the rendered report.
+package demo
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/controllers"
+	"github.com/cxloop/cxloop/internal/notify"
+	cxscheme "github.com/cxloop/cxloop/internal/scheme"
+)
+
+// Options configure Run. The zero value of a field takes its default.
+type Options struct {
+	// Assets is the directory with kube-apiserver and etcd (default
+	// $KUBEBUILDER_ASSETS, else <repo>/bin/k8s).
+	Assets string
+	// Repo is the cxloop checkout with config/crd/bases and config/samples
+	// (default: the working directory or a parent).
+	Repo string
+	// DataDir holds the collectors' SQLite stores, the inbox, the report,
+	// the kubeconfig and the log (default: a new temporary directory).
+	DataDir string
+	// Namespace the sample program is applied in (default acme-cx).
+	Namespace string
+	// Responses to replay (default 3000).
+	Responses int
+	// Seed of the response stream (default 1).
+	Seed uint64
+	// Speed is how many simulated seconds pass per real second (default
+	// 3600: a simulated hour per second).
+	Speed float64
+	// Simulate is how much simulated time passes before the summary (at
+	// least the replay's; default 72h, the longest installation closure
+	// goal of the samples).
+	Simulate time.Duration
+	// Exit ends the demo after the summary; otherwise it runs until ctx
+	// ends (Ctrl-C).
+	Exit bool
+	// APIPort of the kube-apiserver (0: a free port).
+	APIPort int
+	// CollectorBasePort is the port of the first touchpoint's collector,
+	// the next ones on the following ports (0: free ports).
+	CollectorBasePort int
+	// Workers post responses concurrently (default 8).
+	Workers int
+	// Out receives progress and the summary (default os.Stdout).
+	Out io.Writer
+}
+
+func (o *Options) defaults() error {
+	if o.Namespace == "" {
+		o.Namespace = "acme-cx"
+	}
+	if o.Responses == 0 {
+		o.Responses = 3000
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.Speed == 0 {
+		o.Speed = 3600
+	}
+	if o.Simulate == 0 {
+		o.Simulate = 72 * time.Hour
+	}
+	if o.Workers == 0 {
+		o.Workers = 8
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	switch {
+	case o.Responses < 0:
+		return fmt.Errorf("--responses must be positive, not %d", o.Responses)
+	case o.Speed < 1:
+		return fmt.Errorf("--speed must be at least 1 (simulated seconds per real second), not %g", o.Speed)
+	case o.APIPort < 0 || o.APIPort > 65535:
+		return fmt.Errorf("--api-port must be a port number (0 for a free one), not %d", o.APIPort)
+	case o.CollectorBasePort < 0 || o.CollectorBasePort > 65000:
+		return fmt.Errorf("--collector-base-port must be a port number (0 for free ports), not %d", o.CollectorBasePort)
+	}
+	return nil
+}
+
+// Command runs `cxloop demo` with its command-line flags.
+func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o Options
+	var seed uint64
+	fs.StringVar(&o.Assets, "assets", "", "directory with kube-apiserver and etcd (default $KUBEBUILDER_ASSETS, else bin/k8s; hack/setup-envtest.sh builds them and prints it)")
+	fs.StringVar(&o.Repo, "repo", "", "cxloop checkout with config/crd/bases and config/samples (default: the working directory or a parent)")
+	fs.StringVar(&o.DataDir, "data-dir", "", "directory for the collectors' SQLite stores, the inbox of notifications, the report, the kubeconfig and the log (default: a new temporary directory)")
+	fs.StringVar(&o.Namespace, "namespace", "acme-cx", "namespace of the sample program")
+	fs.IntVar(&o.Responses, "responses", 3000, "survey responses to replay")
+	fs.Uint64Var(&seed, "seed", 1, "seed of the response stream (the same seed replays the same answers)")
+	fs.Float64Var(&o.Speed, "speed", 3600, "simulated seconds per real second (3600: an hour per second)")
+	fs.DurationVar(&o.Simulate, "simulate", 72*time.Hour, "simulated time to run before the summary (deadlines pass and Cases escalate in it)")
+	fs.BoolVar(&o.Exit, "exit", false, "exit after the summary instead of running until Ctrl-C")
+	fs.IntVar(&o.APIPort, "api-port", 0, "port of the kube-apiserver on 127.0.0.1 (0: a free port)")
+	fs.IntVar(&o.CollectorBasePort, "collector-base-port", 0, "port of the first touchpoint's collector on 127.0.0.1, the others on the next ports (0: free ports)")
+	fs.IntVar(&o.Workers, "workers", 8, "concurrent clients posting responses")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q; see cxloop demo -h", fs.Arg(0))
+	}
+	o.Seed, o.Out = seed, stdout
+	_, err := Run(ctx, o)
+	return err
+}
+
+// tickAnnotation is set on CaseTemplates and SurveyTouchpoints at each
+// simulated tick; see wake.
+const tickAnnotation = "cx.cxloop.io/demo-clock"
+
+// Run runs the demo until the summary (with Exit) or until ctx ends, and
+// returns the summary.
+func Run(ctx context.Context, o Options) (*Summary, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	s := &session{o: o, out: &printer{w: o.Out}}
+	defer s.close()
+	if err := s.prepare(); err != nil {
+		return nil, err
+	}
+	if err := s.startControlPlane(); err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	s.onClose(func() {
+		stop()
+		s.collectors.Wait()
+		s.background.Wait()
+	})
+	if err := s.startProgram(runCtx); err != nil {
+		return nil, err
+	}
+	sum, err := s.simulate(runCtx)
+	if err != nil {
+		return nil, err
+	}
+	sum.Print(s.out)
+	if o.Exit {
+		return sum, nil
+	}
+	s.out.Printf(`
+The control plane keeps running until Ctrl-C. Explore it with kubectl:
+
+  export KUBECONFIG=%[1]s
+  kubectl get cx -n %[2]s
+  kubectl get cases -n %[2]s
+  kubectl get cases -n %[2]s -o wide --sort-by=.status.dueAt
+  kubectl describe case -n %[2]s %[3]s
+  kubectl get alertrules,notificationchannels -n %[2]s
+
+Notifications: %[4]s
+`, s.kubeconfig, o.Namespace, sum.ExampleCase, s.inbox.Dir())
+	select {
+	case <-ctx.Done():
+	case err := <-s.mgrErr:
+		return sum, err
+	case err := <-s.collectors.Errors():
+		return sum, err
+	}
+	s.out.Printf("stopping ...\n")
+	return sum, nil
+}
+
+// session is one run of the demo: what it started, to stop in reverse.
+type session struct {
+	o           Options
+	out         *printer
+	log         logr.Logger
+	assets      string
+	inbox       *Inbox
+	hooks       *WebhookSink
+	program     *Program
+	touchpoints []string
+	collectors  *Collectors
+	env         *envtest.Environment
+	cfg         *rest.Config
+	cl          client.Client
+	clock       *Clock
+	kubeconfig  string
+	mgrErr      chan error
+	background  sync.WaitGroup
+	closers     []func()
+}
+
+func (s *session) onClose(f func()) { s.closers = append(s.closers, f) }
+
+// close stops everything started, last first.
+func (s *session) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+// prepare finds the checkout and the binaries, opens the data directory
+// and the log, starts the sinks, reads the sample program and listens for
+// the collectors, so that a missing binary or a taken port fails before
+// anything runs.
+func (s *session) prepare() error {
+	o := &s.o
+	if o.Repo == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		if o.Repo, err = FindRepo(wd); err != nil {
+			return err
+		}
+	}
+	var err error
+	if s.assets, err = FindAssets(o.Assets, o.Repo); err != nil {
+		return err
+	}
+	if o.DataDir == "" {
+		if o.DataDir, err = os.MkdirTemp("", "cxloop-demo-"); err != nil {
+			return fmt.Errorf("create data directory: %w", err)
+		}
+	} else if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create --data-dir: %w", err)
+	}
+	logFile, err := os.Create(filepath.Join(o.DataDir, "demo.log"))
+	if err != nil {
+		return fmt.Errorf("create log file: %w", err)
+	}
+	s.onClose(func() { _ = logFile.Close() })
+	s.log = zap.New(zap.WriteTo(logFile), zap.UseDevMode(false))
+	ctrl.SetLogger(s.log)
+	klog.SetLogger(s.log.WithName("client-go"))
+
+	if s.inbox, err = NewInbox(filepath.Join(o.DataDir, "inbox")); err != nil {
+		return err
+	}
+	hookLis, err := listenLoopback(0, "")
+	if err != nil {
+		return err
+	}
+	s.hooks = StartWebhookSink(hookLis, s.inbox)
+	s.onClose(func() { _ = s.hooks.Close() })
+	smtpLis, err := listenLoopback(0, "")
+	if err != nil {
+		return err
+	}
+	smtpPort := 0
+	if a, ok := smtpLis.Addr().(*net.TCPAddr); ok {
+		smtpPort = a.Port
+	}
+	if s.program, err = LoadProgram(filepath.Join(o.Repo, "config", "samples"), cxscheme.New(), smtpPort, s.hooks.URL); err != nil {
+		_ = smtpLis.Close()
+		return err
+	}
+	mail := StartSMTPSink(smtpLis, s.inbox, func(rcpt string) string { return s.program.ChannelOfRecipient[rcpt] })
+	s.onClose(func() { _ = mail.Close() })
+
+	for _, obj := range s.program.Objects {
+		if tp, ok := obj.(*cxv1alpha1.SurveyTouchpoint); ok {
+			s.touchpoints = append(s.touchpoints, tp.Name)
+		}
+	}
+	if s.collectors, err = NewCollectors(s.touchpoints, o.CollectorBasePort); err != nil {
+		return err
+	}
+	// Closes the listeners of collectors that never started.
+	s.onClose(s.collectors.closeListeners)
+	return nil
+}
+
+// startControlPlane starts etcd and kube-apiserver with the CRDs and
+// writes the kubeconfig.
+func (s *session) startControlPlane() error {
+	s.out.Printf("cxloop demo: data in %s (log: demo.log)\n", s.o.DataDir)
+	s.out.Printf("starting etcd and kube-apiserver from %s ...\n", s.assets)
+	env, err := newControlPlane(s.assets, s.o.Repo, s.o.APIPort)
+	if err != nil {
+		return err
+	}
+	s.env = env
+	cfg, err := env.Start()
+	s.onClose(func() {
+		if err := env.Stop(); err != nil {
+			s.out.Printf("stop the control plane: %v\n", err)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("start the control plane from %s: %w", s.assets, err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	s.cfg = cfg
+	s.kubeconfig = filepath.Join(s.o.DataDir, "kubeconfig")
+	if err := writeKubeconfig(env, s.kubeconfig); err != nil {
+		return err
+	}
+	s.out.Printf("control plane ready at %s; CRDs installed\n", cfg.Host)
+	return nil
+}
+
+// startProgram starts the manager on the accelerated clock, applies the
+// sample program and starts its collectors.
+func (s *session) startProgram(ctx context.Context) error {
+	s.clock = NewClock(s.o.Speed)
+	s.mgrErr = make(chan error, 1)
+	scheme := cxscheme.New()
+	if err := startManager(ctx, s.cfg, scheme, s.clock, s.collectors, s.log, &s.background, s.mgrErr); err != nil {
+		return err
+	}
+	var err error
+	if s.cl, err = client.New(s.cfg, client.Options{Scheme: scheme}); err != nil {
+		return fmt.Errorf("API client: %w", err)
+	}
+	if err := s.program.Apply(ctx, s.cl, s.o.Namespace); err != nil {
+		return err
+	}
+	s.out.Printf("applied the sample program (%d objects) in namespace %s; channels point at the local sinks\n", len(s.program.Objects), s.o.Namespace)
+	if err := s.collectors.Start(ctx, s.cfg, s.cl, s.o.Namespace, s.o.DataDir, s.clock.Now, s.log.WithName("collector")); err != nil {
+		return err
+	}
+	for _, name := range s.touchpoints {
+		s.out.Printf("collector of %s serving at %s (SQLite in collectors/%s)\n", name, s.collectors.Endpoints()[name], name)
+	}
+	s.background.Go(func() { wake(ctx, s.cl, s.o.Namespace, s.clock, s.log) })
+	return nil
+}
+
+// simulate replays the responses, lets the simulated time pass, runs the
+// report and gathers the summary, printing progress meanwhile.
+func (s *session) simulate(ctx context.Context) (*Summary, error) {
+	touchpoints, err := liveTouchpoints(ctx, s.cl, s.o.Namespace, s.touchpoints)
+	if err != nil {
+		return nil, err
+	}
+	s.out.Printf("replaying %d responses (seed %d) at %gx speed: a simulated hour every %s\n",
+		s.o.Responses, s.o.Seed, s.o.Speed, s.clock.RealDuration(time.Hour).Round(time.Millisecond))
+	stats := &Stats{}
+	progressCtx, stopProgress := context.WithCancel(ctx)
+	var progressDone sync.WaitGroup
+	progressDone.Go(func() { progress(progressCtx, s.out, s.cl, s.o.Namespace, s.clock, stats, s.inbox, s.o.Responses) })
+	defer func() {
+		stopProgress()
+		progressDone.Wait()
+	}()
+	gen := NewGenerator(s.o.Seed, touchpoints, 2*s.o.Responses+100)
+	if err := Replay(ctx, gen, s.collectors.Endpoints(), s.o.Responses, s.o.Workers, stats); err != nil {
+		return nil, err
+	}
+	if err := settle(ctx, s.clock, s.o.Simulate, s.collectors, s.mgrErr); err != nil {
+		return nil, err
+	}
+	reportPath, err := runReport(ctx, s.cl, s.o.Namespace, s.clock, s.o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	stopProgress()
+	progressDone.Wait()
+	sum, err := gather(ctx, s.cl, s.o.Namespace, s.clock, s.collectors, touchpoints, stats, s.inbox, reportPath)
+	if err != nil {
+		return nil, err
+	}
+	sum.Seed = s.o.Seed
+	return sum, nil
+}
+
+// startManager runs the manager with every controller, on the demo's
+// clock, with the real notifier and the in-process collectors' endpoints.
+// Its error (it stopped before ctx ended) goes to errc.
+func startManager(ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Scheme, clock *Clock, collectors *Collectors, log logr.Logger, wg *sync.WaitGroup, errc chan<- error) error {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Logger:                 log.WithName("manager"),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	deliverer := notify.NewWithSecretReader(mgr.GetClient(), mgr.GetAPIReader(), notify.Options{
+		Now: clock.Now, Log: log.WithName("notify"),
+	})
+	if err := controllers.SetupWithManager(mgr, controllers.Options{
+		// No pods run: the demo runs the collectors in this process.
+		CollectorImage:       "ghcr.io/cxloop/cxloop:demo",
+		CollectorEndpoint:    collectors.Endpoint,
+		CollectorStatusEvery: 2 * time.Second,
+		Now:                  clock.Now,
+		Deliverer:            deliverer,
+	}); err != nil {
+		return err
+	}
+	wg.Go(func() {
+		if err := mgr.Start(ctx); err != nil {
+			errc <- fmt.Errorf("manager stopped: %w", err)
+		}
+	})
+	return nil
+}
+
+// writeKubeconfig writes a kubeconfig of a cluster admin for kubectl.
+func writeKubeconfig(env *envtest.Environment, path string) error {
+	user, err := env.AddUser(envtest.User{Name: "demo-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("provision the kubectl user: %w", err)
+	}
+	raw, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("render kubeconfig: %w", err)
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+	return nil
+}
+
+// liveTouchpoints reads the named touchpoints, in that order.
+func liveTouchpoints(ctx context.Context, cl client.Client, namespace string, names []string) ([]cxv1alpha1.SurveyTouchpoint, error) {
+	out := make([]cxv1alpha1.SurveyTouchpoint, 0, len(names))
+	for _, name := range names {
+		var tp cxv1alpha1.SurveyTouchpoint
+		if err := cl.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &tp); err != nil {
+			return nil, fmt.Errorf("read touchpoint %s: %w", name, err)
+		}
+		out = append(out, tp)
+	}
+	return out, nil
+}
+
+// printer serialises writes to the output.
+type printer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *printer) Printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, _ = fmt.Fprintf(p.w, format, args...)
+}

@@ -1,0 +1,178 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+)
+
+// TestDemoShortMode runs `cxloop demo --responses 300 --exit` in process
+// against the real control plane binaries (make test provides them) and
+// checks the summary a person would read: every response stored, KPIs per
+// touchpoint, Cases opened by the rules that went overdue and escalated on
+// the accelerated clock, notifications filed in the inbox by channel, and
+// the rendered report.
+func TestDemoShortMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane; skipped with -short")
+	}
+	dataDir := t.TempDir()
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sum, err := Run(ctx, Options{
+		Responses: 300, Exit: true, DataDir: dataDir, Out: &out,
+		// Four simulated hours per second: 40 simulated hours pass in
+		// ten seconds, past the Gold closure goal (24h) and the escalation
+		// steps after it.
+		Speed: 4 * 3600, Simulate: 40 * time.Hour,
+	})
+	t.Logf("demo output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	text := out.String()
+
+	if want := "Responses:      300 stored"; !strings.Contains(text, want) {
+		t.Errorf("summary lacks %q", want)
+	}
+	for _, want := range []string{"upgrade-install", "relationship-nps", "CES ", "NPS ", "completed yes "} {
+		if !strings.Contains(text, want) {
+			t.Errorf("summary lacks the KPI %q", want)
+		}
+	}
+	cases := intAfter(t, text, `Cases:\s+(\d+)`)
+	// The hand-made sample Case plus the Cases the rules opened.
+	if cases < 2 {
+		t.Errorf("summary counts %d Cases, want the sample Case and Cases opened by rules", cases)
+	}
+	if n := intAfter(t, text, `escalated (\d+)`); n == 0 {
+		t.Errorf("no escalated Case after 40 simulated hours")
+	}
+	// The sample's Gold Case has a 24h closure goal.
+	if n := intAfter(t, text, `overdue (\d+),`); n == 0 {
+		t.Errorf("no overdue Case after 40 simulated hours")
+	}
+	if sum.Cases.BySeverity[string(cxv1alpha1.SeverityUrgent)] == 0 {
+		t.Errorf("no Urgent Case (Gold tier policy): %v", sum.Cases.BySeverity)
+	}
+
+	// Notifications are files in the inbox, per channel, and the summary
+	// counts them.
+	for _, ch := range []string{"support-slack", "cross-functional-email", "account-management-teams"} {
+		files, _ := filepath.Glob(filepath.Join(dataDir, "inbox", ch, "*"))
+		if len(files) == 0 {
+			t.Errorf("inbox/%s is empty", ch)
+			continue
+		}
+		if n := intAfter(t, text, `\n  `+ch+`\s+(\d+)`); n != len(files) {
+			t.Errorf("summary counts %d messages for %s, the inbox holds %d", n, ch, len(files))
+		}
+	}
+	mails, _ := filepath.Glob(filepath.Join(dataDir, "inbox", "cross-functional-email", "*.eml"))
+	if len(mails) > 0 {
+		raw, err := os.ReadFile(mails[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(raw, []byte("To: ")) || !bytes.Contains(raw, []byte("acme.example")) {
+			t.Errorf("%s is not the email sent to the channel's recipients:\n%s", mails[0], raw)
+		}
+	}
+
+	// The sample ReportSubscription ran (run-now) and its HTML is a file
+	// with the charts inline.
+	m := regexp.MustCompile(`Report:\s+(\S+\.html)`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal("summary names no report file")
+	}
+	html, err := os.ReadFile(m[1])
+	if err != nil {
+		t.Fatalf("report file: %v", err)
+	}
+	for _, want := range []string{"Weekly upgrade installation experience", "data:image/png;base64,"} {
+		if !bytes.Contains(html, []byte(want)) {
+			t.Errorf("report %s lacks %q", m[1], want)
+		}
+	}
+	if bytes.Contains(html, []byte(`src="cid:`)) {
+		t.Errorf("report %s still refers to email attachments (cid:)", m[1])
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "kubeconfig")); err != nil {
+		t.Errorf("no kubeconfig written: %v", err)
+	}
+}
+
+func intAfter(t *testing.T, text, pattern string) int {
+	t.Helper()
+	m := regexp.MustCompile(pattern).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("summary has nothing matching %q", pattern)
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A taken port fails the demo before anything starts, naming the flag.
+func TestDemoPortTaken(t *testing.T) {
+	assets := fakeAssets(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = taken.Close() }()
+	port := 0
+	if a, ok := taken.Addr().(*net.TCPAddr); ok {
+		port = a.Port
+	}
+
+	for _, tc := range []struct {
+		flag string
+		opts Options
+	}{
+		{"--collector-base-port", Options{CollectorBasePort: port}},
+		{"--api-port", Options{APIPort: port}},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			o := tc.opts
+			o.Assets, o.DataDir, o.Out = assets, t.TempDir(), &bytes.Buffer{}
+			_, err := Run(context.Background(), o)
+			want := "port " + strconv.Itoa(port) + " is taken (" + tc.flag + ")"
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %v, want one containing %q", err, want)
+			}
+		})
+	}
+}
+
+// fakeAssets is a directory with executable files named like the control
+// plane binaries, for tests that fail before starting them.
+func fakeAssets(t *testing.T) string {
+	dir := t.TempDir()
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if err := os.WriteFile(filepath.Join(dir, bin), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// Without control plane binaries the demo says how to get them.
+func TestDemoMissingBinaries(t *testing.T) {
+	_, err := Run(context.Background(), Options{Assets: t.TempDir(), DataDir: t.TempDir(), Out: &bytes.Buffer{}})
+	if err == nil || !strings.Contains(err.Error(), "hack/setup-envtest.sh") || !strings.Contains(err.Error(), "kube-apiserver") {
+		t.Fatalf("error %v, want one naming kube-apiserver and hack/setup-envtest.sh", err)
+	}
+}

@@ -1,0 +1,208 @@
+package demo
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/controllers"
+	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/report"
+)
+
+// wake stands in for the timers of the controllers on the accelerated
+// clock. The controllers read the injected clock, but controller-runtime
+// waits RequeueAfter on the wall clock, so a Case due in a simulated day
+// would wait a real day for its reconcile. Every simulated hour (at most
+// every second, at least every 200 ms) wake annotates each CaseTemplate,
+// which the Case controller answers by reconciling the template's Cases,
+// and labels each SurveyTouchpoint, which the AlertRule controller answers
+// by reconciling the namespace's rules (aggregate rules evaluate when their
+// period has passed on the injected clock). The value is the simulated
+// time, visible with kubectl.
+func wake(ctx context.Context, cl client.Client, namespace string, clock *Clock, log logr.Logger) {
+	tick := min(max(clock.RealDuration(time.Hour), 200*time.Millisecond), time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := clock.Now().UTC()
+		var templates cxv1alpha1.CaseTemplateList
+		if err := cl.List(ctx, &templates, client.InNamespace(namespace)); err != nil {
+			log.Error(err, "wake: list case templates")
+			continue
+		}
+		for i := range templates.Items {
+			patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, tickAnnotation, now.Format(time.RFC3339))
+			if err := cl.Patch(ctx, &templates.Items[i], client.RawPatch(types.MergePatchType, patch)); err != nil && ctx.Err() == nil {
+				log.Error(err, "wake: annotate case template", "name", templates.Items[i].Name)
+			}
+		}
+		var tps cxv1alpha1.SurveyTouchpointList
+		if err := cl.List(ctx, &tps, client.InNamespace(namespace)); err != nil {
+			log.Error(err, "wake: list touchpoints")
+			continue
+		}
+		for i := range tps.Items {
+			patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, tickAnnotation, now.Format("20060102T1504Z"))
+			if err := cl.Patch(ctx, &tps.Items[i], client.RawPatch(types.MergePatchType, patch)); err != nil && ctx.Err() == nil {
+				log.Error(err, "wake: label touchpoint", "name", tps.Items[i].Name)
+			}
+		}
+	}
+}
+
+// progress prints one line every two seconds until ctx ends.
+func progress(ctx context.Context, out *printer, cl client.Client, namespace string, clock *Clock, stats *Stats, inbox *Inbox, target int) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cases := "?"
+		var list cxv1alpha1.CaseList
+		if err := cl.List(ctx, &list, client.InNamespace(namespace)); err == nil {
+			c := countCases(list.Items)
+			cases = fmt.Sprintf("%d (%d overdue, %d escalated)", c.Total, c.Overdue, c.Escalated)
+		}
+		var refused int64
+		for _, n := range stats.NotInvitedCounts() {
+			refused += n
+		}
+		out.Printf("  sim %s (+%s)  responses %d/%d  not invited %d  cases %s  notifications %d\n",
+			clock.Now().Format("Mon 02 Jan 15:04"), formatElapsed(clock.Elapsed()), stats.Responses.Load(), target,
+			refused, cases, inbox.Total())
+	}
+}
+
+// formatElapsed prints a simulated duration as days and hours.
+func formatElapsed(d time.Duration) string {
+	h := int(d.Hours())
+	if h < 24 {
+		return fmt.Sprintf("%dh%02dm", h, int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", h/24, h%24)
+}
+
+// settle lets simulated time run until simulate has passed, then waits
+// (at most a real minute) until the collectors' outboxes are drained, so
+// every Case and notification of the replayed responses exists.
+func settle(ctx context.Context, clock *Clock, simulate time.Duration, collectors *Collectors, mgrErr <-chan error) error {
+	api := collector.NewClient(nil)
+	var drainedBy time.Time
+	for {
+		if clock.Elapsed() >= simulate {
+			if drainedBy.IsZero() {
+				drainedBy = time.Now().Add(time.Minute)
+			}
+			depth := int64(0)
+			for _, ep := range collectors.Endpoints() {
+				st, err := api.Status(ctx, ep)
+				if err != nil {
+					return fmt.Errorf("read collector status at %s: %w", ep, err)
+				}
+				depth += st.OutboxDepth
+			}
+			if depth == 0 || time.Now().After(drainedBy) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-mgrErr:
+			return err
+		case err := <-collectors.Errors():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// runReport runs every ReportSubscription of the namespace now (the run-now
+// annotation), waits for its result and writes its HTML, with the charts
+// inline, under <dataDir>/reports/. It returns the path of the first
+// report, or "" when the namespace has no subscription.
+func runReport(ctx context.Context, cl client.Client, namespace string, clock *Clock, dataDir string) (string, error) {
+	var subs cxv1alpha1.ReportSubscriptionList
+	if err := cl.List(ctx, &subs, client.InNamespace(namespace)); err != nil {
+		return "", fmt.Errorf("list report subscriptions: %w", err)
+	}
+	first := ""
+	for i := range subs.Items {
+		rs := &subs.Items[i]
+		trigger := clock.Now().UTC().Format(time.RFC3339)
+		patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, controllers.RunNowAnnotation, trigger)
+		if err := cl.Patch(ctx, rs, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			return "", fmt.Errorf("trigger report %s: %w", rs.Name, err)
+		}
+		err := poll(ctx, time.Minute, func() (bool, error) {
+			if err := cl.Get(ctx, client.ObjectKeyFromObject(rs), rs); err != nil {
+				return false, err
+			}
+			return rs.Status.LastManualTrigger == trigger && rs.Status.LastResult != "", nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("report %s did not run after the %s annotation: %w", rs.Name, controllers.RunNowAnnotation, err)
+		}
+		if rs.Status.ReportConfigMap == "" {
+			return "", fmt.Errorf("report %s: %s: %s", rs.Name, rs.Status.LastResult, rs.Status.LastResultMessage)
+		}
+		path, err := writeReportHTML(ctx, cl, rs, filepath.Join(dataDir, "reports"))
+		if err != nil {
+			return "", err
+		}
+		if first == "" {
+			first = path
+		}
+	}
+	return first, nil
+}
+
+// writeReportHTML renders the report kept in the subscription's ConfigMap
+// as an HTML file for a browser: the email's HTML with its charts as data
+// URIs in place of cid: references.
+func writeReportHTML(ctx context.Context, cl client.Client, rs *cxv1alpha1.ReportSubscription, dir string) (string, error) {
+	cm := &corev1.ConfigMap{}
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: rs.Status.ReportConfigMap}, cm); err != nil {
+		return "", fmt.Errorf("read report ConfigMap %s: %w", rs.Status.ReportConfigMap, err)
+	}
+	var r report.Report
+	if err := json.Unmarshal([]byte(cm.Data["report.json"]), &r); err != nil {
+		return "", fmt.Errorf("decode report.json of ConfigMap %s: %w", cm.Name, err)
+	}
+	rd, err := report.Render(&r)
+	if err != nil {
+		return "", err
+	}
+	html := rd.HTML
+	for _, a := range rd.Attachments {
+		html = strings.ReplaceAll(html, "cid:"+a.ContentID, "data:"+a.ContentType+";base64,"+base64.StdEncoding.EncodeToString(a.Data))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, rs.Name+".html")
+	if err := os.WriteFile(path, []byte(html), 0o644); err != nil {
+		return "", fmt.Errorf("write report: %w", err)
+	}
+	return path, nil
+}
