@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
@@ -31,6 +32,9 @@ const RunNowAnnotation = "cx.cxloop.io/run-now"
 // defaultStartingDeadline is spec.startingDeadline when unset (the CRD
 // default).
 const defaultStartingDeadline = time.Hour
+
+// maxConcurrentReports is how many subscriptions reconcile (and run) at once.
+const maxConcurrentReports = 4
 
 // ReportSubscriptionReconciler validates a subscription (schedule, time
 // zone, touchpoints, channels) and runs it: at each cron activation in its
@@ -225,5 +229,7 @@ func (r *ReportSubscriptionReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		Watches(&cxv1alpha1.SurveyTouchpoint{}, all, builder.WithPredicates(predicate.Or(createOrDelete(), predicate.LabelChangedPredicate{}))).
 		Watches(&cxv1alpha1.NotificationChannel{}, all, builder.WithPredicates(createOrDelete())).
 		Named("reportsubscription").
+		// A run waits for its deliveries; other subscriptions need not.
+		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrentReports}).
 		Complete(r)
 }
