@@ -2,12 +2,17 @@ package report_test
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -170,10 +175,43 @@ func fixtureCases() []cxv1alpha1.Case {
 // openFixtureStore fills a SQLite store in t's temp dir with responses.
 func openFixtureStore(t testing.TB, responses []store.NewResponse) store.Store {
 	t.Helper()
+	return fillStore(t, store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "responses.db"), Synchronous: "NORMAL"}, responses)
+}
+
+// openPostgresStore fills a fresh schema of the test PostgreSQL with
+// responses, and drops the schema when the test ends. It skips without
+// CXLOOP_TEST_POSTGRES_DSN.
+func openPostgresStore(t *testing.T, responses []store.NewResponse) store.Store {
+	t.Helper()
+	dsn := os.Getenv("CXLOOP_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("SKIP: set CXLOOP_TEST_POSTGRES_DSN to build the report from PostgreSQL too (make test in CI starts one)")
+	}
+	b := make([]byte, 6)
+	_, _ = crand.Read(b)
+	schema := "cxloop_report_test_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return fillStore(t, store.Config{Driver: store.DriverPostgres, DSN: dsn, Schema: schema}, responses)
+}
+
+func fillStore(t testing.TB, cfg store.Config, responses []store.NewResponse) store.Store {
+	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "responses.db"), Synchronous: "NORMAL"})
+	st, err := store.Open(ctx, cfg)
 	if err != nil {
-		t.Fatalf("open store: %v", err)
+		t.Fatalf("open %s store: %v", cfg.Driver, err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	res, err := st.SaveResponses(ctx, responses)

@@ -8,14 +8,19 @@ import (
 	"testing"
 
 	"github.com/cxloop/cxloop/internal/report"
+	"github.com/cxloop/cxloop/internal/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-// buildFixture builds and renders the fixture report.
+// buildFixture builds and renders the fixture report from SQLite.
 func buildFixture(t *testing.T) *report.Rendered {
 	t.Helper()
-	st := openFixtureStore(t, fixtureResponses())
+	return buildFixtureFrom(t, openFixtureStore(t, fixtureResponses()))
+}
+
+func buildFixtureFrom(t *testing.T, st store.Store) *report.Rendered {
+	t.Helper()
 	r, err := report.Build(context.Background(), report.Input{
 		Subscription: fixtureSubscription(),
 		Touchpoints:  fixtureTouchpoints(),
@@ -59,4 +64,12 @@ func TestRenderGolden(t *testing.T) {
 	golden(t, "weekly.html.golden", []byte(rd.HTML))
 	golden(t, "weekly.txt.golden", []byte(rd.Text))
 	golden(t, "weekly.json.golden", rd.JSON)
+}
+
+// The same responses in PostgreSQL give the same report: the engines
+// aggregate alike.
+func TestRenderSameFromPostgreSQL(t *testing.T) {
+	rd := buildFixtureFrom(t, openPostgresStore(t, fixtureResponses()))
+	golden(t, "weekly.txt.golden", []byte(rd.Text))
+	golden(t, "weekly.html.golden", []byte(rd.HTML))
 }
