@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -95,6 +97,10 @@ func openSQLite(ctx context.Context, cfg Config) (Store, error) {
 	}
 	if err := registerUDFs(); err != nil {
 		return nil, err
+	}
+	// The volume is mounted, but the file's directory may not exist yet.
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite path %s: create its directory: %w", path, err)
 	}
 	writer, err := sql.Open("sqlite", sqliteDSN(path, cfg, true))
 	if err != nil {
@@ -200,17 +206,24 @@ func (s *sqliteStore) flush(ctx context.Context, reqs []*saveRequest) error {
 			*it.res = SaveResult{Err: err}
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT response"); err != nil {
-			return fmt.Errorf("group commit: %w", err)
-		}
-		res, err := saveOneSQLite(ctx, &st, it.r, &enc, now)
-		if err != nil || res.Status == StatusTokenRejected {
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO response"); rerr != nil {
-				return fmt.Errorf("group commit: roll back response %s: %w", it.r.ID, rerr)
+		// A response without token or actions is one INSERT, atomic on
+		// its own (a failed statement rolls back alone): no savepoint.
+		single := it.r.TokenID == "" && len(it.r.Actions) == 0
+		if !single {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT response"); err != nil {
+				return fmt.Errorf("group commit: %w", err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE response"); err != nil {
-			return fmt.Errorf("group commit: %w", err)
+		res, err := saveOneSQLite(ctx, &st, it.r, &enc, now)
+		if !single {
+			if err != nil || res.Status == StatusTokenRejected {
+				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO response"); rerr != nil {
+					return fmt.Errorf("group commit: roll back response %s: %w", it.r.ID, rerr)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE response"); err != nil {
+				return fmt.Errorf("group commit: %w", err)
+			}
 		}
 		if err != nil {
 			res = SaveResult{Err: fmt.Errorf("save response %s/%s: %w", it.r.Touchpoint, it.r.ID, err)}

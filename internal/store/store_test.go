@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -735,4 +736,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// The SQLite file's directory is created when it is missing (a fresh
+// volume).
+func TestSQLiteCreatesItsDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data", "cx", "responses.db")
+	s, err := Open(context.Background(), Config{Driver: DriverSQLite, Path: path})
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	_ = s.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database file not created: %v", err)
+	}
 }
