@@ -277,6 +277,7 @@ type FiringGroup struct {
 // AlertRule says which feedback needs action (a condition on one response,
 // or on an aggregate over a window) and what to do: notify channels, open a
 // Case.
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name: an AlertRule name may have at most 63 characters, because the Cases it opens carry it in the label cx.cxloop.io/rule; choose a shorter name"
 type AlertRule struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional
