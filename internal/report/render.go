@@ -41,7 +41,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 
 // cellStyle is the inline style of a table cell.
 func cellStyle(c cell, header bool) template.CSS {
-	s := "padding:6px 4px;border-bottom:1px solid #f3f4f6;font-size:14px;line-height:20px;vertical-align:top;word-break:break-word;"
+	s := "padding:6px 4px;border-bottom:1px solid #f3f4f6;font-size:14px;line-height:20px;vertical-align:top;overflow-wrap:anywhere;"
 	if header {
 		s = "padding:4px;border-bottom:1px solid #e5e7eb;font-size:12px;line-height:16px;color:#6b7280;font-weight:normal;"
 	}

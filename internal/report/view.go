@@ -322,7 +322,7 @@ func driverBlocks(k *KeyDrivers) []block {
 	for _, a := range k.Analyses {
 		b := block{
 			Heading: fmt.Sprintf("%s: what moves %s (%s)", a.Touchpoint, a.KPI, a.Question),
-			Header:  []string{"Driver", "Impact r (β)", "Score", "Priority"},
+			Header:  []string{"Driver", "r (β)", "Score", "Priority"},
 		}
 		for _, d := range a.Drivers {
 			impact := fmt.Sprintf("%.2f", d.Correlation)
