@@ -125,7 +125,7 @@ func (b *builder) driverSection() Section {
 		Title:      "Key drivers",
 		KeyDrivers: kd,
 		Basis: fmt.Sprintf("%s responses submitted %s to %d touchpoints with driver questions; a driver needs %d responses answering both it and the KPI question. "+
-			"Impact is the correlation with the KPI; fix first: impact above and score below the median of the drivers.",
+			"r is the correlation with the KPI question, β the standardized regression weight; fix first: |r| above and score below the median of the drivers.",
 			formatCount(responses), b.span(b.cur), len(kd.Analyses), MinDriverPairs),
 	}
 }
