@@ -36,6 +36,7 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/controllers"
+	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/notify"
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
 )
@@ -74,6 +75,10 @@ type Options struct {
 	CollectorBasePort int
 	// Workers post responses concurrently (default 8).
 	Workers int
+	// NoTeam leaves every Case as the rules opened it; by default a
+	// simulated frontline team contacts customers, resolves and closes
+	// about two thirds of the Cases on the simulated clock.
+	NoTeam bool
 	// Out receives progress and the summary (default os.Stdout).
 	Out io.Writer
 }
@@ -131,6 +136,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&o.APIPort, "api-port", 0, "port of the kube-apiserver on 127.0.0.1 (0: a free port)")
 	fs.IntVar(&o.CollectorBasePort, "collector-base-port", 0, "port of the first touchpoint's collector on 127.0.0.1, the others on the next ports (0: free ports)")
 	fs.IntVar(&o.Workers, "workers", 8, "concurrent clients posting responses")
+	fs.BoolVar(&o.NoTeam, "no-team", false, "do not simulate the frontline team that contacts customers, resolves and closes Cases")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -142,8 +148,8 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return err
 }
 
-// tickAnnotation is set on CaseTemplates and SurveyTouchpoints at each
-// simulated tick; see wake.
+// tickAnnotation is set on Cases (annotation) and SurveyTouchpoints
+// (label) to wake their controllers on the simulated clock; see wake.
 const tickAnnotation = "cx.cxloop.io/demo-clock"
 
 // Run runs the demo until the summary (with Exit) or until ctx ends, and
@@ -337,10 +343,10 @@ func (s *session) startProgram(ctx context.Context) error {
 	s.clock = NewClock(s.o.Speed)
 	s.mgrErr = make(chan error, 1)
 	scheme := cxscheme.New()
-	if err := startManager(ctx, s.cfg, scheme, s.clock, s.collectors, s.log, &s.background, s.mgrErr); err != nil {
+	cached, err := startManager(ctx, s.cfg, scheme, s.clock, s.collectors, s.log, &s.background, s.mgrErr)
+	if err != nil {
 		return err
 	}
-	var err error
 	if s.cl, err = client.New(s.cfg, client.Options{Scheme: scheme}); err != nil {
 		return fmt.Errorf("API client: %w", err)
 	}
@@ -354,7 +360,12 @@ func (s *session) startProgram(ctx context.Context) error {
 	for _, name := range s.touchpoints {
 		s.out.Printf("collector of %s serving at %s (SQLite in collectors/%s)\n", name, s.collectors.Endpoints()[name], name)
 	}
-	s.background.Go(func() { wake(ctx, s.cl, s.o.Namespace, s.clock, s.log) })
+	// The manager's cache: wake lists every Case each tick.
+	var team *uint64
+	if !s.o.NoTeam {
+		team = &s.o.Seed
+	}
+	s.background.Go(func() { wake(ctx, cached, s.o.Namespace, s.clock, team, s.log) })
 	return nil
 }
 
@@ -397,9 +408,10 @@ func (s *session) simulate(ctx context.Context) (*Summary, error) {
 }
 
 // startManager runs the manager with every controller, on the demo's
-// clock, with the real notifier and the in-process collectors' endpoints.
-// Its error (it stopped before ctx ended) goes to errc.
-func startManager(ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Scheme, clock *Clock, collectors *Collectors, log logr.Logger, wg *sync.WaitGroup, errc chan<- error) error {
+// clock, with the real notifier and the in-process collectors' endpoints,
+// and returns its (cached) client. Its error (it stopped before ctx
+// ended) goes to errc.
+func startManager(ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Scheme, clock *Clock, collectors *Collectors, log logr.Logger, wg *sync.WaitGroup, errc chan<- error) (client.Client, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 log.WithName("manager"),
@@ -407,7 +419,7 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Sche
 		HealthProbeBindAddress: "0",
 	})
 	if err != nil {
-		return fmt.Errorf("create manager: %w", err)
+		return nil, fmt.Errorf("create manager: %w", err)
 	}
 	deliverer := notify.NewWithSecretReader(mgr.GetClient(), mgr.GetAPIReader(), notify.Options{
 		Now: clock.Now, Log: log.WithName("notify"),
@@ -419,15 +431,21 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Sche
 		CollectorStatusEvery: 2 * time.Second,
 		Now:                  clock.Now,
 		Deliverer:            deliverer,
+		AggregateSource:      collector.HTTPSource{Endpoint: collectors.Endpoint},
+		// Closed Cases past their template's retention go to the store of
+		// their touchpoint's in-process collector.
+		CaseArchiver: &controllers.CollectorArchiver{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Endpoint: collectors.Endpoint},
+		// NotificationBaseURL stays empty: the demo serves no web UI that
+		// Case and report links could point at.
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	wg.Go(func() {
 		if err := mgr.Start(ctx); err != nil {
 			errc <- fmt.Errorf("manager stopped: %w", err)
 		}
 	})
-	return nil
+	return mgr.GetClient(), nil
 }
 
 // writeKubeconfig writes a kubeconfig of a cluster admin for kubectl.

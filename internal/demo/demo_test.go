@@ -62,6 +62,10 @@ func TestDemoShortMode(t *testing.T) {
 	if n := intAfter(t, text, `overdue (\d+),`); n == 0 {
 		t.Errorf("no overdue Case after 40 simulated hours")
 	}
+	// The simulated team picked up some Cases.
+	if open := sum.Cases.ByState[string(cxv1alpha1.CaseOpen)]; open >= sum.Cases.Total {
+		t.Errorf("all %d Cases still Open after 40 simulated hours: %v", sum.Cases.Total, sum.Cases.ByState)
+	}
 	if sum.Cases.BySeverity[string(cxv1alpha1.SeverityUrgent)] == 0 {
 		t.Errorf("no Urgent Case (Gold tier policy): %v", sum.Cases.BySeverity)
 	}

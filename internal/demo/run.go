@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -24,14 +25,17 @@ import (
 // wake stands in for the timers of the controllers on the accelerated
 // clock. The controllers read the injected clock, but controller-runtime
 // waits RequeueAfter on the wall clock, so a Case due in a simulated day
-// would wait a real day for its reconcile. Every simulated hour (at most
-// every second, at least every 200 ms) wake annotates each CaseTemplate,
-// which the Case controller answers by reconciling the template's Cases,
-// and labels each SurveyTouchpoint, which the AlertRule controller answers
-// by reconciling the namespace's rules (aggregate rules evaluate when their
-// period has passed on the injected clock). The value is the simulated
-// time, visible with kubectl.
-func wake(ctx context.Context, cl client.Client, namespace string, clock *Clock, log logr.Logger) {
+// would wait a real day for its reconcile. At every tick (a simulated hour,
+// at most a real second, at least 200 ms) wake annotates each Case with a
+// deadline passed since its last tick (first-response and closure
+// deadlines, escalation steps, the end of a closed Case's retention) with
+// the simulated time; the Case controller reconciles on annotation
+// changes. It also labels each SurveyTouchpoint with the simulated time,
+// which makes the AlertRule controller reconcile the namespace's rules, so
+// aggregate rules evaluate when their period has passed on the injected
+// clock. With team (the seed of its plans), the simulated frontline team
+// works the Cases (see work).
+func wake(ctx context.Context, cl client.Client, namespace string, clock *Clock, team *uint64, log logr.Logger) {
 	tick := min(max(clock.RealDuration(time.Hour), 200*time.Millisecond), time.Second)
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -41,30 +45,91 @@ func wake(ctx context.Context, cl client.Client, namespace string, clock *Clock,
 			return
 		case <-t.C:
 		}
-		now := clock.Now().UTC()
-		var templates cxv1alpha1.CaseTemplateList
-		if err := cl.List(ctx, &templates, client.InNamespace(namespace)); err != nil {
-			log.Error(err, "wake: list case templates")
-			continue
-		}
-		for i := range templates.Items {
-			patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, tickAnnotation, now.Format(time.RFC3339))
-			if err := cl.Patch(ctx, &templates.Items[i], client.RawPatch(types.MergePatchType, patch)); err != nil && ctx.Err() == nil {
-				log.Error(err, "wake: annotate case template", "name", templates.Items[i].Name)
-			}
-		}
-		var tps cxv1alpha1.SurveyTouchpointList
-		if err := cl.List(ctx, &tps, client.InNamespace(namespace)); err != nil {
-			log.Error(err, "wake: list touchpoints")
-			continue
-		}
-		for i := range tps.Items {
-			patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, tickAnnotation, now.Format("20060102T1504Z"))
-			if err := cl.Patch(ctx, &tps.Items[i], client.RawPatch(types.MergePatchType, patch)); err != nil && ctx.Err() == nil {
-				log.Error(err, "wake: label touchpoint", "name", tps.Items[i].Name)
-			}
+		if err := wakeOnce(ctx, cl, namespace, clock.Now().UTC(), team); err != nil && ctx.Err() == nil {
+			log.Error(err, "wake controllers on the simulated clock")
 		}
 	}
+}
+
+func wakeOnce(ctx context.Context, cl client.Client, namespace string, now time.Time, team *uint64) error {
+	var templates cxv1alpha1.CaseTemplateList
+	if err := cl.List(ctx, &templates, client.InNamespace(namespace)); err != nil {
+		return fmt.Errorf("list case templates: %w", err)
+	}
+	byName := map[string]*cxv1alpha1.CaseTemplate{}
+	for i := range templates.Items {
+		byName[templates.Items[i].Name] = &templates.Items[i]
+	}
+	var cases cxv1alpha1.CaseList
+	if err := cl.List(ctx, &cases, client.InNamespace(namespace)); err != nil {
+		return fmt.Errorf("list cases: %w", err)
+	}
+	if team != nil {
+		if err := work(ctx, cl, cases.Items, byName, now, *team); err != nil {
+			return err
+		}
+	}
+	stamp := now.Format(time.RFC3339)
+	for i := range cases.Items {
+		c := &cases.Items[i]
+		last, _ := time.Parse(time.RFC3339, c.Annotations[tickAnnotation])
+		if !deadlinePassed(c, byName[c.Spec.Template], last, now) {
+			continue
+		}
+		patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, tickAnnotation, stamp)
+		if err := cl.Patch(ctx, c, client.RawPatch(types.MergePatchType, patch)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("annotate case %s: %w", c.Name, err)
+		}
+	}
+	var tps cxv1alpha1.SurveyTouchpointList
+	if err := cl.List(ctx, &tps, client.InNamespace(namespace)); err != nil {
+		return fmt.Errorf("list touchpoints: %w", err)
+	}
+	for i := range tps.Items {
+		patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, tickAnnotation, now.Format("20060102T1504Z"))
+		if err := cl.Patch(ctx, &tps.Items[i], client.RawPatch(types.MergePatchType, patch)); err != nil {
+			return fmt.Errorf("label touchpoint %s: %w", tps.Items[i].Name, err)
+		}
+	}
+	return nil
+}
+
+// deadlinePassed reports whether one of the Case's deadlines lies in
+// (last, now].
+func deadlinePassed(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, last, now time.Time) bool {
+	st := &c.Status
+	if st.OpenedAt == nil {
+		return false // not reconciled yet: its creation wakes the controller
+	}
+	if last.IsZero() {
+		last = st.OpenedAt.Time
+	}
+	var deadlines []time.Time
+	add := func(base *metav1.Time, after time.Duration) {
+		if base != nil {
+			deadlines = append(deadlines, base.Add(after))
+		}
+	}
+	add(st.FirstResponseDueAt, 0)
+	add(st.DueAt, 0)
+	if t != nil {
+		for _, step := range t.Spec.Escalation {
+			if step.Trigger == cxv1alpha1.TriggerFirstResponseMissed {
+				add(st.FirstResponseDueAt, step.After.Duration)
+			} else {
+				add(st.DueAt, step.After.Duration)
+			}
+		}
+		if t.Spec.Retention != nil {
+			add(st.ClosedAt, t.Spec.Retention.Duration)
+		}
+	}
+	for _, d := range deadlines {
+		if d.After(last) && !d.After(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // progress prints one line every two seconds until ctx ends.
