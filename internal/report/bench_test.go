@@ -167,6 +167,6 @@ func BenchmarkReport1M(b *testing.B) {
 	// CPU time per report: on a busy machine the wall time says more about
 	// the neighbours than about the report.
 	if cpuEnd, ok := cpuTime(); ok && cpuOK {
-		b.ReportMetric((cpuEnd - cpuStart).Seconds()/float64(b.N), "cpu-s/op")
+		b.ReportMetric((cpuEnd-cpuStart).Seconds()/float64(b.N), "cpu-s/op")
 	}
 }
