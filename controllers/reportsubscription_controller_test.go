@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -32,32 +31,14 @@ var berlinTZ, _ = time.LoadLocation("Europe/Berlin")
 // startReportCollector serves tp from a real collector on a real SQLite
 // store, whose clock is the suite's, registered where the manager looks for
 // collectors.
-func startReportCollector(t *testing.T, tp *cxv1alpha1.SurveyTouchpoint) string {
+func startReportCollector(t *testing.T, tp *cxv1alpha1.SurveyTouchpoint) *clockedCollectors {
 	t.Helper()
 	cc := newClockedCollectors(caseClock.Now)
 	cc.start(t, tp)
-	url := cc.servers[tp.Name].URL
 	key := tp.Namespace + "/" + tp.Name
-	testCollectors.Store(key, url)
+	testCollectors.Store(key, cc.servers[tp.Name].URL)
 	t.Cleanup(func() { testCollectors.Delete(key) })
-	return url
-}
-
-// postScores posts one NPS response per score, submitted at at.
-func postScores(t *testing.T, url string, at time.Time, scores ...int) {
-	t.Helper()
-	for i, s := range scores {
-		id := fmt.Sprintf("r-%d-%d", at.Unix(), i)
-		body := fmt.Sprintf(`{"id":%q,"customer":{"id":"C-%d"},"answers":{"nps":%d},"submittedAt":%q}`, id, i, s, at.UTC().Format(time.RFC3339))
-		resp, err := http.Post(url+"/v1/responses", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("post response %s: %s", id, resp.Status)
-		}
-	}
+	return cc
 }
 
 func emailChannel(ns, name string) *cxv1alpha1.NotificationChannel {
@@ -85,15 +66,15 @@ func reportSubscription(ns, name, schedule, tz string, channels ...string) *cxv1
 
 // reportProgram creates the touchpoint "relationship" with its collector and
 // the channels; the subscription is created by the test.
-func reportProgram(t *testing.T, ns string, channels ...*cxv1alpha1.NotificationChannel) string {
+func reportProgram(t *testing.T, ns string, channels ...*cxv1alpha1.NotificationChannel) *clockedCollectors {
 	t.Helper()
 	tp := npsTouchpoint(ns, "relationship")
-	url := startReportCollector(t, tp)
+	cc := startReportCollector(t, tp)
 	create(t, tp)
 	for _, ch := range channels {
 		create(t, ch)
 	}
-	return url
+	return cc
 }
 
 // waitReport polls the subscription until cond holds.
@@ -165,11 +146,14 @@ func TestReportScheduleFollowsTimeZoneAcrossDST(t *testing.T) {
 	ns := env.Namespace(t)
 	// Saturday 27 March 2027, 10:00 CET; clocks go forward on Sunday 28th.
 	caseClock.Set(t, time.Date(2027, 3, 27, 10, 0, 0, 0, berlinTZ))
-	url := reportProgram(t, ns, webhookChannel(ns, "team", "hook"), emailChannel(ns, "mail"))
+	cc := reportProgram(t, ns, webhookChannel(ns, "team", "hook"), emailChannel(ns, "mail"))
 	// In the window (Sat 08:00 CET to Sun 08:00 CEST): 3 promoters, 1
 	// detractor; before it, one detractor.
-	postScores(t, url, time.Date(2027, 3, 27, 9, 30, 0, 0, berlinTZ), 10, 9, 10, 2)
-	postScores(t, url, time.Date(2027, 3, 26, 12, 0, 0, 0, berlinTZ), 0)
+	inWindow := time.Date(2027, 3, 27, 9, 30, 0, 0, berlinTZ)
+	cc.postNPS(t, "relationship", "", 10, 2, inWindow)
+	cc.postNPS(t, "relationship", "", 9, 1, inWindow)
+	cc.postNPS(t, "relationship", "", 2, 1, inWindow)
+	cc.postNPS(t, "relationship", "", 0, 1, time.Date(2027, 3, 26, 12, 0, 0, 0, berlinTZ))
 	create(t, reportSubscription(ns, "daily", "0 8 * * *", "Europe/Berlin", "team", "mail"))
 
 	// Today's 08:00 run is two hours late, more than the default starting

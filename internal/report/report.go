@@ -94,16 +94,20 @@ type KPIRow struct {
 }
 
 // Value returns the row's value of kpi (nil when absent).
-func (r KPIRow) Value(kpi cxv1alpha1.KPI) *KPIValue {
+func (r KPIRow) Value(kpi cxv1alpha1.KPI) *KPIValue { return byKPI(kpi, r.NPS, r.CSAT, r.CES) }
+
+// byKPI picks the one of nps, csat and ces that kpi names.
+func byKPI[T any](kpi cxv1alpha1.KPI, nps, csat, ces T) T {
 	switch kpi {
 	case cxv1alpha1.KPINPS:
-		return r.NPS
+		return nps
 	case cxv1alpha1.KPICSAT:
-		return r.CSAT
+		return csat
 	case cxv1alpha1.KPICES:
-		return r.CES
+		return ces
 	}
-	return nil
+	var none T
+	return none
 }
 
 // KPIValue is a KPI in the window and the comparison window.
@@ -175,17 +179,7 @@ type Segment struct {
 }
 
 // KPI returns the segment's value of kpi (nil when absent).
-func (s Segment) KPI(kpi cxv1alpha1.KPI) *metrics.KPI {
-	switch kpi {
-	case cxv1alpha1.KPINPS:
-		return s.NPS
-	case cxv1alpha1.KPICSAT:
-		return s.CSAT
-	case cxv1alpha1.KPICES:
-		return s.CES
-	}
-	return nil
-}
+func (s Segment) KPI(kpi cxv1alpha1.KPI) *metrics.KPI { return byKPI(kpi, s.NPS, s.CSAT, s.CES) }
 
 // CaseStats is the Cases section.
 type CaseStats struct {
