@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -111,7 +113,7 @@ var envMu sync.Mutex
 func (c *Collectors) Start(ctx context.Context, kube *rest.Config, cl client.Client, namespace, dataDir string, now func() time.Time, log logr.Logger) error {
 	envMu.Lock()
 	defer envMu.Unlock()
-	for _, name := range sortedKeys(c.procs) {
+	for _, name := range slices.Sorted(maps.Keys(c.procs)) {
 		p := c.procs[name]
 		cfg, env, err := renderedCollector(ctx, cl, namespace, name)
 		if err != nil {

@@ -259,8 +259,8 @@ func (s *session) prepare() error {
 		if o.DataDir, err = os.MkdirTemp("", "cxloop-demo-"); err != nil {
 			return fmt.Errorf("create data directory: %w", err)
 		}
-	} else if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
-		return fmt.Errorf("create --data-dir: %w", err)
+	} else if err := emptyDir(o.DataDir); err != nil {
+		return err
 	}
 	logFile, err := os.Create(filepath.Join(o.DataDir, "demo.log"))
 	if err != nil {
@@ -305,6 +305,23 @@ func (s *session) prepare() error {
 	}
 	// Closes the listeners of collectors that never started.
 	s.onClose(s.collectors.closeListeners)
+	return nil
+}
+
+// emptyDir creates dir, or checks that it is empty: the stores and the
+// inbox of an earlier run would mix with this run's (its control plane is
+// new).
+func emptyDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create --data-dir: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read --data-dir: %w", err)
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("--data-dir %s is not empty (an earlier demo's stores and inbox?): remove it or choose another directory", dir)
+	}
 	return nil
 }
 

@@ -173,6 +173,18 @@ func fakeAssets(t *testing.T) string {
 	return dir
 }
 
+// A data directory of an earlier run is refused rather than mixed in.
+func TestDemoDataDirNotEmpty(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "inbox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), Options{Assets: fakeAssets(t), DataDir: dir, Out: &bytes.Buffer{}})
+	if err == nil || !strings.Contains(err.Error(), "--data-dir "+dir+" is not empty") {
+		t.Fatalf("error %v, want one saying --data-dir is not empty", err)
+	}
+}
+
 // Without control plane binaries the demo says how to get them.
 func TestDemoMissingBinaries(t *testing.T) {
 	_, err := Run(context.Background(), Options{Assets: t.TempDir(), DataDir: t.TempDir(), Out: &bytes.Buffer{}})

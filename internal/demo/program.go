@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -99,7 +101,7 @@ func LoadProgram(samplesDir string, scheme *k8sruntime.Scheme, smtpPort int, hoo
 			s.StringData[k] = v
 			delete(s.Data, k)
 		}
-		annotate(s, "placeholder values replaced: "+strings.Join(sortedKeys(secretValues[s.Name]), ", "))
+		annotate(s, "placeholder values replaced: "+strings.Join(slices.Sorted(maps.Keys(secretValues[s.Name])), ", "))
 	}
 	return p, nil
 }

@@ -37,16 +37,23 @@ import (
 // works the Cases (see work).
 func wake(ctx context.Context, cl client.Client, namespace string, clock *Clock, team *uint64, log logr.Logger) {
 	tick := min(max(clock.RealDuration(time.Hour), 200*time.Millisecond), time.Second)
-	t := time.NewTicker(tick)
+	every(ctx, tick, func() {
+		if err := wakeOnce(ctx, cl, namespace, clock.Now().UTC(), team); err != nil && ctx.Err() == nil {
+			log.Error(err, "wake controllers on the simulated clock")
+		}
+	})
+}
+
+// every calls f every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if err := wakeOnce(ctx, cl, namespace, clock.Now().UTC(), team); err != nil && ctx.Err() == nil {
-			log.Error(err, "wake controllers on the simulated clock")
+			f()
 		}
 	}
 }
@@ -134,14 +141,7 @@ func deadlinePassed(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, last, now ti
 
 // progress prints one line every two seconds until ctx ends.
 func progress(ctx context.Context, out *printer, cl client.Client, namespace string, clock *Clock, stats *Stats, inbox *Inbox, target int) {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, 2*time.Second, func() {
 		cases := "?"
 		var list cxv1alpha1.CaseList
 		if err := cl.List(ctx, &list, client.InNamespace(namespace)); err == nil {
@@ -155,7 +155,7 @@ func progress(ctx context.Context, out *printer, cl client.Client, namespace str
 		out.Printf("  sim %s (+%s)  responses %d/%d  not invited %d  cases %s  notifications %d\n",
 			clock.Now().Format("Mon 02 Jan 15:04"), formatElapsed(clock.Elapsed()), stats.Responses.Load(), target,
 			refused, cases, inbox.Total())
-	}
+	})
 }
 
 // formatElapsed prints a simulated duration as days and hours.

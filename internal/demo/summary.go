@@ -3,6 +3,8 @@ package demo
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -218,7 +220,7 @@ func kpiLines(tp *cxv1alpha1.SurveyTouchpoint, a metrics.Aggregate) []KPILine {
 func (s *Summary) Print(out *printer) {
 	out.Printf("\n== cxloop demo: summary after %s simulated (speed %gx) ==\n", formatElapsed(s.Simulated), s.Speed)
 	refused := make([]string, 0, len(s.NotInvited))
-	for _, r := range sortedKeys(s.NotInvited) {
+	for _, r := range slices.Sorted(maps.Keys(s.NotInvited)) {
 		refused = append(refused, fmt.Sprintf("%d %s", s.NotInvited[r], r))
 	}
 	out.Printf("Responses:      %d stored (%d invitations asked; not invited: %s; %d rejected)\n",
@@ -243,7 +245,7 @@ func (s *Summary) Print(out *printer) {
 		total += n
 	}
 	out.Printf("Notifications:  %d in %s\n", total, s.InboxDir)
-	for _, ch := range sortedKeys(s.Notifications) {
+	for _, ch := range slices.Sorted(maps.Keys(s.Notifications)) {
 		out.Printf("  %-28s %5d\n", ch, s.Notifications[ch])
 	}
 	if s.ReportPath != "" {
@@ -255,7 +257,7 @@ func (s *Summary) Print(out *printer) {
 
 func counts(m map[string]int) string {
 	parts := make([]string, 0, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return orNone(strings.Join(parts, ", "))
