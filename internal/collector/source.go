@@ -38,12 +38,28 @@ func QuestionSpecs(tp *cxv1alpha1.SurveyTouchpoint) ([]store.QuestionSpec, [][2]
 			drivers = append(drivers, q.ID)
 		}
 	}
+	// Key-driver analysis needs each driver against each KPI (r) and
+	// against every other driver (R), each unordered pair once.
 	var pairs [][2]string
-	for _, k := range kpis {
-		for _, d := range drivers {
-			if k != d {
-				pairs = append(pairs, [2]string{k, d})
-			}
+	seen := map[[2]string]bool{}
+	addPair := func(a, b string) {
+		if a == b {
+			return
+		}
+		if b < a {
+			a, b = b, a
+		}
+		if !seen[[2]string{a, b}] {
+			seen[[2]string{a, b}] = true
+			pairs = append(pairs, [2]string{a, b})
+		}
+	}
+	for _, d := range drivers {
+		for _, k := range kpis {
+			addPair(k, d)
+		}
+		for _, o := range drivers {
+			addPair(d, o)
 		}
 	}
 	return specs, pairs
