@@ -11,8 +11,11 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/notify"
@@ -72,6 +75,7 @@ type delivery struct {
 type recordingDeliverer struct {
 	mu        sync.Mutex
 	delivered []delivery
+	attempts  map[string]int   // Deliver calls by channel and Key
 	fail      map[string]error // by namespace/channel
 }
 
@@ -79,6 +83,10 @@ type recordingDeliverer struct {
 func (d *recordingDeliverer) Deliver(_ context.Context, namespace, channel string, msg notify.Message) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.attempts == nil {
+		d.attempts = map[string]int{}
+	}
+	d.attempts[channel+" "+msg.Key]++
 	if err := d.fail[namespace+"/"+channel]; err != nil {
 		return err
 	}
@@ -104,6 +112,13 @@ func (d *recordingDeliverer) failChannel(t *testing.T, namespace, channel string
 		defer d.mu.Unlock()
 		delete(d.fail, namespace+"/"+channel)
 	})
+}
+
+// calls is how often Deliver was called for a channel and Key.
+func (d *recordingDeliverer) calls(channel, key string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.attempts[channel+" "+key]
 }
 
 // in returns the messages delivered in a namespace.
@@ -168,9 +183,32 @@ func (a *storeArchiver) ArchiveCase(ctx context.Context, c *cxv1alpha1.Case) err
 // the test client, straight to the API server.
 func caseReconciler() *CaseReconciler {
 	return &CaseReconciler{
-		Client: env.Client, APIReader: env.Client, Now: caseClock.Now,
+		Client: env.Client, APIReader: env.Client, Recorder: testEventRecorder(), Now: caseClock.Now,
 		Deliverer: caseDeliveries, Archiver: caseArchive, NotificationBaseURL: caseBaseURL,
 	}
+}
+
+var (
+	testRecorderOnce sync.Once
+	testRecorder     recorder.EventRecorder
+)
+
+// testEventRecorder writes events to the API server (events.k8s.io), as
+// the manager's recorder does.
+func testEventRecorder() recorder.EventRecorder {
+	testRecorderOnce.Do(func() {
+		cs := kubernetes.NewForConfigOrDie(env.Config)
+		b := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
+		if err := b.StartRecordingToSinkWithContext(context.Background()); err != nil {
+			panic(err)
+		}
+		rec, ok := b.NewRecorder(env.Scheme, "cxloop-case-test").(recorder.EventRecorder)
+		if !ok {
+			panic("events recorder does not implement recorder.EventRecorder")
+		}
+		testRecorder = rec
+	})
+	return testRecorder
 }
 
 // reconcileCase runs one reconciliation of a Case and returns its result.

@@ -40,8 +40,10 @@ type caseTransition struct {
 	headline string
 
 	warning bool
-	reason  string
-	note    string
+	// reason and note make the Kubernetes event; no event without a
+	// reason.
+	reason string
+	note   string
 }
 
 func (tr caseTransition) eventType() string {
@@ -74,7 +76,8 @@ type lifecycle struct {
 func evaluate(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, now time.Time, routes *routeCache) *lifecycle {
 	lc := &lifecycle{next: earliest{now: now}}
 	uid := string(c.UID)
-	if c.Status.DueAt == nil {
+	opening := c.Status.DueAt == nil
+	if opening {
 		lc.open(c, t, routes)
 	}
 	if c.Spec.ClosureGoal != nil {
@@ -87,10 +90,16 @@ func evaluate(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, now time.Time, rou
 	lc.deadlines(c, uid, now)
 	lc.escalate(c, t, uid, now)
 	if a := c.Spec.Assignee; a != "" && a != c.Status.ObservedAssignee {
-		lc.add(caseTransition{
+		tr := caseTransition{
 			event: cxv1alpha1.EventAssigned, key: fmt.Sprintf("%s/Assigned/%s/g%d", uid, a, c.Status.ObservedGeneration),
 			headline: "was assigned to " + a, reason: reasonAssigned, note: "assigned to " + a,
-		})
+		}
+		if opening {
+			// The Opened event already names the assignee: one event,
+			// not two, for every new Case.
+			tr.reason = ""
+		}
+		lc.add(tr)
 	}
 	c.Status.ObservedAssignee = c.Spec.Assignee
 	c.Status.ObservedState = stateOf(c)
