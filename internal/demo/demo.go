@@ -58,9 +58,15 @@ type Options struct {
 	Responses int
 	// Seed of the response stream (default 1).
 	Seed uint64
-	// Speed is how many simulated seconds pass per real second (default
-	// 3600: a simulated hour per second).
+	// Speed is how many simulated seconds pass per real second once the
+	// responses are replayed (default 3600: a simulated hour per second).
 	Speed float64
+	// ReplaySpeed is the clock's speed while the responses are replayed
+	// (default 1, the wall clock's). The API server stamps a Case's
+	// creationTimestamp, which the Case controller takes as its openedAt,
+	// on the wall clock: Cases opened while the clock runs fast would look
+	// older than they are, by up to the replay's length times the speed.
+	ReplaySpeed float64
 	// Simulate is how much simulated time passes before the summary (at
 	// least the replay's; default 72h, the longest installation closure
 	// goal of the samples).
@@ -96,6 +102,9 @@ func (o *Options) defaults() error {
 	if o.Speed == 0 {
 		o.Speed = 3600
 	}
+	if o.ReplaySpeed == 0 {
+		o.ReplaySpeed = 1
+	}
 	if o.Simulate == 0 {
 		o.Simulate = 72 * time.Hour
 	}
@@ -110,6 +119,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("--responses must be positive, not %d", o.Responses)
 	case o.Speed < 1:
 		return fmt.Errorf("--speed must be at least 1 (simulated seconds per real second), not %g", o.Speed)
+	case o.ReplaySpeed < 1:
+		return fmt.Errorf("--replay-speed must be at least 1 (simulated seconds per real second), not %g", o.ReplaySpeed)
 	case o.APIPort < 0 || o.APIPort > 65535:
 		return fmt.Errorf("--api-port must be a port number (0 for a free one), not %d", o.APIPort)
 	case o.CollectorBasePort < 0 || o.CollectorBasePort > 65000:
@@ -130,7 +141,8 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&o.Namespace, "namespace", "acme-cx", "namespace of the sample program")
 	fs.IntVar(&o.Responses, "responses", 3000, "survey responses to replay")
 	fs.Uint64Var(&seed, "seed", 1, "seed of the response stream (the same seed replays the same answers)")
-	fs.Float64Var(&o.Speed, "speed", 3600, "simulated seconds per real second (3600: an hour per second)")
+	fs.Float64Var(&o.Speed, "speed", 3600, "simulated seconds per real second once the responses are in (3600: an hour per second)")
+	fs.Float64Var(&o.ReplaySpeed, "replay-speed", 1, "simulated seconds per real second while the responses are replayed; above 1, Cases opened late in the replay look older than they are (the API server stamps their creation on the wall clock)")
 	fs.DurationVar(&o.Simulate, "simulate", 72*time.Hour, "simulated time to run before the summary (deadlines pass and Cases escalate in it)")
 	fs.BoolVar(&o.Exit, "exit", false, "exit after the summary instead of running until Ctrl-C")
 	fs.IntVar(&o.APIPort, "api-port", 0, "port of the kube-apiserver on 127.0.0.1 (0: a free port)")
@@ -357,7 +369,7 @@ func (s *session) startControlPlane() error {
 // startProgram starts the manager on the accelerated clock, applies the
 // sample program and starts its collectors.
 func (s *session) startProgram(ctx context.Context) error {
-	s.clock = NewClock(s.o.Speed)
+	s.clock = NewClock(s.o.ReplaySpeed)
 	s.mgrErr = make(chan error, 1)
 	scheme := cxscheme.New()
 	cached, err := startManager(ctx, s.cfg, scheme, s.clock, s.collectors, s.log, &s.background, s.mgrErr)
@@ -382,7 +394,10 @@ func (s *session) startProgram(ctx context.Context) error {
 	if !s.o.NoTeam {
 		team = &s.o.Seed
 	}
-	s.background.Go(func() { wake(ctx, cached, s.o.Namespace, s.clock, team, s.log) })
+	// Wake the controllers every simulated hour at the final speed, at
+	// most every second and at least every 200 ms.
+	tick := min(max(time.Duration(float64(time.Hour)/s.o.Speed), 200*time.Millisecond), time.Second)
+	s.background.Go(func() { wake(ctx, cached, s.o.Namespace, s.clock, tick, team, s.log) })
 	return nil
 }
 
@@ -393,8 +408,7 @@ func (s *session) simulate(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.out.Printf("replaying %d responses (seed %d) at %gx speed: a simulated hour every %s\n",
-		s.o.Responses, s.o.Seed, s.o.Speed, s.clock.RealDuration(time.Hour).Round(time.Millisecond))
+	s.out.Printf("replaying %d responses (seed %d) through the collectors' API ...\n", s.o.Responses, s.o.Seed)
 	stats := &Stats{}
 	progressCtx, stopProgress := context.WithCancel(ctx)
 	var progressDone sync.WaitGroup
@@ -407,6 +421,9 @@ func (s *session) simulate(ctx context.Context) (*Summary, error) {
 	if err := Replay(ctx, gen, s.collectors.Endpoints(), s.o.Responses, s.o.Workers, stats); err != nil {
 		return nil, err
 	}
+	s.clock.Accelerate(s.o.Speed)
+	s.out.Printf("responses in; the clock now runs %gx (a simulated hour every %s) until %s have passed\n",
+		s.o.Speed, s.clock.RealDuration(time.Hour).Round(time.Millisecond), formatElapsed(s.o.Simulate))
 	if err := settle(ctx, s.clock, s.o.Simulate, s.collectors, s.mgrErr); err != nil {
 		return nil, err
 	}

@@ -50,6 +50,13 @@ func TestDemoShortMode(t *testing.T) {
 			t.Errorf("summary lacks the KPI %q", want)
 		}
 	}
+	// The per-response rules matched and opened Cases.
+	if n := intAfter(t, text, `installation-failed\s+Escalation\s+(\d+) matches`); n == 0 {
+		t.Error("rule installation-failed matched no response")
+	}
+	if n := intAfter(t, text, `nps-detractor\s+Escalation\s+\d+ matches\s+(\d+) Cases opened`); n == 0 {
+		t.Error("rule nps-detractor opened no Case")
+	}
 	cases := intAfter(t, text, `Cases:\s+(\d+)`)
 	// The hand-made sample Case plus the Cases the rules opened.
 	if cases < 2 {

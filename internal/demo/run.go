@@ -25,8 +25,7 @@ import (
 // wake stands in for the timers of the controllers on the accelerated
 // clock. The controllers read the injected clock, but controller-runtime
 // waits RequeueAfter on the wall clock, so a Case due in a simulated day
-// would wait a real day for its reconcile. At every tick (a simulated hour,
-// at most a real second, at least 200 ms) wake annotates each Case with a
+// would wait a real day for its reconcile. At every tick wake annotates each Case with a
 // deadline passed since its last tick (first-response and closure
 // deadlines, escalation steps, the end of a closed Case's retention) with
 // the simulated time; the Case controller reconciles on annotation
@@ -35,8 +34,7 @@ import (
 // aggregate rules evaluate when their period has passed on the injected
 // clock. With team (the seed of its plans), the simulated frontline team
 // works the Cases (see work).
-func wake(ctx context.Context, cl client.Client, namespace string, clock *Clock, team *uint64, log logr.Logger) {
-	tick := min(max(clock.RealDuration(time.Hour), 200*time.Millisecond), time.Second)
+func wake(ctx context.Context, cl client.Client, namespace string, clock *Clock, tick time.Duration, team *uint64, log logr.Logger) {
 	every(ctx, tick, func() {
 		if err := wakeOnce(ctx, cl, namespace, clock.Now().UTC(), team); err != nil && ctx.Err() == nil {
 			log.Error(err, "wake controllers on the simulated clock")

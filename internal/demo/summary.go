@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -37,8 +37,8 @@ type Summary struct {
 	Touchpoints []TouchpointSummary
 	// Cases in the namespace.
 	Cases CaseCounts
-	// Firing lists the aggregate rules' firing groups: "rule: group".
-	Firing []string
+	// Rules are the AlertRules' status, by name.
+	Rules []RuleLine
 	// Notifications counts the inbox's files per channel.
 	Notifications map[string]int
 	// InboxDir is where the notifications are.
@@ -47,6 +47,35 @@ type Summary struct {
 	ReportPath string
 	// ExampleCase names an escalated (else any) Case, for kubectl describe.
 	ExampleCase string
+}
+
+// RuleLine is one AlertRule's status.
+type RuleLine struct {
+	Name      string
+	Kind      string
+	Aggregate bool
+	Matches   int64
+	// OpensCases is whether the rule opens Cases (else it only notifies).
+	OpensCases  bool
+	CasesOpened int64
+	// Throttled is the Throttled condition's message when it is True.
+	Throttled string
+	// Firing are an aggregate rule's firing groups: "group = value (n)".
+	Firing []string
+}
+
+func (r RuleLine) String() string {
+	if r.Aggregate {
+		return fmt.Sprintf("%-20s %-11s aggregate; firing: %s", r.Name, r.Kind, orNone(strings.Join(r.Firing, ", ")))
+	}
+	out := fmt.Sprintf("%-20s %-11s %5d matches", r.Name, r.Kind, r.Matches)
+	if r.OpensCases {
+		out += fmt.Sprintf("  %4d Cases opened", r.CasesOpened)
+	}
+	if r.Throttled != "" {
+		out += "  THROTTLED: " + r.Throttled
+	}
+	return out
 }
 
 // TouchpointSummary is one touchpoint's numbers from its collector.
@@ -123,7 +152,7 @@ func countCases(cases []cxv1alpha1.Case) CaseCounts {
 // inbox.
 func gather(ctx context.Context, cl client.Client, namespace string, clock *Clock, collectors *Collectors, touchpoints []cxv1alpha1.SurveyTouchpoint, stats *Stats, inbox *Inbox, reportPath string) (*Summary, error) {
 	s := &Summary{
-		Simulated: clock.Elapsed(), Speed: clock.speed,
+		Simulated: clock.Elapsed(), Speed: clock.Speed(),
 		Invitations: stats.Invitations.Load(), NotInvited: stats.NotInvitedCounts(),
 		Rejected: stats.Rejected.Load(), RejectedErrors: stats.Errors,
 		InboxDir: inbox.Dir(), ReportPath: reportPath,
@@ -166,15 +195,20 @@ func gather(ctx context.Context, cl client.Client, namespace string, clock *Cloc
 		return nil, fmt.Errorf("list alert rules: %w", err)
 	}
 	for _, r := range rules.Items {
+		line := RuleLine{Name: r.Name, Kind: string(r.Spec.Kind), Aggregate: r.Spec.Aggregate != nil,
+			Matches: r.Status.Matches, OpensCases: r.Spec.Actions.OpenCase != nil, CasesOpened: r.Status.CasesOpened}
+		if c := meta.FindStatusCondition(r.Status.Conditions, cxv1alpha1.ConditionThrottled); c != nil && c.Status == metav1.ConditionTrue {
+			line.Throttled = c.Message
+		}
 		for _, f := range r.Status.Firing {
 			group := f.Group
 			if group == "" {
 				group = "(all)"
 			}
-			s.Firing = append(s.Firing, fmt.Sprintf("%s: %s = %.1f (n=%d)", r.Name, group, f.Value, f.Count))
+			line.Firing = append(line.Firing, fmt.Sprintf("%s = %.1f (n=%d)", group, f.Value, f.Count))
 		}
+		s.Rules = append(s.Rules, line)
 	}
-	sort.Strings(s.Firing)
 
 	var err error
 	if s.Notifications, err = CountFiles(inbox.Dir()); err != nil {
@@ -239,7 +273,10 @@ func (s *Summary) Print(out *printer) {
 	out.Printf("Cases:          %d  by state: %s  by severity: %s\n", c.Total, counts(c.ByState), counts(c.BySeverity))
 	out.Printf("  overdue %d, first response overdue %d, escalated %d (%d escalation steps run)\n",
 		c.Overdue, c.FirstResponseOverdue, c.Escalated, c.EscalationSteps)
-	out.Printf("Aggregate alerts firing: %s\n", orNone(strings.Join(s.Firing, "; ")))
+	out.Printf("Rules:\n")
+	for _, r := range s.Rules {
+		out.Printf("  %s\n", r)
+	}
 	total := 0
 	for _, n := range s.Notifications {
 		total += n
