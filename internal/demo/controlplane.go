@@ -80,7 +80,7 @@ func listenLoopback(port int, flagName string) (net.Listener, error) {
 
 // newControlPlane configures etcd and kube-apiserver from assets with the
 // CRDs of repo installed; apiPort 0 lets envtest pick a free port.
-func newControlPlane(assets, repo string, apiPort int) (*envtest.Environment, error) {
+func newControlPlane(assets, repo string, apiPort int) *envtest.Environment {
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     []string{filepath.Join(repo, "config", "crd", "bases")},
@@ -88,15 +88,21 @@ func newControlPlane(assets, repo string, apiPort int) (*envtest.Environment, er
 		Scheme:                cxscheme.New(),
 	}
 	if apiPort != 0 {
-		// Fail with the flag's name rather than the API server's
-		// "address already in use" in its own log.
-		lis, err := listenLoopback(apiPort, "--api-port")
-		if err != nil {
-			return nil, err
-		}
-		_ = lis.Close()
 		api := env.ControlPlane.GetAPIServer()
 		api.SecureServing.Address, api.SecureServing.Port = "127.0.0.1", strconv.Itoa(apiPort)
 	}
-	return env, nil
+	return env
+}
+
+// checkPortFree fails, naming the flag, when port is taken, rather than
+// let the API server fail with "address already in use" in its own log.
+func checkPortFree(port int, flagName string) error {
+	if port == 0 {
+		return nil
+	}
+	lis, err := listenLoopback(port, flagName)
+	if err != nil {
+		return err
+	}
+	return lis.Close()
 }

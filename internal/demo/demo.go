@@ -15,6 +15,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -150,6 +151,9 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&o.Workers, "workers", 8, "concurrent clients posting responses")
 	fs.BoolVar(&o.NoTeam, "no-team", false, "do not simulate the frontline team that contacts customers, resolves and closes Cases")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -173,6 +177,12 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	s := &session{o: o, out: &printer{w: o.Out}}
 	defer s.close()
 	if err := s.prepare(); err != nil {
+		if s.tempDir != "" {
+			// Nothing ran: leave no empty data directory behind.
+			s.close()
+			s.closers = nil
+			_ = os.RemoveAll(s.tempDir)
+		}
 		return nil, err
 	}
 	if err := s.startControlPlane(); err != nil {
@@ -234,9 +244,11 @@ type session struct {
 	cl          client.Client
 	clock       *Clock
 	kubeconfig  string
-	mgrErr      chan error
-	background  sync.WaitGroup
-	closers     []func()
+	// tempDir is the data directory when the demo created it.
+	tempDir    string
+	mgrErr     chan error
+	background sync.WaitGroup
+	closers    []func()
 }
 
 func (s *session) onClose(f func()) { s.closers = append(s.closers, f) }
@@ -267,10 +279,14 @@ func (s *session) prepare() error {
 	if s.assets, err = FindAssets(o.Assets, o.Repo); err != nil {
 		return err
 	}
+	if err := checkPortFree(o.APIPort, "--api-port"); err != nil {
+		return err
+	}
 	if o.DataDir == "" {
 		if o.DataDir, err = os.MkdirTemp("", "cxloop-demo-"); err != nil {
 			return fmt.Errorf("create data directory: %w", err)
 		}
+		s.tempDir = o.DataDir
 	} else if err := emptyDir(o.DataDir); err != nil {
 		return err
 	}
@@ -342,10 +358,7 @@ func emptyDir(dir string) error {
 func (s *session) startControlPlane() error {
 	s.out.Printf("cxloop demo: data in %s (log: demo.log)\n", s.o.DataDir)
 	s.out.Printf("starting etcd and kube-apiserver from %s ...\n", s.assets)
-	env, err := newControlPlane(s.assets, s.o.Repo, s.o.APIPort)
-	if err != nil {
-		return err
-	}
+	env := newControlPlane(s.assets, s.o.Repo, s.o.APIPort)
 	s.env = env
 	cfg, err := env.Start()
 	s.onClose(func() {
