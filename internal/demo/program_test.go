@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,22 +9,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
-	cxscheme "github.com/cxloop/cxloop/internal/scheme"
 )
 
 // Every sample channel reaches a local sink and nothing else: email the
 // SMTP sink without TLS or credentials, Slack and Teams through their
 // Secrets, the webhook inline; placeholder signing keys are replaced.
 func TestLoadProgramRewritesChannels(t *testing.T) {
-	tps := sampleTouchpoints(t)
-	repo, err := FindRepo(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := LoadProgram(filepath.Join(repo, "config", "samples"), cxscheme.New(), 2525, func(ch string) string { return "http://127.0.0.1:1/hooks/" + ch })
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := sampleProgram(t)
 	secrets := map[string]*corev1.Secret{}
 	var channels []*cxv1alpha1.NotificationChannel
 	for _, obj := range p.Objects {
@@ -71,7 +61,11 @@ func TestLoadProgramRewritesChannels(t *testing.T) {
 			t.Errorf("%s posts to %q, want the sink %q", ch.Name, got, want)
 		}
 	}
-	for _, tp := range tps {
+	for _, obj := range p.Objects {
+		tp, ok := obj.(*cxv1alpha1.SurveyTouchpoint)
+		if !ok {
+			continue
+		}
 		ref := tp.Spec.Invitations.SigningKeySecretRef
 		key := secrets[ref.Name].StringData[ref.Key]
 		if strings.Contains(key, "EXAMPLE") || len(key) < 32 {

@@ -9,8 +9,9 @@ import (
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
 )
 
-// sampleTouchpoints reads the touchpoints of config/samples.
-func sampleTouchpoints(t *testing.T) []cxv1alpha1.SurveyTouchpoint {
+// sampleProgram loads config/samples as the demo does, with the SMTP sink
+// on port 2525 and the webhook sink on 127.0.0.1:1.
+func sampleProgram(t *testing.T) *Program {
 	t.Helper()
 	repo, err := FindRepo(".")
 	if err != nil {
@@ -20,8 +21,14 @@ func sampleTouchpoints(t *testing.T) []cxv1alpha1.SurveyTouchpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// sampleTouchpoints are the touchpoints of config/samples.
+func sampleTouchpoints(t *testing.T) []cxv1alpha1.SurveyTouchpoint {
+	t.Helper()
 	var tps []cxv1alpha1.SurveyTouchpoint
-	for _, obj := range p.Objects {
+	for _, obj := range sampleProgram(t).Objects {
 		if tp, ok := obj.(*cxv1alpha1.SurveyTouchpoint); ok {
 			tps = append(tps, *tp)
 		}
