@@ -85,19 +85,19 @@ var phrases = map[string]map[string][]string{
 		negative: {"Support response time is terrible; my ticket sat for four days.", "The helpdesk keeps closing my ticket without fixing anything."},
 	},
 	"price": {
-		positive: {"Fair renewal price for what we get."},
+		positive: {"Fair renewal price for what we get.", "Good value; the pricing is simple and the invoice is always right."},
 		negative: {"The renewal price went up far too much; too expensive now.", "Pricing is confusing and the last invoice was wrong."},
 	},
 	"reliability": {
-		positive: {"Rock solid and stable since we moved over."},
+		positive: {"Rock solid and stable since we moved over.", "Not a single outage this year, very reliable."},
 		negative: {"Constant crashes and an outage last week cost us a day.", "Too much downtime this quarter, it is not reliable."},
 	},
 	"account-manager": {
-		positive: {"Our account manager %s really knows our business. Excellent relationship.", "%s at the store went out of their way to help us, thank you!"},
+		positive: {"Our account manager %s really knows our business. Excellent relationship.", "%s at the store went out of their way to help us, thank you!", "%s checks in every quarter and always has an answer."},
 		negative: {"I have not heard from my account manager in a year.", "My sales rep only calls when the renewal is due."},
 	},
 	"": {
-		positive: {"Great experience overall, thank you!", "Happy with Acme, keep it up."},
+		positive: {"Great experience overall, thank you!", "Happy with Acme, keep it up.", "Everything just works and the people are friendly.", "Would recommend to any team our size."},
 		neutral:  {"It works. Took a while, but fine.", "OK overall, nothing special."},
 		negative: {"Disappointing experience, we expected better.", "Frustrating and slow, not happy."},
 	},
