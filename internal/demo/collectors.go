@@ -48,16 +48,17 @@ type collectorProc struct {
 // configuration the SurveyTouchpoint controller rendered into the
 // collector's ConfigMap and the environment of its pod template.
 type Collectors struct {
-	mu    sync.RWMutex
+	namespace string
+	// procs by touchpoint name; fixed by NewCollectors.
 	procs map[string]*collectorProc
 	wg    sync.WaitGroup
 	errs  chan error
 }
 
-// NewCollectors listens for each touchpoint: on basePort+i, or on free
-// ports when basePort is 0.
-func NewCollectors(touchpoints []string, basePort int) (*Collectors, error) {
-	c := &Collectors{procs: map[string]*collectorProc{}, errs: make(chan error, len(touchpoints))}
+// NewCollectors listens for each touchpoint of namespace: on basePort+i,
+// or on free ports when basePort is 0.
+func NewCollectors(namespace string, touchpoints []string, basePort int) (*Collectors, error) {
+	c := &Collectors{namespace: namespace, procs: map[string]*collectorProc{}, errs: make(chan error, len(touchpoints))}
 	for i, tp := range touchpoints {
 		port := 0
 		if basePort != 0 {
@@ -82,9 +83,7 @@ func (c *Collectors) closeListeners() {
 // Endpoint is the URL of the touchpoint's collector ("" when the demo runs
 // none for it). It is the manager's CollectorEndpoint.
 func (c *Collectors) Endpoint(tp *cxv1alpha1.SurveyTouchpoint) string {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if p, ok := c.procs[tp.Name]; ok && tp.Namespace != "" {
+	if p, ok := c.procs[tp.Name]; ok && tp.Namespace == c.namespace {
 		return p.endpoint
 	}
 	return ""
@@ -92,8 +91,6 @@ func (c *Collectors) Endpoint(tp *cxv1alpha1.SurveyTouchpoint) string {
 
 // Endpoints returns the collector URLs by touchpoint name.
 func (c *Collectors) Endpoints() map[string]string {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
 	out := map[string]string{}
 	for name, p := range c.procs {
 		out[name] = p.endpoint

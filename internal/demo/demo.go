@@ -215,6 +215,8 @@ The control plane keeps running until Ctrl-C. Explore it with kubectl:
   kubectl describe case -n %[2]s %[3]s
   kubectl get alertrules,notificationchannels -n %[2]s
 
+The simulated clock runs ahead of the wall clock, so kubectl shows times it
+takes to be in the future, such as Due, as <invalid>.
 Notifications: %[4]s
 `, s.kubeconfig, o.Namespace, sum.ExampleCase, s.inbox.Dir())
 	select {
@@ -328,7 +330,7 @@ func (s *session) prepare() error {
 			s.touchpoints = append(s.touchpoints, tp.Name)
 		}
 	}
-	if s.collectors, err = NewCollectors(s.touchpoints, o.CollectorBasePort); err != nil {
+	if s.collectors, err = NewCollectors(o.Namespace, s.touchpoints, o.CollectorBasePort); err != nil {
 		return err
 	}
 	// Closes the listeners of collectors that never started.
