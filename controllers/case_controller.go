@@ -276,6 +276,13 @@ func (r *CaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := registerCaseMetrics(mgr.GetCache()); err != nil {
 		return fmt.Errorf("register case metrics: %w", err)
 	}
+	if r.Recorder != nil {
+		paced := newPacedRecorder(r.Recorder, mgr.GetScheme())
+		if err := mgr.Add(paced); err != nil {
+			return fmt.Errorf("add case event writer: %w", err)
+		}
+		r.Recorder = paced
+	}
 	inf, err := mgr.GetCache().GetInformer(context.Background(), &cxv1alpha1.Case{})
 	if err != nil {
 		return fmt.Errorf("get case informer: %w", err)
