@@ -255,6 +255,13 @@ func waitOpened(t *testing.T, c *cxv1alpha1.Case) {
 	})
 }
 
+// createOpened creates a Case and waits for the manager to open it.
+func createOpened(t *testing.T, c *cxv1alpha1.Case) {
+	t.Helper()
+	create(t, c)
+	waitOpened(t, c)
+}
+
 // newCase is a Case of a template for a customer.
 func newCase(ns, name, tmpl string, customer *cxv1alpha1.Customer) *cxv1alpha1.Case {
 	return &cxv1alpha1.Case{

@@ -131,8 +131,7 @@ func TestCaseOverdueExactlyAtDueAt(t *testing.T) {
 	ns := env.Namespace(t)
 	create(t, overdueTemplate(ns))
 	c := newCase(ns, "late", "overdue", &cxv1alpha1.Customer{ID: "C-1"})
-	create(t, c)
-	waitOpened(t, c)
+	createOpened(t, c)
 	due := c.Status.DueAt.Time
 
 	caseClock.Set(t, due.Add(-time.Second))
@@ -185,8 +184,7 @@ func TestCaseEscalationStepsRunOnce(t *testing.T) {
 	ns := env.Namespace(t)
 	create(t, overdueTemplate(ns, ladder()...))
 	c := newCase(ns, "stuck", "overdue", &cxv1alpha1.Customer{ID: "C-1"})
-	create(t, c)
-	waitOpened(t, c)
+	createOpened(t, c)
 	due := c.Status.DueAt.Time
 
 	steps := func() []string {
@@ -280,8 +278,7 @@ func TestCaseEscalationNotRetroactive(t *testing.T) {
 	tmpl := overdueTemplate(ns)
 	create(t, tmpl)
 	c := newCase(ns, "old", "overdue", &cxv1alpha1.Customer{ID: "C-1"})
-	create(t, c)
-	waitOpened(t, c)
+	createOpened(t, c)
 	due := c.Status.DueAt.Time
 
 	changed := due.Add(3 * time.Hour)
@@ -326,8 +323,7 @@ func TestCaseCloseAndReopen(t *testing.T) {
 	ns := env.Namespace(t)
 	create(t, overdueTemplate(ns))
 	c := newCase(ns, "reopened", "overdue", &cxv1alpha1.Customer{ID: "C-1"})
-	create(t, c)
-	waitOpened(t, c)
+	createOpened(t, c)
 	opened, due := c.Status.OpenedAt.Time, c.Status.DueAt.Time
 
 	caseClock.Set(t, opened.Add(30*time.Minute))
@@ -415,8 +411,7 @@ func TestCaseArchivedThenDeletedAfterRetention(t *testing.T) {
 	tmpl.Spec.Retention = dur(2 * time.Hour)
 	create(t, tmpl)
 	c := newCase(ns, "done", "overdue", &cxv1alpha1.Customer{ID: "C-1"})
-	create(t, c)
-	waitOpened(t, c)
+	createOpened(t, c)
 	update(t, c, func(c *cxv1alpha1.Case) { c.Spec.State = cxv1alpha1.CaseResolved })
 	update(t, c, func(c *cxv1alpha1.Case) {
 		c.Spec.State = cxv1alpha1.CaseClosed

@@ -3,9 +3,9 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -164,12 +164,7 @@ func appendNonEmpty(fields []notify.Field, name, value string) []notify.Field {
 // appendFullDetail adds the customer's attributes and the comment.
 func appendFullDetail(c *cxv1alpha1.Case, text *strings.Builder, fields *[]notify.Field) {
 	if cu := c.Spec.Customer; cu != nil {
-		keys := make([]string, 0, len(cu.Attributes))
-		for k := range cu.Attributes {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(cu.Attributes)) {
 			*fields = append(*fields, notify.Field{Name: k, Value: cu.Attributes[k]})
 			fmt.Fprintf(text, "%s: %s\n", k, cu.Attributes[k])
 		}
