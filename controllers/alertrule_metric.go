@@ -6,9 +6,9 @@ import (
 	"sort"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
-	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/metrics"
 	"github.com/cxloop/cxloop/internal/store"
+	"github.com/cxloop/cxloop/internal/validate"
 )
 
 // windowData is one window's mergeable aggregates, one result per selected
@@ -65,7 +65,7 @@ func (m measure) enough(metric cxv1alpha1.AggregateMetric, minResponses int32) b
 func measureGroup(agg *cxv1alpha1.AggregateCondition, w windowData, group string) (measure, error) {
 	var parts []metrics.Aggregate
 	var questions []metrics.QuestionAggregate
-	kpi := aggregateKPI(agg.Metric)
+	kpi := validate.MetricKPI(agg.Metric)
 	for i, res := range w.results {
 		if res == nil {
 			continue
@@ -110,20 +110,6 @@ func measureGroup(agg *cxv1alpha1.AggregateCondition, w windowData, group string
 	return measure{value: k.Value, count: k.N}, nil
 }
 
-// aggregateKPI is the KPI whose questions a metric is computed from, "" for
-// the metrics computed from whole responses.
-func aggregateKPI(m cxv1alpha1.AggregateMetric) cxv1alpha1.KPI {
-	switch m {
-	case cxv1alpha1.AggregateNPS:
-		return cxv1alpha1.KPINPS
-	case cxv1alpha1.AggregateCSAT:
-		return cxv1alpha1.KPICSAT
-	case cxv1alpha1.AggregateCES:
-		return cxv1alpha1.KPICES
-	}
-	return ""
-}
-
 // kpiQuestions lists the ids of tp's questions a metric reads: question
 // when set (if tp has it), else every question feeding kpi.
 func kpiQuestions(tp *cxv1alpha1.SurveyTouchpoint, kpi cxv1alpha1.KPI, question string) []string {
@@ -133,7 +119,7 @@ func kpiQuestions(tp *cxv1alpha1.SurveyTouchpoint, kpi cxv1alpha1.KPI, question 
 		if question != "" && q.ID != question {
 			continue
 		}
-		if collector.KPIOf(q) == kpi {
+		if validate.QuestionKPI(*q) == kpi {
 			ids = append(ids, q.ID)
 		}
 	}

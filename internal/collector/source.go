@@ -7,6 +7,7 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/store"
+	"github.com/cxloop/cxloop/internal/validate"
 )
 
 // QuestionSpecs returns what the store aggregates for tp's questions: one
@@ -31,7 +32,7 @@ func QuestionSpecs(tp *cxv1alpha1.SurveyTouchpoint) ([]store.QuestionSpec, [][2]
 		default:
 			continue
 		}
-		if KPIOf(q) != "" {
+		if validate.QuestionKPI(*q) != "" {
 			kpis = append(kpis, q.ID)
 		}
 		if q.Driver {
@@ -65,28 +66,11 @@ func QuestionSpecs(tp *cxv1alpha1.SurveyTouchpoint) ([]store.QuestionSpec, [][2]
 	return specs, pairs
 }
 
-// KPIOf returns the KPI a question feeds: its kpi field, else the KPI of
-// its type (NPS, CSAT, CES), else "".
-func KPIOf(q *cxv1alpha1.Question) cxv1alpha1.KPI {
-	if q.KPI != "" {
-		return q.KPI
-	}
-	switch q.Type {
-	case cxv1alpha1.QuestionNPS:
-		return cxv1alpha1.KPINPS
-	case cxv1alpha1.QuestionCSAT:
-		return cxv1alpha1.KPICSAT
-	case cxv1alpha1.QuestionCES:
-		return cxv1alpha1.KPICES
-	}
-	return ""
-}
-
 // KPIQuestion returns the id of the first question of tp that feeds kpi,
 // or "" when none does.
 func KPIQuestion(tp *cxv1alpha1.SurveyTouchpoint, kpi cxv1alpha1.KPI) string {
 	for i := range tp.Spec.Questions {
-		if KPIOf(&tp.Spec.Questions[i]) == kpi {
+		if validate.QuestionKPI(tp.Spec.Questions[i]) == kpi {
 			return tp.Spec.Questions[i].ID
 		}
 	}

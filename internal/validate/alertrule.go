@@ -119,9 +119,9 @@ func aggregateEnv() (*rules.AggregateEnv, error) {
 	return aggEnv, aggEnvErr
 }
 
-// metricKPI is the KPI an aggregate metric is computed from, "" for
-// metrics that use no question.
-func metricKPI(m cxv1alpha1.AggregateMetric) cxv1alpha1.KPI {
+// MetricKPI is the KPI an aggregate metric is computed from, "" for
+// metrics computed from whole responses (ResponseCount, Sentiment).
+func MetricKPI(m cxv1alpha1.AggregateMetric) cxv1alpha1.KPI {
 	switch m {
 	case cxv1alpha1.AggregateNPS:
 		return cxv1alpha1.KPINPS
@@ -169,7 +169,7 @@ func aggregateMetric(agg *cxv1alpha1.AggregateCondition, selected []cxv1alpha1.S
 		}
 		return ps
 	}
-	kpi := metricKPI(agg.Metric)
+	kpi := MetricKPI(agg.Metric)
 	if kpi == "" {
 		return ps
 	}
