@@ -336,6 +336,9 @@ type BatchItemResult struct {
 	ReceivedAt *time.Time  `json:"receivedAt,omitempty"`
 	Errors     FieldErrors `json:"errors,omitempty"`
 	Detail     string      `json:"detail,omitempty"`
+	// Replayed is true when the item's id was already stored: it was
+	// acknowledged before and is answered as then.
+	Replayed bool `json:"replayed,omitempty"`
 }
 
 // BatchResult is the answer to a batch: one result per item, in order.
@@ -413,6 +416,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 			switch res.Status {
 			case store.StatusStored, store.StatusDuplicate:
 				item.Status, item.Seq = http.StatusAccepted, res.Receipt.Seq
+				item.Replayed = res.Status == store.StatusDuplicate
 				at := res.Receipt.ReceivedAt
 				item.ReceivedAt = &at
 			case store.StatusTokenRejected:
@@ -426,6 +430,9 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		result := resultAccepted
 		if it.Status == http.StatusAccepted {
 			out.Accepted++
+			if it.Replayed {
+				result = resultDuplicate
+			}
 		} else {
 			out.Rejected++
 			result = resultForStatus(it.Status)

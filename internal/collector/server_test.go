@@ -260,6 +260,22 @@ func TestBatchKeepsGoodItemsAndReportsBadOnes(t *testing.T) {
 		if n := total(t, ts.Store, "batch"); n != 3 {
 			t.Errorf("%d responses stored, want 3", n)
 		}
+
+		// The same batch again: the stored items are replayed with their
+		// seq, nothing is stored twice.
+		again := ts.post(t, "/v1/responses:batch", map[string]any{"responses": items})
+		var res2 BatchResult
+		if err := json.Unmarshal(again.Body, &res2); err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range []int{0, 1, 3} {
+			if r := res2.Results[i]; !r.Replayed || r.Seq != res.Results[i].Seq {
+				t.Errorf("replayed result %d = %+v, want replayed with seq %d", i, r, res.Results[i].Seq)
+			}
+		}
+		if n := total(t, ts.Store, "batch"); n != 3 {
+			t.Errorf("%d responses stored after the replay, want 3", n)
+		}
 	})
 }
 
