@@ -68,31 +68,29 @@ func (r *ReportSubscriptionReconciler) now() time.Time {
 	return time.Now()
 }
 
-// Reconcile gets the subscription, validates it, runs the report when it is
-// due, patches conditions and status once, and requeues at the next run.
+// Reconcile validates the subscription, runs the report when it is due and
+// requeues at the next run; the shared validationReconciler gets the object
+// and patches conditions and status once.
 func (r *ReportSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	rs := &cxv1alpha1.ReportSubscription{}
-	if err := r.Get(ctx, req.NamespacedName, rs); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	v := validationReconciler[*cxv1alpha1.ReportSubscription]{
+		client: r.Client, recorder: r.Recorder,
+		newObj: func() *cxv1alpha1.ReportSubscription { return &cxv1alpha1.ReportSubscription{} },
+		check:  r.checkAndRun,
 	}
-	before := rs.DeepCopy()
+	return v.Reconcile(ctx, req)
+}
+
+// checkAndRun validates rs and, when it is ready, runs and schedules it.
+func (r *ReportSubscriptionReconciler) checkAndRun(ctx context.Context, rs *cxv1alpha1.ReportSubscription) (outcome, ctrl.Result, error) {
 	o, touchpoints, err := r.check(ctx, rs)
 	if err != nil {
-		return ctrl.Result{}, err
+		return outcome{}, ctrl.Result{}, err
 	}
-	var result ctrl.Result
-	if o.ready {
-		result = r.schedule(ctx, rs, touchpoints)
-	} else {
+	if !o.ready {
 		rs.Status.NextRunTime = nil
+		return o, ctrl.Result{}, nil
 	}
-	recordTransition(r.Recorder, rs, before.Status.Conditions, o)
-	o.apply(&rs.Status.Conditions, rs.Generation)
-	rs.Status.ObservedGeneration = rs.Generation
-	if err := r.Status().Patch(ctx, rs, client.MergeFrom(before)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("patch status of %s: %w", req.NamespacedName, client.IgnoreNotFound(err))
-	}
-	return result, nil
+	return o, r.schedule(ctx, rs, touchpoints), nil
 }
 
 // check validates the schedule, time zone and goals, and that the
