@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,7 +85,7 @@ func (r *ReportSubscriptionReconciler) render(ctx context.Context, rs *cxv1alpha
 		return nil, errors.New("this manager has no source of response aggregates configured")
 	}
 	var cases cxv1alpha1.CaseList
-	if wantsCases(rs) {
+	if slices.Contains(report.Sections(&rs.Spec), cxv1alpha1.SectionCases) {
 		if err := r.List(ctx, &cases, client.InNamespace(rs.Namespace)); err != nil {
 			return nil, fmt.Errorf("list cases: %w", err)
 		}
@@ -101,19 +102,6 @@ func (r *ReportSubscriptionReconciler) render(ctx context.Context, rs *cxv1alpha
 		return nil, err
 	}
 	return report.Render(rep)
-}
-
-func wantsCases(rs *cxv1alpha1.ReportSubscription) bool {
-	sections := rs.Spec.Sections
-	if len(sections) == 0 {
-		sections = report.DefaultSections
-	}
-	for _, s := range sections {
-		if s == cxv1alpha1.SectionCases {
-			return true
-		}
-	}
-	return false
 }
 
 // previousReport reads the last report from the ConfigMap, for the goal

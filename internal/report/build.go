@@ -30,6 +30,15 @@ const (
 // DefaultSections are the sections of a subscription that lists none.
 var DefaultSections = []cxv1alpha1.ReportSection{cxv1alpha1.SectionKPIs, cxv1alpha1.SectionTrend, cxv1alpha1.SectionCases}
 
+// Sections are the sections of spec, in order: spec.sections, else
+// DefaultSections.
+func Sections(spec *cxv1alpha1.ReportSubscriptionSpec) []cxv1alpha1.ReportSection {
+	if len(spec.Sections) == 0 {
+		return DefaultSections
+	}
+	return spec.Sections
+}
+
 // MinDriverPairs is how many responses must answer both a driver and the KPI
 // question for the driver to be analysed.
 const MinDriverPairs = 10
@@ -115,10 +124,7 @@ func newBuilder(in Input) (*builder, error) {
 		}
 		loc = l
 	}
-	b := &builder{in: in, spec: spec, loc: loc, sections: spec.Sections, results: map[queryKey]*store.AggregateResult{}}
-	if len(b.sections) == 0 {
-		b.sections = DefaultSections
-	}
+	b := &builder{in: in, spec: spec, loc: loc, sections: Sections(spec), results: map[queryKey]*store.AggregateResult{}}
 	for i := range in.Touchpoints {
 		b.tps = append(b.tps, &in.Touchpoints[i])
 	}
