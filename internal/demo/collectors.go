@@ -24,10 +24,6 @@ import (
 	"github.com/cxloop/cxloop/internal/collector"
 )
 
-// labelTouchpoint is the label the SurveyTouchpoint controller puts on a
-// touchpoint's collector children.
-const labelTouchpoint = "cx.cxloop.io/touchpoint"
-
 // configFileKey is the ConfigMap key of the collector configuration.
 const configFileKey = "collector.json"
 
@@ -158,7 +154,7 @@ func (c *Collectors) Wait() { c.wg.Wait() }
 // controller rendered for touchpoint tp and the environment of its pod
 // template (values and Secret keys resolved), waiting for both.
 func renderedCollector(ctx context.Context, cl client.Client, namespace, tp string) (*collector.FileConfig, map[string]string, error) {
-	sel := client.MatchingLabels{labelTouchpoint: tp}
+	sel := client.MatchingLabels{cxv1alpha1.LabelTouchpoint: tp}
 	var cfg *collector.FileConfig
 	var env map[string]string
 	err := poll(ctx, time.Minute, func() (bool, error) {

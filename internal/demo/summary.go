@@ -15,6 +15,7 @@ import (
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/metrics"
+	"github.com/cxloop/cxloop/internal/validate"
 )
 
 // Summary is what the demo did, as the closing summary prints it.
@@ -217,30 +218,31 @@ func gather(ctx context.Context, cl client.Client, namespace string, clock *Cloc
 	return s, nil
 }
 
-// kpiLines computes each KPI question's KPI (and the yes-rate of YesNo
-// questions) from a touchpoint's aggregate, with internal/metrics.
+// kpiLines computes each question's KPI (validate.QuestionKPI) and the
+// yes-rate of YesNo questions from a touchpoint's aggregate, with
+// internal/metrics.
 func kpiLines(tp *cxv1alpha1.SurveyTouchpoint, a metrics.Aggregate) []KPILine {
 	var out []KPILine
 	for _, q := range tp.Spec.Questions {
 		qa := a.Question(q.ID)
 		var k metrics.KPI
 		var err error
-		name := string(q.KPI)
-		switch {
-		case q.Type == cxv1alpha1.QuestionYesNo:
-			name = "yes"
+		name := "yes"
+		if q.Type == cxv1alpha1.QuestionYesNo {
 			k, err = metrics.YesRate(qa)
-		case q.Type == cxv1alpha1.QuestionNPS && (name == "" || name == string(cxv1alpha1.KPINPS)):
-			name = string(cxv1alpha1.KPINPS)
-			k, err = metrics.NPS(qa)
-		case name == string(cxv1alpha1.KPICSAT) || (name == "" && q.Type == cxv1alpha1.QuestionCSAT):
-			name = string(cxv1alpha1.KPICSAT)
-			k, err = metrics.CSAT(qa)
-		case name == string(cxv1alpha1.KPICES) || (name == "" && q.Type == cxv1alpha1.QuestionCES):
-			name = string(cxv1alpha1.KPICES)
-			k, err = metrics.CES(qa)
-		default:
-			continue
+		} else {
+			kpi := validate.QuestionKPI(q)
+			name = string(kpi)
+			switch kpi {
+			case cxv1alpha1.KPINPS:
+				k, err = metrics.NPS(qa)
+			case cxv1alpha1.KPICSAT:
+				k, err = metrics.CSAT(qa)
+			case cxv1alpha1.KPICES:
+				k, err = metrics.CES(qa)
+			default:
+				continue
+			}
 		}
 		if err != nil {
 			continue // no answers
