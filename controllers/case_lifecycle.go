@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -111,15 +112,10 @@ func (lc *lifecycle) add(tr caseTransition) { lc.transitions = append(lc.transit
 // open applies the template to a new Case and records its deadlines.
 func (lc *lifecycle) open(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, routes *routeCache) {
 	before := c.Spec.DeepCopy()
-	how := applyTemplateDefaults(c, t, routes)
-	lc.specChanged = !equalSpecDefaults(before, &c.Spec)
+	p, how := applyTemplateDefaults(c, t, routes)
+	lc.specChanged = !equality.Semantic.DeepEqual(before, &c.Spec)
 	opened := c.CreationTimestamp
 	c.Status.OpenedAt = &opened
-	tier := ""
-	if c.Spec.Customer != nil {
-		tier = c.Spec.Customer.Tier
-	}
-	p, _ := casePolicy(t, tier)
 	if g := firstResponseGoal(t, p); g > 0 {
 		due := metav1.NewTime(opened.Add(g))
 		c.Status.FirstResponseDueAt = &due
@@ -130,11 +126,6 @@ func (lc *lifecycle) open(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, routes
 		event: cxv1alpha1.EventOpened, key: string(c.UID) + "/Opened", headline: "was opened",
 		reason: reasonOpened, note: how,
 	})
-}
-
-func equalSpecDefaults(a, b *cxv1alpha1.CaseSpec) bool {
-	return a.Category == b.Category && a.Severity == b.Severity && a.Assignee == b.Assignee &&
-		(a.ClosureGoal == nil) == (b.ClosureGoal == nil)
 }
 
 // firstAction records when the first action was logged.

@@ -61,8 +61,8 @@ func retention(t *cxv1alpha1.CaseTemplate) time.Duration {
 
 // applyTemplateDefaults fills the Case's empty category, severity,
 // closureGoal and assignee from its template; values already set win. It
-// returns what it did, for the Opened event.
-func applyTemplateDefaults(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, routes *routeCache) string {
+// returns the policy that applies and what it did, for the Opened event.
+func applyTemplateDefaults(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, routes *routeCache) (cxv1alpha1.CasePolicy, string) {
 	tier := ""
 	if c.Spec.Customer != nil {
 		tier = c.Spec.Customer.Tier
@@ -86,18 +86,18 @@ func applyTemplateDefaults(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, route
 			how += fmt.Sprintf("; assigned to %s by %s", assignee, route)
 		}
 	}
-	return how
+	return p, how
 }
 
 // routeCache keeps the compiled routes of each template generation, so a
 // template's expressions compile once, not once per Case.
 type routeCache struct {
 	mu      sync.Mutex
-	env     *rules.CaseEnv
-	envErr  error
-	once    sync.Once
 	byOwner map[string]compiledRoutes
 }
+
+// sharedCaseEnv is the CEL environment of routes, built once.
+var sharedCaseEnv = sync.OnceValues(func() (*rules.CaseEnv, error) { return rules.NewCaseEnv() })
 
 // compiledRoutes are the routes of one template generation; a nil program
 // is a route that does not compile (the CaseTemplate reports it).
@@ -135,8 +135,8 @@ func (rc *routeCache) programs(t *cxv1alpha1.CaseTemplate) []*rules.CaseProgram 
 	if len(t.Spec.Routes) == 0 {
 		return nil
 	}
-	rc.once.Do(func() { rc.env, rc.envErr = rules.NewCaseEnv() })
-	if rc.envErr != nil {
+	env, err := sharedCaseEnv()
+	if err != nil {
 		return nil
 	}
 	key := t.Namespace + "/" + t.Name + "/" + string(t.UID)
@@ -147,7 +147,7 @@ func (rc *routeCache) programs(t *cxv1alpha1.CaseTemplate) []*rules.CaseProgram 
 	}
 	programs := make([]*rules.CaseProgram, len(t.Spec.Routes))
 	for i, r := range t.Spec.Routes {
-		if p, err := rc.env.Compile(r.When); err == nil {
+		if p, err := env.Compile(r.When); err == nil {
 			programs[i] = p
 		}
 	}
