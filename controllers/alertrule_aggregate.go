@@ -59,16 +59,9 @@ const (
 	eventAggregateResolved = "AggregateResolved"
 )
 
-var (
-	aggregateEnvOnce sync.Once
-	aggregateEnvVal  *rules.AggregateEnv
-	aggregateEnvErr  error
-)
-
-func sharedAggregateEnv() (*rules.AggregateEnv, error) {
-	aggregateEnvOnce.Do(func() { aggregateEnvVal, aggregateEnvErr = rules.NewAggregateEnv() })
-	return aggregateEnvVal, aggregateEnvErr
-}
+// sharedAggregateEnv is the CEL environment of aggregate conditions, built
+// once.
+var sharedAggregateEnv = sync.OnceValues(func() (*rules.AggregateEnv, error) { return rules.NewAggregateEnv() })
 
 // every is the evaluation period of an aggregate rule.
 func every(agg *cxv1alpha1.AggregateCondition) time.Duration {

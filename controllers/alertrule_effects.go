@@ -160,7 +160,7 @@ func (r *AlertRuleReconciler) runEffects(ctx context.Context, rule *cxv1alpha1.A
 		err := r.runEffect(ctx, rule, e)
 		switch {
 		case err == nil:
-		case isPermanentEffectError(err):
+		case notify.IsPermanent(err):
 			r.event(rule, corev1.EventTypeWarning, cxv1alpha1.ReasonDeliveryFailed, "%s failed and will not be retried: %v", e, err)
 		default:
 			failed = append(failed, e)
@@ -219,8 +219,6 @@ func (r *AlertRuleReconciler) openStrategicCase(ctx context.Context, rule *cxv1a
 	}
 	return fmt.Errorf("create Case %s: %w", c.Name, err)
 }
-
-func isPermanentEffectError(err error) bool { return notify.IsPermanent(err) }
 
 func (r *AlertRuleReconciler) event(rule *cxv1alpha1.AlertRule, eventType, reason, format string, args ...any) {
 	if r.Recorder == nil {

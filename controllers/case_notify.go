@@ -18,9 +18,6 @@ import (
 // maxNotificationRecords bounds status.notifications (the CRD's MaxItems).
 const maxNotificationRecords = 50
 
-// reasonDeliveryFailed is the Warning event of a failed notification.
-const reasonDeliveryFailed = cxv1alpha1.ReasonDeliveryFailed
-
 // recipientsOf merges the template's notifications for the transition's
 // event and, for an escalation, the step's own notify.
 func recipientsOf(t *cxv1alpha1.CaseTemplate, tr caseTransition) cxv1alpha1.Recipients {
@@ -223,7 +220,7 @@ func (r *CaseReconciler) notifyTransition(ctx context.Context, c *cxv1alpha1.Cas
 		}
 		if err := r.Deliverer.Deliver(ctx, c.Namespace, ch, msg); err != nil {
 			record(ch, cxv1alpha1.DeliveryFailed, err.Error())
-			failures = append(failures, caseTransition{warning: true, reason: reasonDeliveryFailed,
+			failures = append(failures, caseTransition{warning: true, reason: cxv1alpha1.ReasonDeliveryFailed,
 				note: fmt.Sprintf("%s notification to channel %s failed: %v", tr.event, ch, err)})
 			continue
 		}

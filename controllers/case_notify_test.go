@@ -111,7 +111,7 @@ func TestCaseNotificationsOnce(t *testing.T) {
 	if n := len(caseDeliveries.in(ns)); n != 3 {
 		t.Errorf("%d deliveries, want 3 (opening, overdue and escalation to support)", n)
 	}
-	eventually(t, "DeliveryFailed event", func() error { return findEvent(ns, c.Name, "Warning", reasonDeliveryFailed) })
+	eventually(t, "DeliveryFailed event", func() error { return findEvent(ns, c.Name, "Warning", cxv1alpha1.ReasonDeliveryFailed) })
 }
 
 // Full detail adds the customer's attributes and the comment; IDAndTier
