@@ -119,7 +119,7 @@ func destinationProblems(spec *cxv1alpha1.NotificationChannelSpec) validate.Prob
 // Ready again.
 func deliveryOutcome(ch *cxv1alpha1.NotificationChannel) outcome {
 	st := ch.Status
-	if st.ConsecutiveFailures < failingAfter || st.LastDelivery == nil {
+	if !deliveriesFailing(&st) {
 		return readyOutcome(fmt.Sprintf("%s channel configured", ch.Spec.Type))
 	}
 	return outcome{
@@ -129,13 +129,19 @@ func deliveryOutcome(ch *cxv1alpha1.NotificationChannel) outcome {
 	}
 }
 
+// deliveriesFailing reports whether the last failingAfter deliveries
+// failed.
+func deliveriesFailing(st *cxv1alpha1.NotificationChannelStatus) bool {
+	return st.ConsecutiveFailures >= failingAfter && st.LastDelivery != nil
+}
+
 // deliveryHealthChanged passes status updates that change whether a channel
 // counts as failing, or the failure a failing channel reports, so the
 // controller re-evaluates Ready without reacting to every delivery.
 func deliveryHealthChanged() predicate.Funcs {
 	failing := func(o client.Object) (bool, string) {
 		ch, ok := o.(*cxv1alpha1.NotificationChannel)
-		if !ok || ch.Status.ConsecutiveFailures < failingAfter || ch.Status.LastDelivery == nil {
+		if !ok || !deliveriesFailing(&ch.Status) {
 			return false, ""
 		}
 		return true, ch.Status.LastDelivery.Message
