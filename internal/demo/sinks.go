@@ -51,21 +51,12 @@ func (in *Inbox) save(channel, ext string, data []byte) error {
 	return os.WriteFile(filepath.Join(dir, fmt.Sprintf("%06d%s", n, ext)), data, 0o644)
 }
 
-// Counts returns the messages received per channel.
-func (in *Inbox) Counts() map[string]int {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	out := make(map[string]int, len(in.counts))
-	for k, v := range in.counts {
-		out[k] = v
-	}
-	return out
-}
-
 // Total is the number of messages received.
 func (in *Inbox) Total() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
 	n := 0
-	for _, v := range in.Counts() {
+	for _, v := range in.counts {
 		n += v
 	}
 	return n
@@ -96,16 +87,13 @@ func CountFiles(dir string) (map[string]int, error) {
 // each message under the inbox directory of the channel whose recipients
 // it was sent to.
 type SMTPSink struct {
-	srv  *smtp.Server
-	ln   net.Listener
-	addr *net.TCPAddr
+	srv *smtp.Server
 }
 
 // StartSMTPSink serves SMTP on lis. channelOf maps a recipient address to
 // the channel that sends to it; unknown recipients file under "email".
 func StartSMTPSink(lis net.Listener, inbox *Inbox, channelOf func(rcpt string) string) *SMTPSink {
-	s := &SMTPSink{ln: lis}
-	s.addr, _ = lis.Addr().(*net.TCPAddr)
+	s := &SMTPSink{}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		return &smtpSession{inbox: inbox, channelOf: channelOf}, nil
 	}))
@@ -116,9 +104,6 @@ func StartSMTPSink(lis net.Listener, inbox *Inbox, channelOf func(rcpt string) s
 	go func() { _ = s.srv.Serve(lis) }()
 	return s
 }
-
-// Port is the port the sink listens on.
-func (s *SMTPSink) Port() int { return s.addr.Port }
 
 // Close stops the server.
 func (s *SMTPSink) Close() error { return s.srv.Close() }
