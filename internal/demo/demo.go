@@ -120,6 +120,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("--responses must be positive, not %d", o.Responses)
 	case o.Speed < 1:
 		return fmt.Errorf("--speed must be at least 1 (simulated seconds per real second), not %g", o.Speed)
+	case o.Workers < 1:
+		return fmt.Errorf("--workers must be at least 1, not %d", o.Workers)
 	case o.ReplaySpeed < 1:
 		return fmt.Errorf("--replay-speed must be at least 1 (simulated seconds per real second), not %g", o.ReplaySpeed)
 	case o.APIPort < 0 || o.APIPort > 65535:

@@ -199,3 +199,26 @@ func TestDemoMissingBinaries(t *testing.T) {
 		t.Fatalf("error %v, want one naming kube-apiserver and hack/setup-envtest.sh", err)
 	}
 }
+
+// Option values the demo cannot run with are refused before anything
+// starts, naming the flag; a negative --workers would leave the replay
+// waiting forever for a worker.
+func TestDemoRefusesBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opts Options
+		want string
+	}{
+		{Options{Workers: -1}, "--workers must be at least 1"},
+		{Options{Responses: -5}, "--responses must be positive"},
+		{Options{Speed: 0.5}, "--speed must be at least 1"},
+	} {
+		o := tc.opts
+		o.Assets, o.DataDir, o.Out = t.TempDir(), t.TempDir(), &bytes.Buffer{}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := Run(ctx, o)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Run(%+v) error %v, want one containing %q", tc.opts, err, tc.want)
+		}
+	}
+}
