@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cxloop/cxloop/internal/testutil"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cxloop/cxloop/internal/store"
@@ -55,7 +57,7 @@ func TestKilledCollectorKeepsEveryAcknowledgedResponse(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
 		dsn := testPostgresDSN(t)
-		schema := uniqueSchema(t, dsn)
+		schema := testutil.PostgresSchema(t, dsn, "cxloop_collector_test_")
 		createSchema(t, dsn, schema)
 		cfg := crashConfig(t, "crash-postgres", "postgres", "")
 		env := []string{EnvStoreDSN + "=" + withSearchPath(t, dsn, schema)}
@@ -333,7 +335,7 @@ func freeLoopbackAddr(t *testing.T) string {
 	return addr
 }
 
-// createSchema creates schema in the test PostgreSQL (uniqueSchema drops it).
+// createSchema creates schema in the test PostgreSQL (testutil.PostgresSchema drops it).
 func createSchema(t *testing.T, dsn, schema string) {
 	t.Helper()
 	ctx := context.Background()

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cxloop/cxloop/internal/testutil"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -134,7 +136,7 @@ func TestInvitationCapPerWindow(t *testing.T) {
 // Touchpoints sharing a PostgreSQL store with scope Program count each
 // other's invitations; with scope Touchpoint on the same store they do not.
 func TestInvitationProgramScopeOnSharedPostgres(t *testing.T) {
-	clock := newTestClock(testNow)
+	clock := testutil.NewClock(testNow)
 	st := openTestPostgres(t, store.Config{Now: clock.Now})
 	serve := func(name string, scope cxv1alpha1.ContactScope) *testServer {
 		policy := &cxv1alpha1.ContactPolicy{Quarantine: days(30), Scope: scope}
@@ -226,7 +228,7 @@ func TestRequireToken(t *testing.T) {
 // A token issued by one touchpoint is refused by another one, even with
 // the same signing key and a shared store.
 func TestTokenOfAnotherTouchpointIsRefused(t *testing.T) {
-	clock := newTestClock(testNow)
+	clock := testutil.NewClock(testNow)
 	st := openTestSQLite(t, store.Config{Now: clock.Now})
 	a := serveStore(t, st, clock, nil, invitingTouchpoint("first", nil, true), Options{})
 	b := serveStore(t, st, clock, nil, invitingTouchpoint("second", nil, true), Options{})

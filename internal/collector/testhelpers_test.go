@@ -3,8 +3,6 @@ package collector
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,13 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cxloop/cxloop/internal/testutil"
+
 	"github.com/go-logr/logr"
-	"github.com/jackc/pgx/v5"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -75,7 +73,7 @@ func openTestSQLite(t testing.TB, cfg store.Config) store.Store {
 func openTestPostgres(t testing.TB, cfg store.Config) store.Store {
 	t.Helper()
 	dsn := testPostgresDSN(t)
-	cfg.Driver, cfg.DSN, cfg.Schema = store.DriverPostgres, dsn, uniqueSchema(t, dsn)
+	cfg.Driver, cfg.DSN, cfg.Schema = store.DriverPostgres, dsn, testutil.PostgresSchema(t, dsn, "cxloop_collector_test_")
 	s, err := store.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("open postgres store: %v", err)
@@ -92,50 +90,6 @@ func testPostgresDSN(t testing.TB) string {
 		t.Skip(skipPostgres)
 	}
 	return dsn
-}
-
-// uniqueSchema names a fresh schema for one test and drops it afterwards,
-// so tests (and packages) running in parallel never share tables.
-func uniqueSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "cxloop_collector_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer func() { _ = conn.Close(ctx) }()
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
-
-// testClock is a settable clock for Options.Now and store.Config.Now.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock(t time.Time) *testClock { return &testClock{t: t} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 // feedbackTouchpoint is a touchpoint with one question of each kind the
@@ -180,7 +134,7 @@ type testServer struct {
 	*Server
 	URL   string
 	Store store.Store
-	Clock *testClock
+	Clock *testutil.Clock
 }
 
 // startServer opens a store of engine e and serves tp. Options left zero
@@ -188,7 +142,7 @@ type testServer struct {
 // at testNow shared with the store.
 func startServer(t testing.TB, e testEngine, tp *cxv1alpha1.SurveyTouchpoint, opts Options) *testServer {
 	t.Helper()
-	clock := newTestClock(testNow)
+	clock := testutil.NewClock(testNow)
 	var srv atomic.Pointer[Server]
 	st := e.open(t, store.Config{Now: clock.Now, OnCommit: func(c store.CommitStats) {
 		if s := srv.Load(); s != nil {
@@ -200,7 +154,7 @@ func startServer(t testing.TB, e testEngine, tp *cxv1alpha1.SurveyTouchpoint, op
 
 // serveStore serves tp from an already open store (several touchpoints may
 // share one); commits is where the store's OnCommit looks for the server.
-func serveStore(t testing.TB, st store.Store, clock *testClock, commits *atomic.Pointer[Server], tp *cxv1alpha1.SurveyTouchpoint, opts Options) *testServer {
+func serveStore(t testing.TB, st store.Store, clock *testutil.Clock, commits *atomic.Pointer[Server], tp *cxv1alpha1.SurveyTouchpoint, opts Options) *testServer {
 	t.Helper()
 	if opts.Namespace == "" {
 		opts.Namespace = "acme"

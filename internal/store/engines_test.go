@@ -2,15 +2,11 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/cxloop/cxloop/internal/testutil"
 )
 
 // EnvPostgresDSN names the PostgreSQL the tests use; .ci/run starts one.
@@ -60,7 +56,7 @@ func openTestPostgres(t testing.TB, cfg Config) (Store, func(Config) (Store, err
 	if dsn == "" {
 		t.Skip(skipPostgres)
 	}
-	schema := uniqueSchema(t)
+	schema := testutil.PostgresSchema(t, dsn, "cxloop_test_")
 	reopen := func(c Config) (Store, error) {
 		c.Driver, c.DSN, c.Schema = DriverPostgres, dsn, schema
 		return Open(context.Background(), c)
@@ -71,46 +67,4 @@ func openTestPostgres(t testing.TB, cfg Config) (Store, func(Config) (Store, err
 	}
 	t.Cleanup(func() { s.Close() })
 	return s, reopen
-}
-
-// uniqueSchema names a fresh schema for one test and drops it afterwards,
-// so tests (and packages) running in parallel never share tables.
-func uniqueSchema(t testing.TB) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "cxloop_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, os.Getenv(EnvPostgresDSN))
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
-
-// testClock is a settable clock for Config.Now.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *testClock { return &testClock{t: t} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cxloop/cxloop/internal/testutil"
 )
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -128,7 +130,7 @@ func (s *sqlStore) migrationCount(ctx context.Context) (int, error) {
 func TestSaveIsIdempotent(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		ctx := context.Background()
-		clock := newClock(t0)
+		clock := testutil.NewClock(t0)
 		s, _ := e.open(t, Config{Now: clock.Now})
 		r := newResponse("upgrade-install", "resp-1", t0.Add(-time.Hour))
 		r.Actions = []NewAction{{Kind: ActionOpenCase, DedupKey: "case/resp-1", Payload: json.RawMessage(`{"rule":"not-completed"}`)}}
@@ -196,7 +198,7 @@ func TestSaveIsIdempotent(t *testing.T) {
 func TestSaveIsAtomicPerResponse(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		ctx := context.Background()
-		s, _ := e.open(t, Config{Now: newClock(t0).Now})
+		s, _ := e.open(t, Config{Now: testutil.NewClock(t0).Now})
 		good := newResponse("tp", "good", t0)
 		good.Actions = []NewAction{{Kind: ActionNotify, Payload: json.RawMessage(`{"channel":"team"}`)}}
 		bad := newResponse("tp", "bad", t0)
@@ -386,7 +388,7 @@ func ids(as []Action) []int64 {
 func TestOutboxClaimCompleteRetry(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		ctx := context.Background()
-		clock := newClock(t0)
+		clock := testutil.NewClock(t0)
 		s, _ := e.open(t, Config{Now: clock.Now})
 		addActions(t, s, 10)
 		lease := time.Minute
@@ -458,7 +460,7 @@ func TestOutboxClaimCompleteRetry(t *testing.T) {
 func TestConcurrentClaimersNeverShareAnAction(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		ctx := context.Background()
-		s, _ := e.open(t, Config{Now: newClock(t0).Now})
+		s, _ := e.open(t, Config{Now: testutil.NewClock(t0).Now})
 		const n = 300
 		addActions(t, s, n)
 		var mu sync.Mutex
@@ -500,7 +502,7 @@ func TestConcurrentClaimersNeverShareAnAction(t *testing.T) {
 func TestInvitationsAndTokens(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		ctx := context.Background()
-		clock := newClock(t0)
+		clock := testutil.NewClock(t0)
 		s, _ := e.open(t, Config{Now: clock.Now})
 		for _, inv := range []Invitation{
 			{TokenID: "tok-a1", Touchpoint: "a", CustomerID: "c1", IssuedAt: t0, ExpiresAt: t0.Add(72 * time.Hour)},
@@ -594,7 +596,7 @@ func TestInvitationsAndTokens(t *testing.T) {
 func TestCounts(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		ctx := context.Background()
-		clock := newClock(t0)
+		clock := testutil.NewClock(t0)
 		s, _ := e.open(t, Config{Now: clock.Now})
 		total, recent, last, err := s.Counts(ctx, "tp", t0)
 		if err != nil || total != 0 || recent != 0 || !last.IsZero() {
@@ -680,7 +682,7 @@ func TestRetention(t *testing.T) {
 func TestArchivedCases(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		ctx := context.Background()
-		clock := newClock(t0)
+		clock := testutil.NewClock(t0)
 		s, _ := e.open(t, Config{Now: clock.Now})
 		if _, err := s.GetArchivedCase(ctx, "acme", "case-1"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("GetArchivedCase(missing) = %v, want ErrNotFound", err)

@@ -27,7 +27,7 @@ func BenchmarkResponseToCase(b *testing.B) {
 		b.Fatal(err)
 	}
 	p := newProgram(b, nil, rule("installation-failed", "answers.completed == false"))
-	p.clock.real = true
+	p.clock.FollowWallClock()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.disp.Run(ctx)

@@ -106,7 +106,7 @@ func TestAPIServerOutageLosesNoCase(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newProgram(t, kube, rule("installation-failed", "answers.completed == false"))
-	p.clock.real = true
+	p.clock.FollowWallClock()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.disp.Run(ctx)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cxloop/cxloop/internal/testutil"
+
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,29 +32,6 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) { testenv.Main(m, &env, "./test/rules/") }
-
-// clock is a settable clock shared by the collector and its dispatcher.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-	// real makes Now the wall clock (tests of the running dispatcher).
-	real bool
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.real {
-		return time.Now()
-	}
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // recorder is a notify.Deliverer that keeps what it was asked to send,
 // once per idempotency key as the real notifier does.
@@ -106,7 +85,7 @@ type program struct {
 	disp   *collector.Dispatcher
 	// dispatcher is disp for the server's wake-up hook.
 	dispatcher atomic.Pointer[collector.Dispatcher]
-	clock      *clock
+	clock      *testutil.Clock
 	sent       *recorder
 }
 
@@ -141,7 +120,7 @@ func newProgram(t testing.TB, kube client.Client, rules ...*cxv1alpha1.AlertRule
 			t.Fatalf("create %T: %v", obj, err)
 		}
 	}
-	p := &program{t: t, ns: ns, tp: tp, clock: &clock{t: time.Now()}, sent: &recorder{}}
+	p := &program{t: t, ns: ns, tp: tp, clock: testutil.NewClock(time.Now()), sent: &recorder{}}
 	var err error
 	p.dbPath = filepath.Join(t.TempDir(), "responses.db")
 	p.st, err = store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: p.dbPath, Now: p.clock.Now})
