@@ -118,13 +118,8 @@ func (c *Client) ArchiveCase(ctx context.Context, endpoint, token, name string, 
 
 // ArchivedCase reads a Case from the collector's archive.
 func (c *Client) ArchivedCase(ctx context.Context, endpoint, token, name string) (*ArchivedCase, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(endpoint, "/")+"/v1/archive/cases/"+url.PathEscape(name), nil)
-	if err != nil {
-		return nil, fmt.Errorf("collector request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
 	var out ArchivedCase
-	if err := c.do(req, &out); err != nil {
+	if err := c.get(ctx, endpoint, "/v1/archive/cases/"+url.PathEscape(name), token, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -49,7 +49,7 @@ func (c *Client) Metrics(ctx context.Context, endpoint string, q MetricsQuery) (
 		v.Set("groupBy", q.GroupBy)
 	}
 	var out store.AggregateResult
-	if err := c.get(ctx, endpoint, "/v1/metrics?"+v.Encode(), &out); err != nil {
+	if err := c.get(ctx, endpoint, "/v1/metrics?"+v.Encode(), "", &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -58,18 +58,23 @@ func (c *Client) Metrics(ctx context.Context, endpoint string, q MetricsQuery) (
 // Status returns the collector's response counts and outbox state.
 func (c *Client) Status(ctx context.Context, endpoint string) (*Status, error) {
 	var out Status
-	if err := c.get(ctx, endpoint, "/v1/status", &out); err != nil {
+	if err := c.get(ctx, endpoint, "/v1/status", "", &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
-func (c *Client) get(ctx context.Context, endpoint, path string, out any) error {
+// get reads path from the collector at endpoint into out; a non-empty
+// token is sent as the bearer token.
+func (c *Client) get(ctx context.Context, endpoint, path, token string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(endpoint, "/")+path, nil)
 	if err != nil {
 		return fmt.Errorf("collector request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	return c.do(req, out)
 }
 

@@ -69,12 +69,10 @@ type Dispatcher struct {
 }
 
 type dispatchMetrics struct {
-	actions      *prometheus.CounterVec
-	depth        prometheus.Gauge
-	oldestAge    prometheus.Gauge
-	caseLatency  prometheus.Histogram
-	lastOutbox   time.Time
-	lastOutboxMu sync.Mutex
+	actions     *prometheus.CounterVec
+	depth       prometheus.Gauge
+	oldestAge   prometheus.Gauge
+	caseLatency prometheus.Histogram
 }
 
 // NewDispatcher returns a dispatcher; call Run to start it.
@@ -137,6 +135,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	for range d.opts.Workers {
 		wg.Go(func() { d.work(ctx) })
 	}
+	wg.Go(func() { d.observeOutbox(ctx) })
 	wg.Wait()
 }
 
@@ -148,7 +147,6 @@ func (d *Dispatcher) work(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			d.opts.Log.Error(err, "dispatch outbox")
 		}
-		d.observeOutbox(ctx)
 		if n > 0 && err == nil {
 			continue // there may be more
 		}
@@ -162,26 +160,24 @@ func (d *Dispatcher) work(ctx context.Context) {
 	}
 }
 
-// observeOutbox refreshes the depth gauges at most once a second.
+// observeOutbox refreshes the depth gauges every second.
 func (d *Dispatcher) observeOutbox(ctx context.Context) {
-	m := d.metrics
-	m.lastOutboxMu.Lock()
-	now := time.Now()
-	if now.Sub(m.lastOutbox) < time.Second {
-		m.lastOutboxMu.Unlock()
-		return
-	}
-	m.lastOutbox = now
-	m.lastOutboxMu.Unlock()
-	depth, oldest, err := d.opts.Store.OutboxStats(ctx)
-	if err != nil {
-		return
-	}
-	m.depth.Set(float64(depth))
-	if oldest.IsZero() {
-		m.oldestAge.Set(0)
-	} else {
-		m.oldestAge.Set(d.opts.Now().Sub(oldest).Seconds())
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if depth, oldest, err := d.opts.Store.OutboxStats(ctx); err == nil {
+			d.metrics.depth.Set(float64(depth))
+			if oldest.IsZero() {
+				d.metrics.oldestAge.Set(0)
+			} else {
+				d.metrics.oldestAge.Set(d.opts.Now().Sub(oldest).Seconds())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 
@@ -203,24 +199,20 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 
 // finish records the outcome of one action in the store.
 func (d *Dispatcher) finish(ctx context.Context, a store.Action, res result) error {
-	log := d.opts.Log.WithValues("action", a.ID, "kind", a.Kind, "touchpoint", a.Touchpoint, "response", a.ResponseID, "attempt", a.Attempts)
-	switch {
-	case res.err == nil:
+	if res.err == nil {
 		d.metrics.actions.WithLabelValues(a.Kind, res.outcome).Inc()
-		if res.outcome != "done" || a.Kind != store.ActionOpenCase {
-			log.V(1).Info("outbox action done", "result", res.outcome)
-		}
 		return d.opts.Store.CompleteAction(ctx, a.ID)
-	case res.permanent:
+	}
+	log := d.opts.Log.WithValues("action", a.ID, "kind", a.Kind, "touchpoint", a.Touchpoint, "response", a.ResponseID, "attempt", a.Attempts)
+	if res.permanent {
 		d.metrics.actions.WithLabelValues(a.Kind, "dropped").Inc()
 		log.Error(res.err, "outbox action dropped: retrying cannot fix it")
 		return d.opts.Store.CompleteAction(ctx, a.ID)
-	default:
-		d.metrics.actions.WithLabelValues(a.Kind, "retried").Inc()
-		delay := d.backoff(a.Attempts)
-		log.Info("outbox action failed; will retry", "error", res.err.Error(), "in", delay)
-		return d.opts.Store.RetryAction(ctx, a.ID, d.opts.Now().Add(delay), res.err.Error())
 	}
+	d.metrics.actions.WithLabelValues(a.Kind, "retried").Inc()
+	delay := d.backoff(a.Attempts)
+	log.Info("outbox action failed; will retry", "error", res.err.Error(), "in", delay)
+	return d.opts.Store.RetryAction(ctx, a.ID, d.opts.Now().Add(delay), res.err.Error())
 }
 
 // backoff is MinBackoff·2^(attempts-1), capped at MaxBackoff, with up to
@@ -285,7 +277,7 @@ func (d *Dispatcher) deliver(ctx context.Context, namespace, channel string, msg
 // rule's throttle.
 func (d *Dispatcher) openCase(ctx context.Context, a store.Action, p *OpenCasePayload) result {
 	now := d.opts.Now()
-	name := CaseName(p.Template, p.Rule, p.Touchpoint, p.ResponseID)
+	var name string
 	labels := map[string]string{
 		cxv1alpha1.LabelRule: p.Rule, cxv1alpha1.LabelTemplate: p.Template, cxv1alpha1.LabelTouchpoint: p.Touchpoint,
 	}
@@ -304,6 +296,8 @@ func (d *Dispatcher) openCase(ctx context.Context, a store.Action, p *OpenCasePa
 		// racing to open it collide on the name, and the loser merges on
 		// its retry.
 		name = fmt.Sprintf("%s-%s-%d", truncate(p.Template, 200), keyHash, len(cases.Items))
+	} else {
+		name = CaseName(p.Template, p.Rule, p.Touchpoint, p.ResponseID)
 	}
 	if p.Throttle > 0 {
 		throttled, err := d.throttled(ctx, p, name, now)

@@ -87,18 +87,17 @@ type StoreSource struct {
 // Metrics returns the mergeable aggregates of tp's responses submitted in
 // [from, to), grouped by groupBy ("" for one group).
 func (s StoreSource) Metrics(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint, from, to time.Time, groupBy string) (*store.AggregateResult, error) {
-	return aggregate(ctx, s.Store, tp, from, to, groupBy)
-}
-
-func aggregate(ctx context.Context, st store.Store, tp *cxv1alpha1.SurveyTouchpoint, from, to time.Time, groupBy string) (*store.AggregateResult, error) {
-	specs, pairs := QuestionSpecs(tp)
-	res, err := st.Aggregate(ctx, store.AggregateQuery{
-		Touchpoints: []string{tp.Name}, From: from, To: to, GroupBy: groupBy, Questions: specs, Pairs: pairs,
-	})
+	res, err := s.Store.Aggregate(ctx, metricsQuery(tp, from, to, groupBy))
 	if err != nil {
 		return nil, fmt.Errorf("aggregate responses of touchpoint %s: %w", tp.Name, err)
 	}
 	return res, nil
+}
+
+// metricsQuery is the store query behind GET /v1/metrics for tp.
+func metricsQuery(tp *cxv1alpha1.SurveyTouchpoint, from, to time.Time, groupBy string) store.AggregateQuery {
+	specs, pairs := QuestionSpecs(tp)
+	return store.AggregateQuery{Touchpoints: []string{tp.Name}, From: from, To: to, GroupBy: groupBy, Questions: specs, Pairs: pairs}
 }
 
 // HTTPSource reads aggregates from each touchpoint's collector over its

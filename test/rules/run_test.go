@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -57,10 +58,12 @@ func TestRunningCollectorFollowsTouchpointAndRules(t *testing.T) {
 		Namespace: p.ns, Touchpoint: p.tp.Name, Store: "sqlite", SQLitePath: filepath.Join(t.TempDir(), "run.db"),
 		Spec: p.tp.Spec, Generation: p.tp.Generation,
 	}
+	reg := prometheus.NewRegistry()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- collector.Run(runCtx, cfg, collector.RunOptions{Kube: env.Config, Listener: lis, Log: logr.Discard(), MatchReportEvery: 200 * time.Millisecond})
+		done <- collector.Run(runCtx, cfg, collector.RunOptions{Kube: env.Config, Listener: lis, Log: logr.Discard(), MatchReportEvery: 200 * time.Millisecond,
+			Registerer: reg, Gatherer: reg})
 	}()
 	t.Cleanup(func() {
 		stop()
@@ -91,6 +94,30 @@ func TestRunningCollectorFollowsTouchpointAndRules(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no webhook delivery within 30s")
 	}
+
+	// The dispatcher's work and the outbox are in the collector's metrics.
+	waitFor(t, "outbox metrics", func() bool {
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		opened, depth := false, false
+		for _, f := range families {
+			switch f.GetName() {
+			case "cxloop_collector_outbox_actions_total":
+				for _, m := range f.GetMetric() {
+					labels := map[string]string{}
+					for _, l := range m.GetLabel() {
+						labels[l.GetName()] = l.GetValue()
+					}
+					opened = opened || (labels["kind"] == "open_case" && labels["result"] == "done" && m.GetCounter().GetValue() >= 1)
+				}
+			case "cxloop_collector_outbox_depth":
+				depth = true
+			}
+		}
+		return opened && depth
+	})
 
 	// The rule's status counts its matches.
 	waitFor(t, "status.matches", func() bool {
