@@ -73,16 +73,19 @@ func slackPayload(msg Message) slackMessage {
 	return out
 }
 
-// slackEscape escapes the three characters Slack's mrkdwn gives meaning
-// to, so customer text cannot form links or mentions.
-func slackEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+// slackEscaper escapes the three characters Slack's mrkdwn gives meaning
+// to; slackLinkEscaper keeps a URL inside <url|label>. A Replacer is safe
+// for concurrent use, so one of each serves every message.
+var (
+	slackEscaper     = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+	slackLinkEscaper = strings.NewReplacer("<", "%3C", ">", "%3E", "|", "%7C", " ", "%20")
+)
+
+// slackEscape escapes customer text so it cannot form links or mentions.
+func slackEscape(s string) string { return slackEscaper.Replace(s) }
 
 // slackLinkEscape keeps a URL inside <url|label>.
-func slackLinkEscape(s string) string {
-	return strings.NewReplacer("<", "%3C", ">", "%3E", "|", "%7C", " ", "%20").Replace(s)
-}
+func slackLinkEscape(s string) string { return slackLinkEscaper.Replace(s) }
 
 // firstLine returns s up to its first line break.
 func firstLine(s string) string {

@@ -55,9 +55,8 @@ type cardTeamsWidth struct {
 }
 
 // teamsPayload renders msg as an Adaptive Card: the title as a heading
-// TextBlock, the text, a FactSet of the fields (with the severity first unless a field
-// carries it),
-// and an Action.OpenUrl for the link.
+// TextBlock, the text, a FactSet of the fields (with the severity first
+// unless a field carries it), and an Action.OpenUrl for the link.
 func teamsPayload(msg Message) teamsMessage {
 	card := adaptiveCard{
 		Schema:  "http://adaptivecards.io/schemas/adaptive-card.json",
