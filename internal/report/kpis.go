@@ -8,16 +8,6 @@ import (
 	"github.com/cxloop/cxloop/internal/validate"
 )
 
-// kpiOf is the KPI a numeric question feeds (validate.QuestionKPI: its kpi
-// field, else the KPI of its type); "" for questions that feed none.
-func kpiOf(q *cxv1alpha1.Question) cxv1alpha1.KPI {
-	switch q.Type {
-	case cxv1alpha1.QuestionNPS, cxv1alpha1.QuestionCSAT, cxv1alpha1.QuestionCES, cxv1alpha1.QuestionRating:
-		return validate.QuestionKPI(*q)
-	}
-	return ""
-}
-
 // scaleOf is a numeric question's scale with the type's defaults.
 func scaleOf(q *cxv1alpha1.Question) metrics.Scale {
 	if q.Scale != nil {
@@ -37,7 +27,7 @@ func scaleOf(q *cxv1alpha1.Question) metrics.Scale {
 func kpiQuestions(tp *cxv1alpha1.SurveyTouchpoint, kpi cxv1alpha1.KPI) []string {
 	var ids []string
 	for i := range tp.Spec.Questions {
-		if kpiOf(&tp.Spec.Questions[i]) == kpi {
+		if validate.QuestionKPI(tp.Spec.Questions[i]) == kpi {
 			ids = append(ids, tp.Spec.Questions[i].ID)
 		}
 	}

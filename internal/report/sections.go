@@ -9,6 +9,7 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/metrics"
+	"github.com/cxloop/cxloop/internal/validate"
 )
 
 func (b *builder) segmentSection() Section {
@@ -88,7 +89,7 @@ func (b *builder) driverSection() Section {
 		for _, k := range kpiOrder {
 			for i := range tp.Spec.Questions {
 				q := &tp.Spec.Questions[i]
-				if kpiOf(q) == k && !q.Driver {
+				if validate.QuestionKPI(*q) == k && !q.Driver {
 					kpi, kpiQ = string(k), q.ID
 					break
 				}
@@ -294,7 +295,7 @@ func (b *builder) maxOf(kpi cxv1alpha1.KPI) float64 {
 	top := math.Inf(-1)
 	for _, tp := range b.tps {
 		for i := range tp.Spec.Questions {
-			if q := &tp.Spec.Questions[i]; kpiOf(q) == kpi {
+			if q := &tp.Spec.Questions[i]; validate.QuestionKPI(*q) == kpi {
 				top = max(top, float64(scaleOf(q).Max))
 			}
 		}
