@@ -328,8 +328,12 @@ func (b *builder) build() *Report {
 }
 
 // span formats a window for a Basis sentence.
-func (b *builder) span(w Window) string {
-	return fmt.Sprintf("%s to %s", formatTime(w.From, b.loc), formatTime(w.To, b.loc))
+func (b *builder) span(w Window) string { return formatWindow(w, b.loc) }
+
+// formatWindow is how reports write a window: "Mon 2 Mar 2026 08:00 CET to
+// Mon 9 Mar 2026 08:00 CET".
+func formatWindow(w Window, loc *time.Location) string {
+	return formatTime(w.From, loc) + " to " + formatTime(w.To, loc)
 }
 
 // formatTime is how reports write a time: "Mon 2 Mar 2026 08:00 CET".

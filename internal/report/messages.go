@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/notify"
@@ -17,8 +18,7 @@ const EventReport = "Report"
 // their change, the responses and, with a Cases section, cases opened and
 // overdue. It returns them as fields, as a short summary, and the line
 // saying which period and touchpoints they cover.
-func headline(r *Report) (fields []notify.Field, summary, period string) {
-	loc := r.location()
+func headline(r *Report, loc *time.Location) (fields []notify.Field, summary, period string) {
 	var kpiParts []string
 	for _, s := range r.Sections {
 		if s.KPIs == nil || len(s.KPIs.Rows) == 0 {
@@ -47,7 +47,7 @@ func headline(r *Report) (fields []notify.Field, summary, period string) {
 		break
 	}
 	fields = append(fields, notify.Field{Name: "Responses", Value: formatCount(r.Responses)})
-	period = fmt.Sprintf("%s to %s, %s", formatTime(r.Window.From, loc), formatTime(r.Window.To, loc), plural(len(r.Touchpoints), "touchpoint"))
+	period = formatWindow(r.Window, loc) + ", " + plural(len(r.Touchpoints), "touchpoint")
 	lines := []string{r.Title + " (" + period + ")"}
 	if len(kpiParts) > 0 {
 		lines = append(lines, strings.Join(kpiParts, " · "))

@@ -66,7 +66,8 @@ func cellStyle(c cell, header bool) template.CSS {
 
 // Render renders r as HTML, text and JSON, with its charts.
 func Render(r *Report) (*Rendered, error) {
-	v := buildView(r)
+	loc := r.location()
+	v := buildView(r, loc)
 	out := &Rendered{Report: r}
 
 	var html bytes.Buffer
@@ -82,7 +83,6 @@ func Render(r *Report) (*Rendered, error) {
 	}
 	out.JSON = js
 
-	loc := r.location()
 	for _, s := range r.Sections {
 		if s.Trend == nil {
 			continue
@@ -98,7 +98,7 @@ func Render(r *Report) (*Rendered, error) {
 			})
 		}
 	}
-	out.Headline, out.Summary, out.Period = headline(r)
+	out.Headline, out.Summary, out.Period = headline(r, loc)
 	return out, nil
 }
 

@@ -83,6 +83,8 @@ func chartContentID(kpi cxv1alpha1.KPI) string {
 	return "trend-" + strings.ToLower(string(kpi)) + "@cxloop"
 }
 
+// location is the report's time zone (UTC when it does not load); Render
+// loads it once for all renderings.
 func (r *Report) location() *time.Location {
 	if loc, err := time.LoadLocation(r.TimeZone); err == nil {
 		return loc
@@ -90,20 +92,18 @@ func (r *Report) location() *time.Location {
 	return time.UTC
 }
 
-func buildView(r *Report) view {
-	loc := r.location()
+func buildView(r *Report, loc *time.Location) view {
 	names := make([]string, len(r.Touchpoints))
 	for i, tp := range r.Touchpoints {
 		names[i] = tp.label()
 	}
 	v := view{
-		Title: r.Title,
-		Subtitle: fmt.Sprintf("%s to %s · %s responses · %s", formatTime(r.Window.From, loc), formatTime(r.Window.To, loc),
-			formatCount(r.Responses), strings.Join(names, ", ")),
-		Footer: fmt.Sprintf("Sent by cxloop for ReportSubscription %s/%s.", r.Namespace, r.Subscription),
+		Title:    r.Title,
+		Subtitle: fmt.Sprintf("%s · %s responses · %s", formatWindow(r.Window, loc), formatCount(r.Responses), strings.Join(names, ", ")),
+		Footer:   fmt.Sprintf("Sent by cxloop for ReportSubscription %s/%s.", r.Namespace, r.Subscription),
 	}
 	if len(r.Touchpoints) == 0 {
-		v.Subtitle = fmt.Sprintf("%s to %s · no touchpoints selected", formatTime(r.Window.From, loc), formatTime(r.Window.To, loc))
+		v.Subtitle = formatWindow(r.Window, loc) + " · no touchpoints selected"
 	}
 	for i := range r.Sections {
 		s := &r.Sections[i]
