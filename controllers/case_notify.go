@@ -61,7 +61,7 @@ func people(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, r cxv1alpha1.Recipie
 		out = append(out, name)
 	}
 	emailOf := func(name string) string {
-		for _, s := range append(slices.Clone(t.Spec.Team.CaseManagers), t.Spec.Team.Members...) {
+		for _, s := range slices.Concat(t.Spec.Team.CaseManagers, t.Spec.Team.Members) {
 			if s.Name == name {
 				return s.Email
 			}

@@ -40,10 +40,6 @@ const (
 	configMountPath   = "/etc/cxloop"
 	configFileName    = "collector.json"
 	tmpVolume         = "tmp"
-	// envStoreDSN carries the PostgreSQL DSN from its Secret.
-	envStoreDSN = collector.EnvStoreDSN
-	// envSigningKey carries the invitation token HMAC key from its Secret.
-	envSigningKey = collector.EnvSigningKey
 )
 
 // collectorName is the name of every child of a touchpoint.
@@ -161,10 +157,10 @@ type touchpointSecretRef struct {
 func secretRefs(tp *cxv1alpha1.SurveyTouchpoint) []touchpointSecretRef {
 	var refs []touchpointSecretRef
 	if usesPostgres(tp) && tp.Spec.Storage.Postgres != nil {
-		refs = append(refs, touchpointSecretRef{Field: "spec.storage.postgres.dsnSecretRef", SecretKeyReference: tp.Spec.Storage.Postgres.DSNSecretRef, Env: envStoreDSN})
+		refs = append(refs, touchpointSecretRef{Field: "spec.storage.postgres.dsnSecretRef", SecretKeyReference: tp.Spec.Storage.Postgres.DSNSecretRef, Env: collector.EnvStoreDSN})
 	}
 	if inv := tp.Spec.Invitations; inv != nil {
-		refs = append(refs, touchpointSecretRef{Field: "spec.invitations.signingKeySecretRef", SecretKeyReference: inv.SigningKeySecretRef, Env: envSigningKey})
+		refs = append(refs, touchpointSecretRef{Field: "spec.invitations.signingKeySecretRef", SecretKeyReference: inv.SigningKeySecretRef, Env: collector.EnvSigningKey})
 	}
 	return refs
 }
