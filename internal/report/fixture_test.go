@@ -2,8 +2,6 @@ package report_test
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -12,13 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/store"
+	"github.com/cxloop/cxloop/internal/testutil"
 )
 
 // berlin is the fixture's time zone; fixtureEnd its run time, a Monday
@@ -187,23 +184,7 @@ func openPostgresStore(t *testing.T, responses []store.NewResponse) store.Store 
 	if dsn == "" {
 		t.Skip("SKIP: set CXLOOP_TEST_POSTGRES_DSN to build the report from PostgreSQL too (make test in CI starts one)")
 	}
-	b := make([]byte, 6)
-	_, _ = crand.Read(b)
-	schema := "cxloop_report_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return fillStore(t, store.Config{Driver: store.DriverPostgres, DSN: dsn, Schema: schema}, responses)
+	return fillStore(t, store.Config{Driver: store.DriverPostgres, DSN: dsn, Schema: testutil.PostgresSchema(t, dsn, "cxloop_report_test_")}, responses)
 }
 
 func fillStore(t testing.TB, cfg store.Config, responses []store.NewResponse) store.Store {
