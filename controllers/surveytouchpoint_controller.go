@@ -241,10 +241,13 @@ func apply[T client.Object](ctx context.Context, c client.Client, owner *cxv1alp
 }
 
 // ensureAPISecret creates the collector's API token Secret when it is
-// missing; an existing token is kept as it is.
+// missing; an existing token is kept as it is. The check reads the
+// metadata cache the Secret watch keeps (no request per reconcile); a
+// cache that has not seen a fresh Secret yet ends in AlreadyExists.
 func (r *SurveyTouchpointReconciler) ensureAPISecret(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint) error {
-	existing := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: tp.Namespace, Name: CollectorAPISecretName(tp)}, existing)
+	existing := &metav1.PartialObjectMetadata{}
+	existing.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	err := r.Get(ctx, types.NamespacedName{Namespace: tp.Namespace, Name: CollectorAPISecretName(tp)}, existing)
 	if err == nil {
 		return nil
 	}
