@@ -178,7 +178,9 @@ func (r *ReportSubscriptionReconciler) schedule(ctx context.Context, rs *cxv1alp
 		return ctrl.Result{}
 	}
 	rs.Status.NextRunTime = metaTime(next)
-	return ctrl.Result{RequeueAfter: max(next.Sub(now), time.Second)}
+	// Counted from the clock after the run: a run that took minutes must
+	// not make the next one as late.
+	return ctrl.Result{RequeueAfter: max(next.Sub(r.now()), time.Second)}
 }
 
 // dueActivation returns the latest activation of s after base and at or

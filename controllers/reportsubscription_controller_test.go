@@ -18,6 +18,7 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/report"
 )
 
@@ -350,5 +351,47 @@ func TestReportDeliveryFailureInStatus(t *testing.T) {
 	})
 	if rs.Status.LastResult != cxv1alpha1.ReportFailed || !strings.Contains(rs.Status.LastResultMessage, "touchpoint relationship") || len(rs.Status.Deliveries) != 0 {
 		t.Errorf("lastResult %s %q, deliveries %+v; want Failed naming the touchpoint, no deliveries", rs.Status.LastResult, rs.Status.LastResultMessage, rs.Status.Deliveries)
+	}
+}
+
+// slowDeliverer delivers through next and moves clock on by took on each
+// delivery, as a slow receiver would.
+type slowDeliverer struct {
+	next  notify.Deliverer
+	clock *testClock
+	took  time.Duration
+}
+
+func (s slowDeliverer) Deliver(ctx context.Context, namespace, channel string, msg notify.Message) error {
+	s.clock.mu.Lock()
+	s.clock.now = s.clock.now.Add(s.took)
+	s.clock.mu.Unlock()
+	return s.next.Deliver(ctx, namespace, channel, msg)
+}
+
+// The requeue after a run counts from the end of the run: deliveries that
+// took minutes do not make the next run as many minutes late.
+func TestReportRequeueCountsFromTheEndOfTheRun(t *testing.T) {
+	ns := env.Namespace(t)
+	caseClock.Set(t, time.Date(2027, 7, 5, 7, 0, 0, 0, time.UTC))
+	reportProgram(t, ns, webhookChannel(ns, "team", "hook"))
+	create(t, reportSubscription(ns, "slow", "0 8 * * *", "UTC", "team"))
+	waitReport(t, ns, "slow", "next run at 08:00", nextRunIs(time.Date(2027, 7, 5, 8, 0, 0, 0, time.UTC)))
+
+	// At 08:00:05 the run is due; its delivery takes three minutes.
+	clock := &testClock{now: time.Date(2027, 7, 5, 8, 0, 5, 0, time.UTC)}
+	r := &ReportSubscriptionReconciler{
+		Client: env.Client, Source: collector.HTTPSource{Endpoint: testCollectorEndpoint},
+		Deliverer: slowDeliverer{next: caseDeliveries, clock: clock, took: 3 * time.Minute}, Now: clock.Now,
+	}
+	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "slow"}})
+	if err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if n := len(reportDeliveries(ns)); n != 1 {
+		t.Fatalf("%d report messages, want the 08:00 run's one", n)
+	}
+	if want := time.Date(2027, 7, 6, 8, 0, 0, 0, time.UTC).Sub(clock.Now()); res.RequeueAfter != want {
+		t.Errorf("RequeueAfter %v, want %v (to tomorrow 08:00 from the end of the run, 08:03:05)", res.RequeueAfter, want)
 	}
 }
