@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -79,18 +78,7 @@ func newClockedCollectors(now func() time.Time) *clockedCollectors {
 
 func (c *clockedCollectors) start(t *testing.T, tp *cxv1alpha1.SurveyTouchpoint) {
 	t.Helper()
-	st, err := store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), tp.Name+".db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	srv, err := collector.NewServer(tp, collector.Options{Namespace: tp.Namespace, Store: st, Now: c.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	c.servers[tp.Name] = ts
+	c.servers[tp.Name] = serveCollector(t, tp, collector.Options{Now: c.now})
 }
 
 // source reads the collectors over their HTTP API, as the manager does.

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/collector"
-	"github.com/cxloop/cxloop/internal/store"
 )
 
 // A touchpoint's collector gets an API token Secret, owned by the
@@ -35,17 +32,7 @@ func TestClosedCaseIsArchivedThroughTheCollectorAPI(t *testing.T) {
 	token := string(secret.Data[CollectorAPITokenKey])
 
 	// The collector of the touchpoint, with the token its pod would get.
-	st, err := store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "responses.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	srv, err := collector.NewServer(tp, collector.Options{Namespace: ns, Store: st, APIToken: []byte(token)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
+	ts := serveCollector(t, tp, collector.Options{APIToken: []byte(token)})
 
 	closed := metav1.NewTime(time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC))
 	c := &cxv1alpha1.Case{

@@ -31,20 +31,30 @@ func testCollectorEndpoint(tp *cxv1alpha1.SurveyTouchpoint) string {
 	return "http://127.0.0.1:1"
 }
 
-// startCollector serves tp from a real collector on a real SQLite store.
-func startCollector(t *testing.T, tp *cxv1alpha1.SurveyTouchpoint) string {
+// serveCollector serves tp from a real collector on a real SQLite store;
+// opts.Namespace and opts.Store are filled in.
+func serveCollector(t *testing.T, tp *cxv1alpha1.SurveyTouchpoint, opts collector.Options) *httptest.Server {
 	t.Helper()
-	st, err := store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "responses.db")})
+	st, err := store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), tp.Name+".db"), Now: opts.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	srv, err := collector.NewServer(tp, collector.Options{Namespace: tp.Namespace, Store: st})
+	opts.Namespace, opts.Store = tp.Namespace, st
+	srv, err := collector.NewServer(tp, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
+	return ts
+}
+
+// startCollector serves tp from a real collector that the suite's manager
+// reads (testCollectorEndpoint).
+func startCollector(t *testing.T, tp *cxv1alpha1.SurveyTouchpoint) string {
+	t.Helper()
+	ts := serveCollector(t, tp, collector.Options{})
 	key := tp.Namespace + "/" + tp.Name
 	testCollectors.Store(key, ts.URL)
 	t.Cleanup(func() { testCollectors.Delete(key) })
