@@ -92,12 +92,8 @@ func measureGroup(agg *cxv1alpha1.AggregateCondition, w windowData, group string
 		return measure{value: float64(merged.Responses), count: merged.Responses}, nil
 	case cxv1alpha1.AggregateSentiment:
 		k, err = metrics.MeanSentiment(merged)
-	case cxv1alpha1.AggregateNPS:
-		k, err = metrics.NPS(metrics.MergeQuestions(questions...))
-	case cxv1alpha1.AggregateCSAT:
-		k, err = metrics.CSAT(metrics.MergeQuestions(questions...))
-	case cxv1alpha1.AggregateCES:
-		k, err = metrics.CES(metrics.MergeQuestions(questions...))
+	case cxv1alpha1.AggregateNPS, cxv1alpha1.AggregateCSAT, cxv1alpha1.AggregateCES:
+		k, err = metrics.ForKPI(string(validate.MetricKPI(agg.Metric)), metrics.MergeQuestions(questions...))
 	default:
 		return measure{}, fmt.Errorf("spec.aggregate.metric %q is not one of NPS, CSAT, CES, ResponseCount, Sentiment", agg.Metric)
 	}

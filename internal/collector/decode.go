@@ -16,6 +16,7 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/rules"
+	"github.com/cxloop/cxloop/internal/validate"
 )
 
 // MaxBodyBytes is the largest request body accepted for one response.
@@ -325,18 +326,8 @@ func checkMap(errs *FieldErrors, field string, m map[string]string) {
 
 // scaleOf returns a numeric question's scale, with the defaults of its type.
 func scaleOf(q *cxv1alpha1.Question) (lo, hi int64) {
-	if q.Scale != nil {
-		return int64(q.Scale.Min), int64(q.Scale.Max)
-	}
-	switch q.Type {
-	case cxv1alpha1.QuestionNPS:
-		return 0, 10
-	case cxv1alpha1.QuestionCSAT:
-		return 1, 5
-	case cxv1alpha1.QuestionCES:
-		return 1, 7
-	}
-	return 0, 10
+	l, h := validate.QuestionScale(*q)
+	return int64(l), int64(h)
 }
 
 // convertAnswer checks one answer against its question and converts it to

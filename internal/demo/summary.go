@@ -232,17 +232,11 @@ func kpiLines(tp *cxv1alpha1.SurveyTouchpoint, a metrics.Aggregate) []KPILine {
 			k, err = metrics.YesRate(qa)
 		} else {
 			kpi := validate.QuestionKPI(q)
-			name = string(kpi)
-			switch kpi {
-			case cxv1alpha1.KPINPS:
-				k, err = metrics.NPS(qa)
-			case cxv1alpha1.KPICSAT:
-				k, err = metrics.CSAT(qa)
-			case cxv1alpha1.KPICES:
-				k, err = metrics.CES(qa)
-			default:
+			if kpi == "" {
 				continue
 			}
+			name = string(kpi)
+			k, err = metrics.ForKPI(name, qa)
 		}
 		if err != nil {
 			continue // no answers

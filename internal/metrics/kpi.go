@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 	"math"
 )
 
@@ -182,4 +183,18 @@ func Compare(previous, current KPI) Change {
 		Delta:       current.Value - previous.Value,
 		Significant: SignificantChange(previous, current),
 	}
+}
+
+// ForKPI computes the KPI named kpi ("NPS", "CSAT" or "CES", the KPI names
+// of the API) from a question's answers.
+func ForKPI(kpi string, q QuestionAggregate) (KPI, error) {
+	switch kpi {
+	case "NPS":
+		return NPS(q)
+	case "CSAT":
+		return CSAT(q)
+	case "CES":
+		return CES(q)
+	}
+	return KPI{}, fmt.Errorf("unknown KPI %q: use NPS, CSAT or CES", kpi)
 }

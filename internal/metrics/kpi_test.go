@@ -3,6 +3,7 @@ package metrics
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -272,4 +273,29 @@ func mustNPS(q QuestionAggregate) KPI {
 		panic(err)
 	}
 	return k
+}
+
+// ForKPI computes the KPI its name says and refuses other names.
+func TestForKPI(t *testing.T) {
+	var q QuestionAggregate
+	for _, v := range []int{10, 9, 7, 3} {
+		q.AddNPS(v)
+	}
+	nps, err := ForKPI("NPS", q)
+	if err != nil || nps.Value != 25 {
+		t.Errorf("ForKPI(NPS) = %+v, %v; want 25", nps, err)
+	}
+	var c QuestionAggregate
+	for _, v := range []int{5, 4, 2, 1} {
+		c.AddScore(v, CSATScale)
+	}
+	if csat, err := ForKPI("CSAT", c); err != nil || csat.Value != 50 {
+		t.Errorf("ForKPI(CSAT) = %+v, %v; want 50", csat, err)
+	}
+	if ces, err := ForKPI("CES", c); err != nil || ces.Value != 3 {
+		t.Errorf("ForKPI(CES) = %+v, %v; want the mean 3", ces, err)
+	}
+	if _, err := ForKPI("Sentiment", q); err == nil || !strings.Contains(err.Error(), "use NPS, CSAT or CES") {
+		t.Errorf("ForKPI(Sentiment) error = %v, want one naming the KPIs", err)
+	}
 }

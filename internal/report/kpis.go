@@ -10,17 +10,8 @@ import (
 
 // scaleOf is a numeric question's scale with the type's defaults.
 func scaleOf(q *cxv1alpha1.Question) metrics.Scale {
-	if q.Scale != nil {
-		return metrics.Scale{Min: int(q.Scale.Min), Max: int(q.Scale.Max)}
-	}
-	switch q.Type {
-	case cxv1alpha1.QuestionNPS:
-		return metrics.NPSScale
-	case cxv1alpha1.QuestionCSAT:
-		return metrics.CSATScale
-	default:
-		return metrics.CESScale
-	}
+	lo, hi := validate.QuestionScale(*q)
+	return metrics.Scale{Min: lo, Max: hi}
 }
 
 // kpiQuestions are the ids of tp's questions feeding kpi.
@@ -73,23 +64,11 @@ func (m *measure) kpi(kpi cxv1alpha1.KPI) *metrics.KPI {
 	if !ok {
 		return nil
 	}
-	v, err := computeKPI(kpi, q)
+	v, err := metrics.ForKPI(string(kpi), q)
 	if err != nil {
 		return nil
 	}
 	return &v
-}
-
-func computeKPI(kpi cxv1alpha1.KPI, q metrics.QuestionAggregate) (metrics.KPI, error) {
-	switch kpi {
-	case cxv1alpha1.KPINPS:
-		return metrics.NPS(q)
-	case cxv1alpha1.KPICSAT:
-		return metrics.CSAT(q)
-	case cxv1alpha1.KPICES:
-		return metrics.CES(q)
-	}
-	return metrics.KPI{}, fmt.Errorf("unknown KPI %q", kpi)
 }
 
 // measureWindow merges the touchpoints' aggregates of w.

@@ -133,6 +133,22 @@ func MetricKPI(m cxv1alpha1.AggregateMetric) cxv1alpha1.KPI {
 	return ""
 }
 
+// QuestionScale is a numeric question's scale: its scale, else the
+// default of its type (NPS 0-10, CSAT 1-5, CES 1-7; a Rating without a
+// scale is refused by the CRD and gets 0-10 here).
+func QuestionScale(q cxv1alpha1.Question) (lo, hi int) {
+	if q.Scale != nil {
+		return int(q.Scale.Min), int(q.Scale.Max)
+	}
+	switch q.Type {
+	case cxv1alpha1.QuestionCSAT:
+		return 1, 5
+	case cxv1alpha1.QuestionCES:
+		return 1, 7
+	}
+	return 0, 10
+}
+
 // QuestionKPI is the KPI a question feeds: its kpi, else the KPI of its
 // type (NPS, CSAT, CES), else none.
 func QuestionKPI(q cxv1alpha1.Question) cxv1alpha1.KPI {
