@@ -3,6 +3,7 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -107,17 +108,14 @@ func measureGroup(agg *cxv1alpha1.AggregateCondition, w windowData, group string
 }
 
 // kpiQuestions lists the ids of tp's questions a metric reads: question
-// when set (if tp has it), else every question feeding kpi.
+// when set (if it feeds kpi in tp), else every question feeding kpi.
 func kpiQuestions(tp *cxv1alpha1.SurveyTouchpoint, kpi cxv1alpha1.KPI, question string) []string {
-	var ids []string
-	for i := range tp.Spec.Questions {
-		q := &tp.Spec.Questions[i]
-		if question != "" && q.ID != question {
-			continue
-		}
-		if validate.QuestionKPI(*q) == kpi {
-			ids = append(ids, q.ID)
-		}
+	ids := validate.KPIQuestions(tp, kpi)
+	if question == "" {
+		return ids
 	}
-	return ids
+	if slices.Contains(ids, question) {
+		return []string{question}
+	}
+	return nil
 }

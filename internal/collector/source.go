@@ -66,17 +66,6 @@ func QuestionSpecs(tp *cxv1alpha1.SurveyTouchpoint) ([]store.QuestionSpec, [][2]
 	return specs, pairs
 }
 
-// KPIQuestion returns the id of the first question of tp that feeds kpi,
-// or "" when none does.
-func KPIQuestion(tp *cxv1alpha1.SurveyTouchpoint, kpi cxv1alpha1.KPI) string {
-	for i := range tp.Spec.Questions {
-		if validate.QuestionKPI(tp.Spec.Questions[i]) == kpi {
-			return tp.Spec.Questions[i].ID
-		}
-	}
-	return ""
-}
-
 // StoreSource reads aggregates straight from a store: the same answer as
 // the collector's GET /v1/metrics, without HTTP (tests, benchmarks, the
 // in-process demo).

@@ -14,17 +14,6 @@ func scaleOf(q *cxv1alpha1.Question) metrics.Scale {
 	return metrics.Scale{Min: lo, Max: hi}
 }
 
-// kpiQuestions are the ids of tp's questions feeding kpi.
-func kpiQuestions(tp *cxv1alpha1.SurveyTouchpoint, kpi cxv1alpha1.KPI) []string {
-	var ids []string
-	for i := range tp.Spec.Questions {
-		if validate.QuestionKPI(tp.Spec.Questions[i]) == kpi {
-			ids = append(ids, tp.Spec.Questions[i].ID)
-		}
-	}
-	return ids
-}
-
 // measure is what a set of responses says about the KPIs: the answers of
 // every question feeding each KPI, merged.
 type measure struct {
@@ -45,7 +34,7 @@ func (m *measure) add(tp *cxv1alpha1.SurveyTouchpoint, a metrics.Aggregate) {
 	}
 	m.responses += a.Responses
 	for _, k := range kpiOrder {
-		ids := kpiQuestions(tp, k)
+		ids := validate.KPIQuestions(tp, k)
 		if len(ids) == 0 {
 			continue
 		}

@@ -149,6 +149,17 @@ func QuestionScale(q cxv1alpha1.Question) (lo, hi int) {
 	return 0, 10
 }
 
+// KPIQuestions are the ids of tp's questions that feed kpi.
+func KPIQuestions(tp *cxv1alpha1.SurveyTouchpoint, kpi cxv1alpha1.KPI) []string {
+	var ids []string
+	for _, q := range tp.Spec.Questions {
+		if QuestionKPI(q) == kpi {
+			ids = append(ids, q.ID)
+		}
+	}
+	return ids
+}
+
 // QuestionKPI is the KPI a question feeds: its kpi, else the KPI of its
 // type (NPS, CSAT, CES), else none.
 func QuestionKPI(q cxv1alpha1.Question) cxv1alpha1.KPI {
