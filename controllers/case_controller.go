@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/cases"
 	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/validate"
 )
@@ -52,7 +54,7 @@ type CaseArchiver interface {
 //   - At dueAt (and firstResponseDueAt) it sets Overdue
 //     (FirstResponseOverdue) with a Warning event, and runs the template's
 //     escalation ladder: each step once per Case, never on a Resolved or
-//     Closed Case, and never retroactively (see trackEscalationSteps).
+//     Closed Case, and never retroactively (see internal/cases).
 //   - It notifies the template's recipients of lifecycle events through
 //     the Deliverer, once per idempotency key, recorded in
 //     status.notifications.
@@ -79,7 +81,7 @@ type CaseReconciler struct {
 	// <base>/namespaces/<ns>/cases/<name>.
 	NotificationBaseURL string
 
-	routes  routeCache
+	routes  cases.Router
 	written writtenCases
 }
 
@@ -110,8 +112,8 @@ func (r *CaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	now := r.now()
 	desired := c.DeepCopy()
-	lc := evaluate(desired, tmpl, now, &r.routes)
-	if lc.retentionEnded && r.APIReader != nil {
+	plan := cases.Evaluate(desired, tmpl, now, &r.routes)
+	if plan.RetentionEnded && r.APIReader != nil {
 		// Archive and delete only what the API server holds now.
 		live := &cxv1alpha1.Case{}
 		if err := r.APIReader.Get(ctx, req.NamespacedName, live); err != nil {
@@ -119,18 +121,18 @@ func (r *CaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		}
 		if live.ResourceVersion != c.ResourceVersion {
 			c, desired = live, live.DeepCopy()
-			lc = evaluate(desired, tmpl, now, &r.routes)
+			plan = cases.Evaluate(desired, tmpl, now, &r.routes)
 		}
 	}
-	return r.apply(ctx, c, desired, tmpl, lc, now)
+	return r.apply(ctx, c, desired, tmpl, plan, now)
 }
 
 // apply writes what evaluate decided: the spec (template defaults,
 // escalation), the notifications, the archive, the status (in one patch),
 // then events, metrics and the deletion of an archived Case.
-func (r *CaseReconciler) apply(ctx context.Context, c, desired *cxv1alpha1.Case, tmpl *cxv1alpha1.CaseTemplate, lc *lifecycle, now time.Time) (ctrl.Result, error) {
+func (r *CaseReconciler) apply(ctx context.Context, c, desired *cxv1alpha1.Case, tmpl *cxv1alpha1.CaseTemplate, plan *cases.Plan, now time.Time) (ctrl.Result, error) {
 	base := c
-	if lc.specChanged {
+	if plan.SpecChanged {
 		obj := c.DeepCopy()
 		obj.Spec = desired.Spec
 		if err := r.Patch(ctx, obj, client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -144,15 +146,15 @@ func (r *CaseReconciler) apply(ctx context.Context, c, desired *cxv1alpha1.Case,
 	for i := range desired.Status.Conditions {
 		desired.Status.Conditions[i].ObservedGeneration = desired.Generation
 	}
-	var failures []caseTransition
-	for _, tr := range lc.transitions {
-		if tr.event != "" {
+	var failures []cases.Transition
+	for _, tr := range plan.Transitions {
+		if tr.Event != "" {
 			failures = append(failures, r.notifyTransition(ctx, desired, tmpl, tr, now)...)
 		}
 	}
-	trimNotifications(desired)
+	cases.TrimNotifications(desired)
 	var archiveErr error
-	if lc.retentionEnded && desired.Status.ArchivedAt == nil {
+	if plan.RetentionEnded && desired.Status.ArchivedAt == nil {
 		archiveErr = r.archive(ctx, desired, now)
 	}
 
@@ -166,17 +168,17 @@ func (r *CaseReconciler) apply(ctx context.Context, c, desired *cxv1alpha1.Case,
 		}
 		r.written.remember(desired)
 	}
-	for _, tr := range append(lc.transitions, failures...) {
+	for _, tr := range append(plan.Transitions, failures...) {
 		r.event(desired, tr)
 	}
-	observeLifecycle(desired, lc)
+	observeLifecycle(desired, plan)
 	if archiveErr != nil {
 		return ctrl.Result{}, archiveErr
 	}
-	if lc.retentionEnded && desired.Status.ArchivedAt != nil {
+	if plan.RetentionEnded && desired.Status.ArchivedAt != nil {
 		return ctrl.Result{}, r.deleteArchived(ctx, desired)
 	}
-	return ctrl.Result{RequeueAfter: lc.next.after()}, nil
+	return ctrl.Result{RequeueAfter: plan.RequeueAfter()}, nil
 }
 
 // archive stores the closed Case through the Archiver and records
@@ -192,7 +194,7 @@ func (r *CaseReconciler) archive(ctx context.Context, c *cxv1alpha1.Case, now ti
 		c.Status.ArchivedAt = nil
 		return fmt.Errorf("archive closed case %s/%s: %w", c.Namespace, c.Name, err)
 	}
-	r.event(c, caseTransition{reason: reasonArchived, note: "retention ended: archived to the store; deleting the Case"})
+	r.event(c, cases.Transition{Reason: cxv1alpha1.ReasonArchived, Note: "retention ended: archived to the store; deleting the Case"})
 	return nil
 }
 
@@ -232,11 +234,15 @@ func (r *CaseReconciler) patchValidation(ctx context.Context, c *cxv1alpha1.Case
 	return nil
 }
 
-func (r *CaseReconciler) event(c *cxv1alpha1.Case, tr caseTransition) {
-	if r.Recorder == nil || tr.reason == "" {
+func (r *CaseReconciler) event(c *cxv1alpha1.Case, tr cases.Transition) {
+	if r.Recorder == nil || tr.Reason == "" {
 		return
 	}
-	r.Recorder.Eventf(c, nil, tr.eventType(), tr.reason, "Lifecycle", "%s", truncate(tr.note, 1000))
+	eventType := corev1.EventTypeNormal
+	if tr.Warning {
+		eventType = corev1.EventTypeWarning
+	}
+	r.Recorder.Eventf(c, nil, eventType, tr.Reason, "Lifecycle", "%s", truncate(tr.Note, 1000))
 }
 
 func (r *CaseReconciler) now() time.Time {

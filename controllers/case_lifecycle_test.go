@@ -149,7 +149,7 @@ func TestCaseOverdueExactlyAtDueAt(t *testing.T) {
 	if cond := condition(c, cxv1alpha1.ConditionOverdue); !cond.LastTransitionTime.Time.Equal(due) || cond.Reason != cxv1alpha1.ReasonDeadlinePassed {
 		t.Errorf("Overdue condition %+v, want reason DeadlinePassed at %v", cond, due)
 	}
-	eventually(t, "Warning event Overdue", func() error { return findEvent(ns, c.Name, "Warning", reasonOverdue) })
+	eventually(t, "Warning event Overdue", func() error { return findEvent(ns, c.Name, "Warning", cxv1alpha1.ReasonOverdue) })
 }
 
 // findEvent finds an event about a Case.
@@ -234,7 +234,7 @@ func TestCaseEscalationStepsRunOnce(t *testing.T) {
 		t.Errorf("escalation messages %v, want exactly %s", sent, want)
 	}
 	// The reassignment by escalation is an assignment.
-	eventually(t, "Assigned event", func() error { return findEvent(ns, c.Name, "Normal", reasonAssigned) })
+	eventually(t, "Assigned event", func() error { return findEvent(ns, c.Name, "Normal", cxv1alpha1.ReasonAssigned) })
 }
 
 // No step runs on a Resolved or Closed Case, however late.
@@ -359,7 +359,7 @@ func TestCaseCloseAndReopen(t *testing.T) {
 	if !isTrue(c, cxv1alpha1.ConditionOverdue) {
 		t.Errorf("reopened past dueAt: Overdue %+v, want True", condition(c, cxv1alpha1.ConditionOverdue))
 	}
-	eventually(t, "Reopened event", func() error { return findEvent(ns, c.Name, "Normal", reasonReopened) })
+	eventually(t, "Reopened event", func() error { return findEvent(ns, c.Name, "Normal", cxv1alpha1.ReasonReopened) })
 }
 
 // A Case without an action by its first-response deadline gets

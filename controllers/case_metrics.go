@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/cases"
 )
 
 // Case metrics, on controller-runtime's registry (served by the manager's
@@ -69,9 +70,9 @@ func (g caseGauges) Describe(ch chan<- *prometheus.Desc) {
 func (g caseGauges) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var cases cxv1alpha1.CaseList
+	var list cxv1alpha1.CaseList
 	// The objects are only read: skip the deep copy of every Case.
-	if err := g.reader.List(ctx, &cases, client.UnsafeDisableDeepCopy); err != nil {
+	if err := g.reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		ch <- prometheus.NewInvalidMetric(openCasesDesc, err)
 		return
 	}
@@ -79,9 +80,9 @@ func (g caseGauges) Collect(ch chan<- prometheus.Metric) {
 	type overdueKey struct{ ns, tmpl string }
 	open := map[openKey]int{}
 	overdue := map[overdueKey]int{}
-	for i := range cases.Items {
-		c := &cases.Items[i]
-		if stateOf(c) == cxv1alpha1.CaseClosed {
+	for i := range list.Items {
+		c := &list.Items[i]
+		if cases.State(c) == cxv1alpha1.CaseClosed {
 			continue
 		}
 		open[openKey{c.Namespace, c.Spec.Template, string(c.Spec.Severity)}]++
@@ -115,12 +116,12 @@ func registerCaseMetrics(reader client.Reader) error {
 }
 
 // observeLifecycle records the durations a reconciliation saw end.
-func observeLifecycle(c *cxv1alpha1.Case, lc *lifecycle) {
-	if lc.timeToFirstAction != nil {
-		caseTimeToFirstAction.WithLabelValues(c.Namespace, c.Spec.Template).Observe(nonNegative(*lc.timeToFirstAction).Seconds())
+func observeLifecycle(c *cxv1alpha1.Case, plan *cases.Plan) {
+	if plan.TimeToFirstAction != nil {
+		caseTimeToFirstAction.WithLabelValues(c.Namespace, c.Spec.Template).Observe(nonNegative(*plan.TimeToFirstAction).Seconds())
 	}
-	if lc.timeToClose != nil {
-		caseTimeToClose.WithLabelValues(c.Namespace, c.Spec.Template).Observe(nonNegative(*lc.timeToClose).Seconds())
+	if plan.TimeToClose != nil {
+		caseTimeToClose.WithLabelValues(c.Namespace, c.Spec.Template).Observe(nonNegative(*plan.TimeToClose).Seconds())
 	}
 }
 

@@ -12,36 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/cases"
 	"github.com/cxloop/cxloop/internal/notify"
 )
-
-// maxNotificationRecords bounds status.notifications (the CRD's MaxItems).
-const maxNotificationRecords = 50
-
-// recipientsOf merges the template's notifications for the transition's
-// event and, for an escalation, the step's own notify.
-func recipientsOf(t *cxv1alpha1.CaseTemplate, tr caseTransition) cxv1alpha1.Recipients {
-	var r cxv1alpha1.Recipients
-	merge := func(o cxv1alpha1.Recipients) {
-		r.Assignee = r.Assignee || o.Assignee
-		r.Team = r.Team || o.Team
-		r.CaseManagers = r.CaseManagers || o.CaseManagers
-		for _, ch := range o.Channels {
-			if !slices.Contains(r.Channels, ch) {
-				r.Channels = append(r.Channels, ch)
-			}
-		}
-	}
-	for _, n := range t.Spec.Notifications {
-		if slices.Contains(n.Events, tr.event) {
-			merge(n.To)
-		}
-	}
-	if tr.step != nil && tr.step.Notify != nil {
-		merge(*tr.step.Notify)
-	}
-	return r
-}
 
 // people names the persons and groups the recipients designate, with the
 // email the template gives for them: "priya.nair <priya.nair@acme.example>".
@@ -96,7 +69,7 @@ func caseLink(base string, c *cxv1alpha1.Case) string {
 // about the customer than the template's customerDetail allows: IDOnly the
 // id; IDAndTier (the default) also tier and segment; Full also the
 // attributes and the response's comment.
-func buildCaseMessage(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, tr caseTransition, to []string, baseURL string) notify.Message {
+func buildCaseMessage(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, tr cases.Transition, to []string, baseURL string) notify.Message {
 	detail := t.Spec.CustomerDetail
 	if detail == "" {
 		detail = cxv1alpha1.CustomerDetailIDAndTier
@@ -110,7 +83,7 @@ func buildCaseMessage(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, tr caseTra
 		due = c.Status.DueAt.UTC().Format(time.RFC3339)
 	}
 	fields := []notify.Field{{Name: "Customer", Value: customer}}
-	data := map[string]any{"namespace": c.Namespace, "case": c.Name, "event": string(tr.event), "customer": map[string]any{"id": customer}}
+	data := map[string]any{"namespace": c.Namespace, "case": c.Name, "event": string(tr.Event), "customer": map[string]any{"id": customer}}
 	if cu := c.Spec.Customer; cu != nil && detail != cxv1alpha1.CustomerDetailIDOnly {
 		fields = appendNonEmpty(fields, "Tier", cu.Tier)
 		fields = appendNonEmpty(fields, "Segment", cu.Segment)
@@ -118,13 +91,13 @@ func buildCaseMessage(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, tr caseTra
 	}
 	fields = append(fields,
 		notify.Field{Name: "Severity", Value: string(c.Spec.Severity)},
-		notify.Field{Name: "State", Value: string(stateOf(c))},
+		notify.Field{Name: "State", Value: string(cases.State(c))},
 		notify.Field{Name: "Due", Value: due})
 	fields = appendNonEmpty(fields, "Assignee", c.Spec.Assignee)
 	fields = appendNonEmpty(fields, "For", strings.Join(to, ", "))
 
 	var text strings.Builder
-	fmt.Fprintf(&text, "Case %s/%s %s: %s.\n", c.Namespace, c.Name, tr.headline, tr.note)
+	fmt.Fprintf(&text, "Case %s/%s %s: %s.\n", c.Namespace, c.Name, tr.Headline, tr.Note)
 	if c.Spec.Title != "" {
 		fmt.Fprintf(&text, "Title: %s\n", c.Spec.Title)
 	}
@@ -140,9 +113,9 @@ func buildCaseMessage(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, tr caseTra
 		fmt.Fprintf(&text, "Open the Case: %s\n", link)
 	}
 	return notify.Message{
-		Key:      tr.key,
-		Event:    "Case" + string(tr.event),
-		Title:    fmt.Sprintf("Case %s %s", c.Name, tr.headline),
+		Key:      tr.Key,
+		Event:    "Case" + string(tr.Event),
+		Title:    fmt.Sprintf("Case %s %s", c.Name, tr.Headline),
 		Text:     text.String(),
 		Severity: string(c.Spec.Severity),
 		Link:     link,
@@ -171,17 +144,6 @@ func appendFullDetail(c *cxv1alpha1.Case, text *strings.Builder, fields *[]notif
 	}
 }
 
-// notified reports whether status.notifications records the key for the
-// channel (whatever the outcome: a permanent failure is not retried).
-func notified(c *cxv1alpha1.Case, key, channel string) bool {
-	for _, n := range c.Status.Notifications {
-		if n.Key == key && n.Channel == channel {
-			return true
-		}
-	}
-	return false
-}
-
 // notifyTransition delivers a transition to its recipients' channels and
 // records each delivery in status.notifications. Deliveries already
 // recorded under the same key are not repeated; the Deliverer also drops a
@@ -189,21 +151,21 @@ func notified(c *cxv1alpha1.Case, key, channel string) bool {
 // (a failed status patch) is not sent twice either. The Deliverer retries
 // transient failures itself; what it returns is recorded as Failed and
 // announced with a Warning event, and not retried.
-func (r *CaseReconciler) notifyTransition(ctx context.Context, c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, tr caseTransition, now time.Time) []caseTransition {
-	rcpt := recipientsOf(t, tr)
+func (r *CaseReconciler) notifyTransition(ctx context.Context, c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, tr cases.Transition, now time.Time) []cases.Transition {
+	rcpt := cases.Recipients(t, tr)
 	to := people(c, t, rcpt)
 	if len(rcpt.Channels) == 0 && len(to) == 0 {
 		return nil
 	}
 	record := func(channel string, outcome cxv1alpha1.DeliveryOutcome, message string) {
 		c.Status.Notifications = append(c.Status.Notifications, cxv1alpha1.NotificationRecord{
-			Event: tr.event, Channel: channel, Time: metav1.NewTime(now), Outcome: outcome,
-			Key: tr.key, Message: truncate(message, 1024),
+			Event: tr.Event, Channel: channel, Time: metav1.NewTime(now), Outcome: outcome,
+			Key: tr.Key, Message: truncate(message, 1024),
 		})
 	}
-	var failures []caseTransition
+	var failures []cases.Transition
 	if len(rcpt.Channels) == 0 {
-		if !notified(c, tr.key, "") {
+		if !cases.Notified(c, tr.Key, "") {
 			record("", cxv1alpha1.DeliverySkipped, "no channel to deliver to: "+strings.Join(to, ", ")+
 				" have no NotificationChannel; add channels to the template's notifications (to.channels)")
 		}
@@ -211,7 +173,7 @@ func (r *CaseReconciler) notifyTransition(ctx context.Context, c *cxv1alpha1.Cas
 	}
 	msg := buildCaseMessage(c, t, tr, to, r.NotificationBaseURL)
 	for _, ch := range rcpt.Channels {
-		if notified(c, tr.key, ch) {
+		if cases.Notified(c, tr.Key, ch) {
 			continue
 		}
 		if r.Deliverer == nil {
@@ -220,8 +182,8 @@ func (r *CaseReconciler) notifyTransition(ctx context.Context, c *cxv1alpha1.Cas
 		}
 		if err := r.Deliverer.Deliver(ctx, c.Namespace, ch, msg); err != nil {
 			record(ch, cxv1alpha1.DeliveryFailed, err.Error())
-			failures = append(failures, caseTransition{warning: true, reason: cxv1alpha1.ReasonDeliveryFailed,
-				note: fmt.Sprintf("%s notification to channel %s failed: %v", tr.event, ch, err)})
+			failures = append(failures, cases.Transition{Warning: true, Reason: cxv1alpha1.ReasonDeliveryFailed,
+				Note: fmt.Sprintf("%s notification to channel %s failed: %v", tr.Event, ch, err)})
 			continue
 		}
 		record(ch, cxv1alpha1.DeliveryDelivered, "for "+orNobody(to))
@@ -234,11 +196,4 @@ func orNobody(to []string) string {
 		return "the channel"
 	}
 	return strings.Join(to, ", ")
-}
-
-// trimNotifications keeps the newest records.
-func trimNotifications(c *cxv1alpha1.Case) {
-	if n := len(c.Status.Notifications); n > maxNotificationRecords {
-		c.Status.Notifications = slices.Clone(c.Status.Notifications[n-maxNotificationRecords:])
-	}
 }

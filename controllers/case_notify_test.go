@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/cases"
 	"github.com/cxloop/cxloop/internal/notify"
 )
 
@@ -119,7 +120,7 @@ func TestCaseNotificationsOnce(t *testing.T) {
 func TestCaseMessageCustomerDetail(t *testing.T) {
 	c := newCase("acme", "c1", "installation-support", &cxv1alpha1.Customer{ID: "C-1", Tier: "Gold", Segment: "enterprise", Attributes: map[string]string{"company": "Globex"}})
 	c.Spec.Source = &cxv1alpha1.CaseSource{Response: &cxv1alpha1.ResponseSnapshot{Comment: "installer froze"}}
-	tr := caseTransition{event: cxv1alpha1.EventOpened, key: "k", headline: "was opened", note: "n"}
+	tr := cases.Transition{Event: cxv1alpha1.EventOpened, Key: "k", Headline: "was opened", Note: "n"}
 	for _, tc := range []struct {
 		detail      cxv1alpha1.CustomerDetail
 		has, hasNot []string

@@ -67,4 +67,78 @@ const (
 	ReasonWithinDeadline = "WithinDeadline"
 	// ReasonDeliveryFailed means the last notification could not be sent.
 	ReasonDeliveryFailed = "DeliveryFailed"
+	// ReasonProgressingWithRetry is set on Ready=False and Reconciling=True
+	// when a reconciliation failed for a reason a retry can fix (the API
+	// server refused a write, a collector did not answer); the message has
+	// the error and the controller retries with backoff.
+	ReasonProgressingWithRetry = "ProgressingWithRetry"
+)
+
+// Reasons of an aggregate AlertRule's Firing condition.
+const (
+	// ReasonBreached: the condition holds for at least one group
+	// (Firing=True); status.firing lists them.
+	ReasonBreached = "Breached"
+	// ReasonNotBreached: the condition holds for no evaluated group
+	// (Firing=False).
+	ReasonNotBreached = "NotBreached"
+	// ReasonInsufficientResponses: no group had minResponses in the window,
+	// so nothing was evaluated (Firing=False, or True for groups already
+	// firing, which stay firing until an evaluation with enough responses
+	// clears them).
+	ReasonInsufficientResponses = "InsufficientResponses"
+	// ReasonCollectorUnreachable: a selected touchpoint's collector could not
+	// be read; the evaluation was skipped (no group fires or resolves on
+	// missing data) and is retried at the next period. Firing keeps its
+	// status (Unknown when nothing was firing); the message names the
+	// touchpoints and errors.
+	ReasonCollectorUnreachable = "CollectorUnreachable"
+	// ReasonEvaluationFailed: the condition could not be evaluated (a CEL
+	// runtime error such as an overflow); the message has the error.
+	ReasonEvaluationFailed = "EvaluationFailed"
+)
+
+// Reasons of an AlertRule's Throttled condition.
+const (
+	// ReasonThrottled: the Cases the rule opened in the last hour reached
+	// spec.throttle.maxCasesPerHour; collectors open no more until the
+	// oldest of them is an hour old.
+	ReasonThrottled = "Throttled"
+	// ReasonBelowLimit: spec.throttle is set and not reached.
+	ReasonBelowLimit = "BelowLimit"
+	// ReasonNoThrottle: spec.throttle is not set.
+	ReasonNoThrottle = "NoThrottle"
+)
+
+// Reasons of Kubernetes events (not conditions) the controllers emit.
+const (
+	// ReasonOpened: a Case was opened (the template applied, deadlines
+	// recorded).
+	ReasonOpened = "Opened"
+	// ReasonAssigned: a Case's assignee changed.
+	ReasonAssigned = "Assigned"
+	// ReasonStateChanged: a Case's spec.state changed.
+	ReasonStateChanged = "StateChanged"
+	// ReasonClosed: a Case was closed.
+	ReasonClosed = "Closed"
+	// ReasonReopened: a closed Case was reopened.
+	ReasonReopened = "Reopened"
+	// ReasonFirstActionLogged: the first action was logged on a Case.
+	ReasonFirstActionLogged = "FirstActionLogged"
+	// ReasonOverdue: a Case passed its closure deadline (status.dueAt).
+	ReasonOverdue = "Overdue"
+	// ReasonFirstResponseOverdue: a Case passed its first-response
+	// deadline with no action logged.
+	ReasonFirstResponseOverdue = "FirstResponseOverdue"
+	// ReasonEscalated: an escalation step ran on a Case.
+	ReasonEscalated = "Escalated"
+	// ReasonArchived: a closed Case past its retention was archived to the
+	// store before its deletion.
+	ReasonArchived = "Archived"
+	// ReasonCaseOpened: an aggregate AlertRule opened a Case.
+	ReasonCaseOpened = "CaseOpened"
+	// ReasonReportSent: a ReportSubscription's report was delivered.
+	ReasonReportSent = "ReportSent"
+	// ReasonReportFailed: a ReportSubscription's run failed.
+	ReasonReportFailed = "ReportFailed"
 )

@@ -1,0 +1,25 @@
+// Package cases is the pure Case planner: given a Case, its CaseTemplate
+// and the time, it decides what the Case should become. Nothing here talks
+// to the API server, so the whole lifecycle is testable with plain
+// `go test` and usable by every opener of a Case and by offline tools
+// (`cxloop test`).
+//
+// The entry points:
+//
+//   - ApplyDefaults fills a new Case's category, severity, closure goal and
+//     assignee from its template. An opener (the collector's dispatcher, an
+//     aggregate AlertRule, the CLI, the inbox) calls it before it creates
+//     the Case.
+//   - Evaluate advances a Case to now: it records the opening, the
+//     deadlines (dueAt, firstResponseDueAt), the first action, the closing,
+//     the Overdue and FirstResponseOverdue conditions and the escalation
+//     steps due, and returns a Plan: the Transitions to announce (each with
+//     a deterministic idempotency key), whether the spec changed, and when
+//     to look again.
+//   - Recipients and NotificationsDue say whom a Transition notifies and
+//     which of those notifications status.notifications does not record
+//     yet.
+//
+// A Router compiles a template's assignment routes once per template
+// generation; share one Router between calls.
+package cases
