@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/alerting"
 	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/store"
@@ -267,7 +268,7 @@ func TestAggregateRuleFiresOnceAndResolvesOnce(t *testing.T) {
 	if f.Group != "store-a" || !near(f.Value, 0) || f.Previous == nil || !near(*f.Previous, 100) || f.Count != 8 || !f.Since.Time.Equal(t0) {
 		t.Errorf("firing = %+v (previous %v), want store-a: value 0 from 8 answers of both touchpoints, previous 100, since %s", f, ptr.Deref(f.Previous, -1), t0)
 	}
-	c := firingCondition(t, got, metav1.ConditionTrue, ReasonBreached)
+	c := firingCondition(t, got, metav1.ConditionTrue, cxv1alpha1.ReasonBreached)
 	for _, want := range []string{"store-a", "3 group(s) of metadata.store evaluated", "below minResponses (6): store-b (3)"} {
 		if !strings.Contains(c.Message, want) {
 			t.Errorf("Firing message %q does not contain %q", c.Message, want)
@@ -294,7 +295,7 @@ func TestAggregateRuleFiresOnceAndResolvesOnce(t *testing.T) {
 		t.Fatalf("cases of the rule = %d, want 1", len(cases))
 	}
 	sc := cases[0]
-	if sc.Name != strategicCaseName(rule.Name, "store-a", t0) || sc.Spec.Customer != nil || sc.Spec.Template != "cross-functional" ||
+	if sc.Name != alerting.StrategicCaseName(rule.Name, "store-a", t0) || sc.Spec.Customer != nil || sc.Spec.Template != "cross-functional" ||
 		sc.Labels[cxv1alpha1.LabelTemplate] != "cross-functional" || sc.Spec.Source == nil || sc.Spec.Source.Rule != rule.Name ||
 		sc.Spec.Source.RuleKind != cxv1alpha1.AlertEscalation {
 		t.Errorf("strategic case = %s %+v labels %v", sc.Name, sc.Spec, sc.Labels)
@@ -303,7 +304,7 @@ func TestAggregateRuleFiresOnceAndResolvesOnce(t *testing.T) {
 		t.Errorf("case title = %q, want %q", sc.Spec.Title, want)
 	}
 	// Opening it again (a retry after a lost answer) is a no-op.
-	if err := r.openStrategicCase(context.Background(), got, strategicCase(got, got.Status.Firing[0])); err != nil {
+	if err := r.openStrategicCase(context.Background(), got, alerting.StrategicCase(got, got.Status.Firing[0])); err != nil {
 		t.Errorf("opening the strategic Case again: %v, want nil (AlreadyExists means done)", err)
 	}
 
@@ -331,10 +332,10 @@ func TestAggregateRuleFiresOnceAndResolvesOnce(t *testing.T) {
 	if len(got.Status.Firing) != 0 {
 		t.Fatalf("status.firing = %+v, want none after recovery", got.Status.Firing)
 	}
-	firingCondition(t, got, metav1.ConditionFalse, ReasonNotBreached)
+	firingCondition(t, got, metav1.ConditionFalse, cxv1alpha1.ReasonNotBreached)
 	clock.Set(t, t0.Add(3*time.Hour))
 	_, got = reconcileRule(t, r, got)
-	firingCondition(t, got, metav1.ConditionFalse, ReasonNotBreached)
+	firingCondition(t, got, metav1.ConditionFalse, cxv1alpha1.ReasonNotBreached)
 
 	calls = deliveries.all()
 	if len(calls) != 2 {
@@ -379,7 +380,7 @@ func TestAggregateRuleCollectorUnreachable(t *testing.T) {
 	if res.RequeueAfter != 30*time.Minute {
 		t.Errorf("RequeueAfter = %s, want the next period, 30m", res.RequeueAfter)
 	}
-	c := firingCondition(t, got, metav1.ConditionTrue, ReasonCollectorUnreachable)
+	c := firingCondition(t, got, metav1.ConditionTrue, cxv1alpha1.ReasonCollectorUnreachable)
 	if !strings.Contains(c.Message, "touchpoint onboarding") {
 		t.Errorf("Firing message %q does not name the touchpoint", c.Message)
 	}

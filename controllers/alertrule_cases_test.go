@@ -39,8 +39,8 @@ func TestAlertRuleCountsItsCasesAndThrottles(t *testing.T) {
 	r.Spec.Throttle = &cxv1alpha1.ThrottleSpec{MaxCasesPerHour: 2}
 	create(t, r)
 	waitReady(t, r, metav1.ConditionTrue, cxv1alpha1.ReasonSucceeded)
-	if c := apimeta.FindStatusCondition(r.Status.Conditions, cxv1alpha1.ConditionThrottled); c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonBelowLimit {
-		t.Errorf("Throttled = %+v, want False/%s before any Case", c, ReasonBelowLimit)
+	if c := apimeta.FindStatusCondition(r.Status.Conditions, cxv1alpha1.ConditionThrottled); c == nil || c.Status != metav1.ConditionFalse || c.Reason != cxv1alpha1.ReasonBelowLimit {
+		t.Errorf("Throttled = %+v, want False/%s before any Case", c, cxv1alpha1.ReasonBelowLimit)
 	}
 
 	create(t, labelledCase(ns, "case-1", r.Name, "install-followup"), labelledCase(ns, "case-2", r.Name, "install-followup"),
@@ -60,8 +60,8 @@ func TestAlertRuleCountsItsCasesAndThrottles(t *testing.T) {
 			return err
 		}
 		c := apimeta.FindStatusCondition(r.Status.Conditions, cxv1alpha1.ConditionThrottled)
-		if r.Status.CasesOpened != 3 || c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonThrottled {
-			return fmt.Errorf("casesOpened = %d, Throttled = %+v; want 3 and True/%s", r.Status.CasesOpened, c, ReasonThrottled)
+		if r.Status.CasesOpened != 3 || c == nil || c.Status != metav1.ConditionTrue || c.Reason != cxv1alpha1.ReasonThrottled {
+			return fmt.Errorf("casesOpened = %d, Throttled = %+v; want 3 and True/%s", r.Status.CasesOpened, c, cxv1alpha1.ReasonThrottled)
 		}
 		return nil
 	})
@@ -91,8 +91,8 @@ func TestAlertRuleCountsItsCasesAndThrottles(t *testing.T) {
 			return err
 		}
 		c := apimeta.FindStatusCondition(r.Status.Conditions, cxv1alpha1.ConditionThrottled)
-		if r.Status.CasesOpened != 1 || c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonBelowLimit {
-			return fmt.Errorf("casesOpened = %d, Throttled = %+v; want 1 and False/%s", r.Status.CasesOpened, c, ReasonBelowLimit)
+		if r.Status.CasesOpened != 1 || c == nil || c.Status != metav1.ConditionFalse || c.Reason != cxv1alpha1.ReasonBelowLimit {
+			return fmt.Errorf("casesOpened = %d, Throttled = %+v; want 1 and False/%s", r.Status.CasesOpened, c, cxv1alpha1.ReasonBelowLimit)
 		}
 		return nil
 	})

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/alerting"
 	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/validate"
 )
@@ -43,7 +44,7 @@ const conflictRetry = time.Second
 //     collectors and is never written here.
 //   - An aggregate rule (spec.aggregate) of a Ready rule is evaluated every
 //     spec.aggregate.every from the collectors of its touchpoints (see
-//     decideAggregate); a group fires once and resolves once, each with one
+//     internal/alerting); a group fires once and resolves once, each with one
 //     notification to the rule's channels, and a firing group opens one
 //     Case (actions.openCase). Firing state lives in status.firing, so a
 //     restart notifies nobody twice. The Firing condition summarises the
@@ -103,7 +104,7 @@ func (r *AlertRuleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	now := r.now()
-	if evaluationDue(rule, now) && r.APIReader != nil {
+	if alerting.Due(rule, now) && r.APIReader != nil {
 		if err := r.APIReader.Get(ctx, req.NamespacedName, rule); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
@@ -124,7 +125,7 @@ func (r *AlertRuleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	requeueWithin(&result, clearIn)
 
-	var trs []transition
+	var trs []alerting.Transition
 	switch {
 	case rule.Spec.Aggregate == nil:
 		// No longer (or never) an aggregate rule.
@@ -133,11 +134,11 @@ func (r *AlertRuleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	case !o.ready:
 		// Invalid or suspended: not evaluated; firing groups stay as they
 		// were until the rule is evaluated again. Watches bring it back.
-	case evaluationDue(before, now):
+	case alerting.Due(before, now):
 		trs = r.evaluateAggregate(ctx, rule, selected, now)
-		requeueWithin(&result, nextEvaluation(rule, now))
+		requeueWithin(&result, alerting.Next(rule, now))
 	default:
-		requeueWithin(&result, nextEvaluation(rule, now))
+		requeueWithin(&result, alerting.Next(rule, now))
 	}
 	rule.Status.ObservedGeneration = rule.Generation
 	recordFiringTransition(r.Recorder, rule, before.Status.Conditions)
@@ -150,7 +151,7 @@ func (r *AlertRuleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, fmt.Errorf("patch status of alertrule %s: %w", req.NamespacedName, client.IgnoreNotFound(err))
 	}
 	for _, tr := range trs {
-		ctrl.LoggerFrom(ctx).Info("aggregate rule transition", "group", tr.group.Group, "resolved", tr.resolved, "value", tr.group.Value)
+		ctrl.LoggerFrom(ctx).Info("aggregate rule transition", "group", tr.Group.Group, "resolved", tr.Resolved, "value", tr.Group.Value)
 	}
 	r.pending.add(req.NamespacedName, effectsOf(rule, trs, now)...)
 	if err := r.runEffects(ctx, rule); err != nil {

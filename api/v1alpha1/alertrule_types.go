@@ -252,6 +252,10 @@ type FiringGroup struct {
 	// group value, empty when the rule has no groupBy.
 	// +optional
 	Group string `json:"group,omitempty"`
+	// groupBy the group was found under (spec.aggregate.groupBy at the
+	// time): a group found under another groupBy resolves.
+	// +optional
+	GroupBy string `json:"groupBy,omitempty"`
 	// since is when the breach began.
 	Since metav1.Time `json:"since"`
 	// value of the metric at the last evaluation.

@@ -1,4 +1,4 @@
-package controllers
+package alerting
 
 import (
 	"errors"
@@ -12,18 +12,18 @@ import (
 	"github.com/cxloop/cxloop/internal/validate"
 )
 
-// windowData is one window's mergeable aggregates, one result per selected
-// touchpoint (in the order of the touchpoints), as their collectors
-// answered GET /v1/metrics.
-type windowData struct {
-	touchpoints []cxv1alpha1.SurveyTouchpoint
-	results     []*store.AggregateResult
+// Window is one window's mergeable aggregates: one result per selected
+// touchpoint, in the order of Touchpoints, as their collectors answered
+// GET /v1/metrics. A nil result is a touchpoint with no data.
+type Window struct {
+	Touchpoints []cxv1alpha1.SurveyTouchpoint
+	Results     []*store.AggregateResult
 }
 
-// groups returns the group values present in the window, sorted.
-func (w windowData) groups() []string {
+// Groups returns the group values present in the window, sorted.
+func (w Window) Groups() []string {
 	seen := map[string]bool{}
-	for _, res := range w.results {
+	for _, res := range w.Results {
 		if res == nil {
 			continue
 		}
@@ -39,35 +39,35 @@ func (w windowData) groups() []string {
 	return out
 }
 
-// measure is an aggregate metric over one window and group.
-type measure struct {
-	// value of the metric; meaningless when count is 0 (except for
+// Measurement is an aggregate metric over one window and group.
+type Measurement struct {
+	// Value of the metric; meaningless when Count is 0 (except for
 	// ResponseCount, where it is 0).
-	value float64
-	// count is how many answers the metric is computed from: responses
+	Value float64
+	// Count is how many answers the metric is computed from: responses
 	// answering the KPI questions (NPS, CSAT, CES), responses with a
 	// sentiment score (Sentiment), or all responses (ResponseCount).
-	count int64
+	Count int64
 }
 
-// enough reports whether m may be evaluated under minResponses. A
+// Enough reports whether m may be evaluated under minResponses. A
 // ResponseCount is always evaluated: the count is the metric, and a window
 // with few or no responses is exactly what such a rule watches for.
-func (m measure) enough(metric cxv1alpha1.AggregateMetric, minResponses int32) bool {
+func (m Measurement) Enough(metric cxv1alpha1.AggregateMetric, minResponses int32) bool {
 	if metric == cxv1alpha1.AggregateResponseCount {
 		return true
 	}
-	return m.count > 0 && m.count >= int64(minResponses)
+	return m.Count > 0 && m.Count >= int64(minResponses)
 }
 
-// measureGroup computes agg's metric for one group of a window, merging the
+// Measure computes agg's metric for one group of a window, merging the
 // touchpoints exactly: the answers to each touchpoint's own KPI questions
 // are summed (integers), then the KPI is computed once from the sums.
-func measureGroup(agg *cxv1alpha1.AggregateCondition, w windowData, group string) (measure, error) {
+func Measure(agg *cxv1alpha1.AggregateCondition, w Window, group string) (Measurement, error) {
 	var parts []metrics.Aggregate
 	var questions []metrics.QuestionAggregate
 	kpi := validate.MetricKPI(agg.Metric)
-	for i, res := range w.results {
+	for i, res := range w.Results {
 		if res == nil {
 			continue
 		}
@@ -79,7 +79,7 @@ func measureGroup(agg *cxv1alpha1.AggregateCondition, w windowData, group string
 		if kpi == "" {
 			continue
 		}
-		for _, id := range kpiQuestions(&w.touchpoints[i], kpi, agg.Question) {
+		for _, id := range kpiQuestions(&w.Touchpoints[i], kpi, agg.Question) {
 			if q, ok := a.Questions[id]; ok {
 				questions = append(questions, q)
 			}
@@ -90,21 +90,21 @@ func measureGroup(agg *cxv1alpha1.AggregateCondition, w windowData, group string
 	var err error
 	switch agg.Metric {
 	case cxv1alpha1.AggregateResponseCount:
-		return measure{value: float64(merged.Responses), count: merged.Responses}, nil
+		return Measurement{Value: float64(merged.Responses), Count: merged.Responses}, nil
 	case cxv1alpha1.AggregateSentiment:
 		k, err = metrics.MeanSentiment(merged)
 	case cxv1alpha1.AggregateNPS, cxv1alpha1.AggregateCSAT, cxv1alpha1.AggregateCES:
-		k, err = metrics.ForKPI(string(validate.MetricKPI(agg.Metric)), metrics.MergeQuestions(questions...))
+		k, err = metrics.ForKPI(string(kpi), metrics.MergeQuestions(questions...))
 	default:
-		return measure{}, fmt.Errorf("spec.aggregate.metric %q is not one of NPS, CSAT, CES, ResponseCount, Sentiment", agg.Metric)
+		return Measurement{}, fmt.Errorf("spec.aggregate.metric %q is not one of NPS, CSAT, CES, ResponseCount, Sentiment", agg.Metric)
 	}
 	if errors.Is(err, metrics.ErrNoData) {
-		return measure{}, nil
+		return Measurement{}, nil
 	}
 	if err != nil {
-		return measure{}, fmt.Errorf("compute %s: %w", agg.Metric, err)
+		return Measurement{}, fmt.Errorf("compute %s: %w", agg.Metric, err)
 	}
-	return measure{value: k.Value, count: k.N}, nil
+	return Measurement{Value: k.Value, Count: k.N}, nil
 }
 
 // kpiQuestions lists the ids of tp's questions a metric reads: question

@@ -1,4 +1,4 @@
-package controllers
+package alerting
 
 import (
 	"testing"
@@ -13,7 +13,7 @@ import (
 // Two touchpoints whose KPI questions have different ids, with a Rating
 // question that feeds no KPI: each metric is computed from the merged
 // answers to the KPI questions only, checked against hand computations.
-func TestMeasureGroupMergesTouchpoints(t *testing.T) {
+func TestMeasureMergesTouchpoints(t *testing.T) {
 	web := &cxv1alpha1.SurveyTouchpoint{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: cxv1alpha1.SurveyTouchpointSpec{Questions: []cxv1alpha1.Question{
 		{ID: "sat", Type: cxv1alpha1.QuestionCSAT}, {ID: "effort", Type: cxv1alpha1.QuestionCES}, {ID: "stars", Type: cxv1alpha1.QuestionRating},
 	}}}
@@ -45,9 +45,9 @@ func TestMeasureGroupMergesTouchpoints(t *testing.T) {
 	webAgg.AddSentiment(-0.25)
 	appAgg.AddSentiment(1)
 
-	w := windowData{
-		touchpoints: []cxv1alpha1.SurveyTouchpoint{*web, *app},
-		results: []*store.AggregateResult{
+	w := Window{
+		Touchpoints: []cxv1alpha1.SurveyTouchpoint{*web, *app},
+		Results: []*store.AggregateResult{
 			{Groups: map[string]metrics.Aggregate{"": webAgg}},
 			{Groups: map[string]metrics.Aggregate{"": appAgg}},
 		},
@@ -66,24 +66,24 @@ func TestMeasureGroupMergesTouchpoints(t *testing.T) {
 	}
 	for _, tt := range tests {
 		agg := &cxv1alpha1.AggregateCondition{Metric: tt.metric, Question: tt.question}
-		m, err := measureGroup(agg, w, "")
+		m, err := Measure(agg, w, "")
 		if err != nil {
 			t.Fatalf("%s: %v", tt.metric, err)
 		}
-		if m.count != tt.wantCount || m.value < tt.wantValue-1e-4 || m.value > tt.wantValue+1e-4 {
-			t.Errorf("%s %q = %v from %d, want %v from %d", tt.metric, tt.question, m.value, m.count, tt.wantValue, tt.wantCount)
+		if m.Count != tt.wantCount || m.Value < tt.wantValue-1e-4 || m.Value > tt.wantValue+1e-4 {
+			t.Errorf("%s %q = %v from %d, want %v from %d", tt.metric, tt.question, m.Value, m.Count, tt.wantValue, tt.wantCount)
 		}
 	}
 
 	// A group absent from the window has no answers: not enough for a KPI,
 	// but a ResponseCount of 0 is evaluated (it is what such a rule is for).
 	for _, metric := range []cxv1alpha1.AggregateMetric{cxv1alpha1.AggregateNPS, cxv1alpha1.AggregateResponseCount} {
-		m, err := measureGroup(&cxv1alpha1.AggregateCondition{Metric: metric}, w, "missing")
+		m, err := Measure(&cxv1alpha1.AggregateCondition{Metric: metric}, w, "missing")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := metric == cxv1alpha1.AggregateResponseCount; m.enough(metric, 30) != want || m.count != 0 {
-			t.Errorf("%s of an empty group: count %d, enough %v; want 0, %v", metric, m.count, m.enough(metric, 30), want)
+		if want := metric == cxv1alpha1.AggregateResponseCount; m.Enough(metric, 30) != want || m.Count != 0 {
+			t.Errorf("%s of an empty group: count %d, enough %v; want 0, %v", metric, m.Count, m.Enough(metric, 30), want)
 		}
 	}
 }
