@@ -190,30 +190,45 @@ func buildCollectorServiceAccount(tp *cxv1alpha1.SurveyTouchpoint) *corev1.Servi
 }
 
 // buildCollectorRole grants a collector what it needs in its namespace and
-// nothing more: read its touchpoint, rules and templates; create and update
-// the Cases it opens.
-func buildCollectorRole(tp *cxv1alpha1.SurveyTouchpoint) *rbacv1.Role {
+// nothing more: read its touchpoint, rules and templates; open Cases and add
+// responses to them (the custom verb merge-responses, the only change of a
+// Case the admission policies let a collector make); read exactly the
+// Secrets its touchpoint and the channels it delivers to name (secrets, from
+// collectorSecretNames), and no other.
+func buildCollectorRole(tp *cxv1alpha1.SurveyTouchpoint, secrets []string) *rbacv1.Role {
 	const get = "get"
 	cx := []string{cxv1alpha1.GroupVersion.Group}
 	read := []string{get, "list", "watch"}
 	getPatch := []string{get, "patch"}
+	rules := []rbacv1.PolicyRule{
+		{APIGroups: cx, Resources: []string{"surveytouchpoints"}, ResourceNames: []string{tp.Name}, Verbs: read},
+		{APIGroups: cx, Resources: []string{"alertrules", "casetemplates", "notificationchannels"}, Verbs: read},
+		// The outbox: list and watch find a dedup key's open Case and count
+		// a rule's Cases for its throttle; create opens a Case; patch with
+		// merge-responses adds a response to relatedResponses.
+		{APIGroups: cx, Resources: []string{"cases"}, Verbs: []string{get, "list", "watch", "create", "patch", VerbMergeResponses}},
+		// Rule notifications: the notifier records deliveries in the
+		// channel's status.
+		{APIGroups: cx, Resources: []string{"notificationchannels/status"}, Verbs: getPatch},
+		// Rules' status.matches and lastMatchTime.
+		{APIGroups: cx, Resources: []string{"alertrules/status"}, Verbs: getPatch},
+		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+	}
+	// An empty resourceNames would grant every Secret: without a Secret to
+	// read, the rule is left out.
+	if len(secrets) > 0 {
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: secrets, Verbs: []string{get}})
+	}
 	return &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: collectorName(tp), Namespace: tp.Namespace, Labels: collectorLabels(tp)},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: cx, Resources: []string{"surveytouchpoints"}, ResourceNames: []string{tp.Name}, Verbs: read},
-			{APIGroups: cx, Resources: []string{"alertrules", "casetemplates", "notificationchannels"}, Verbs: read},
-			{APIGroups: cx, Resources: []string{"cases"}, Verbs: []string{get, "list", "watch", "create", "patch", "update"}},
-			// Rule notifications: the notifier records deliveries in the
-			// channel's status and reads the channel's Secrets one by one
-			// (get only: no list or watch of the namespace's Secrets).
-			{APIGroups: cx, Resources: []string{"notificationchannels/status"}, Verbs: getPatch},
-			// Rules' status.matches and lastMatchTime.
-			{APIGroups: cx, Resources: []string{"alertrules/status"}, Verbs: getPatch},
-			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{get}},
-			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
-		},
+		Rules:      rules,
 	}
 }
+
+// VerbMergeResponses is the custom verb on cases that lets a collector add
+// responses to spec.relatedResponses of an open Case, and nothing else
+// (config/admission, policy case-team-access).
+const VerbMergeResponses = "merge-responses"
 
 func buildCollectorRoleBinding(tp *cxv1alpha1.SurveyTouchpoint) *rbacv1.RoleBinding {
 	return &rbacv1.RoleBinding{

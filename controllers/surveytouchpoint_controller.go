@@ -55,7 +55,7 @@ type SurveyTouchpointReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=statefulsets;deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases,verbs=create;patch;update
+// +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases,verbs=get;list;watch;create;patch;merge-responses
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get
 
 func (r *SurveyTouchpointReconciler) check(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint) (outcome, ctrl.Result, error) {
@@ -159,7 +159,11 @@ func (r *SurveyTouchpointReconciler) reconcileChildren(ctx context.Context, tp *
 	if err := r.ensureAPISecret(ctx, tp); err != nil {
 		return err
 	}
-	role := buildCollectorRole(tp)
+	secrets, err := collectorSecretNames(ctx, r.Client, tp)
+	if err != nil {
+		return err
+	}
+	role := buildCollectorRole(tp, secrets)
 	if err := apply(ctx, r.Client, tp, role, func(existing *rbacv1.Role) { existing.Rules = role.Rules }); err != nil {
 		return err
 	}
@@ -308,6 +312,10 @@ func (r *SurveyTouchpointReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Secret{}, all, builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		// The collector's Role names the Secrets of the channels its rules
+		// notify: follow rules and channels.
+		Watches(&cxv1alpha1.AlertRule{}, all, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&cxv1alpha1.NotificationChannel{}, all, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named("surveytouchpoint").
 		Complete(&validationReconciler[*cxv1alpha1.SurveyTouchpoint]{
 			client: r.Client, recorder: r.Recorder,

@@ -2,7 +2,6 @@ package install_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -29,42 +29,21 @@ const (
 	carol       = "carol"         // not on the team, bound to cx-case-manager
 	wendy       = "wendy"         // not on the team, bound to cx-case-worker
 	templateRef = "installation-support"
+	// recoveryTemplate requires resolution.customerRecovered to close.
+	recoveryTemplate = "account-recovery-strict"
 )
 
-// TestCaseAccessPolicies installs the chart's admission policies for real and
-// works Cases as impersonated users: the access hierarchy of issue 5.
+// testCaseAccess works Cases as impersonated users under an install's
+// admission policies and roles: the access hierarchy.
 //
 // The policies' status.typeChecking is filled in by kube-controller-manager,
 // which the test control plane does not run; instead every validation is
 // exercised here both ways, and a CEL expression that fails at run time
 // (a misspelt field) refuses the request (failurePolicy: Fail), so the
 // allowed cases would fail.
-func TestCaseAccessPolicies(t *testing.T) {
+func testCaseAccess(t *testing.T, a access) {
 	ctx := context.Background()
-	releaseNS := env.Namespace(t)
-	const release = "access" // objects are named access-cxloop-...
-	prefix := release + "-cxloop-"
-	managerSA := prefix + "controller-manager"
-
-	// The policies, and the roles the test binds, from the chart.
-	keep := map[string]bool{
-		prefix + "case-editor-role": true,
-		prefix + "cx-case-manager":  true,
-		prefix + "cx-case-worker":   true,
-	}
-	for _, u := range helmTemplate(t, release, releaseNS) {
-		switch {
-		case strings.HasPrefix(u.GetKind(), "ValidatingAdmissionPolicy"),
-			u.GetKind() == "ClusterRole" && keep[u.GetName()]:
-		default:
-			continue
-		}
-		if err := env.Client.Create(ctx, u); err != nil {
-			t.Fatalf("create %s: %v", describe(u), err)
-		}
-		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), u) })
-	}
-
+	prefix := a.prefix
 	ns := env.Namespace(t)
 	mustCreate(ctx, t, caseTemplate(ns, templateRef,
 		[]cxv1.Subject{{Kind: cxv1.SubjectUser, Name: maria}, {Kind: cxv1.SubjectGroup, Name: supportLead}},
@@ -74,7 +53,10 @@ func TestCaseAccessPolicies(t *testing.T) {
 	// installation-support.
 	mustCreate(ctx, t, caseTemplate(ns, "account-recovery", []cxv1.Subject{{Name: priya}}, nil))
 	bind(ctx, t, ns, "operators", prefix+"case-editor-role", rbacv1.Subject{Kind: rbacv1.GroupKind, Name: operators})
-	bind(ctx, t, ns, "manager", prefix+"case-editor-role", rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: managerSA, Namespace: releaseNS})
+	// A template whose closing needs resolution.customerRecovered.
+	recovery := caseTemplate(ns, recoveryTemplate, []cxv1.Subject{{Name: maria}}, []cxv1.Subject{{Name: priya}})
+	recovery.Spec.Closure.RequireCustomerRecovered = true
+	mustCreate(ctx, t, recovery)
 	bind(ctx, t, ns, "case-manager", prefix+"cx-case-manager", rbacv1.Subject{Kind: rbacv1.UserKind, Name: carol})
 	bind(ctx, t, ns, "case-worker", prefix+"cx-case-worker", rbacv1.Subject{Kind: rbacv1.UserKind, Name: wendy})
 
@@ -86,8 +68,7 @@ func TestCaseAccessPolicies(t *testing.T) {
 		carol: as(t, carol, operators),
 		wendy: as(t, wendy, operators),
 	}
-	managerUser := fmt.Sprintf("system:serviceaccount:%s:%s", releaseNS, managerSA)
-	clients["manager"] = as(t, managerUser, "system:serviceaccounts", "system:serviceaccounts:"+releaseNS)
+	clients["manager"], _ = a.manager(t)
 
 	// Policies take effect a moment after they are created: wait until both
 	// refuse what they must refuse (dry run, so nothing changes).
@@ -104,11 +85,12 @@ func TestCaseAccessPolicies(t *testing.T) {
 	})
 
 	updates := []struct {
-		name    string
-		user    string
-		from    cxv1.CaseState
-		change  func(*cxv1.Case)
-		wantErr string // substring of the denial; empty: allowed
+		name     string
+		user     string
+		template string // default: installation-support
+		from     cxv1.CaseState
+		change   func(*cxv1.Case)
+		wantErr  string // substring of the denial; empty: allowed
 	}{
 		{name: "member logs an action as herself", user: priya, from: cxv1.CaseOpen,
 			change: addAction(priya)},
@@ -150,6 +132,40 @@ func TestCaseAccessPolicies(t *testing.T) {
 			change: setAssignee(wendy), wantErr: "spec.assignee: only a case manager"},
 		{name: "cx-case-worker closes", user: wendy, from: cxv1.CaseResolved,
 			change: setState(cxv1.CaseClosed), wantErr: "may close a Case"},
+		{name: "member moves the deadline", user: priya, from: cxv1.CaseOpen,
+			change: setClosureGoal(720 * time.Hour), wantErr: "spec.closureGoal: only a case manager of CaseTemplate installation-support"},
+		{name: "outsider moves the deadline", user: olaf, from: cxv1.CaseOpen,
+			change: setClosureGoal(720 * time.Hour), wantErr: "spec.closureGoal: only a case manager"},
+		{name: "cx-case-worker moves the deadline", user: wendy, from: cxv1.CaseOpen,
+			change: setClosureGoal(720 * time.Hour), wantErr: "spec.closureGoal: only a case manager"},
+		{name: "case manager moves the deadline", user: maria, from: cxv1.CaseOpen,
+			change: setClosureGoal(96 * time.Hour)},
+		{name: "cx-case-manager moves the deadline", user: carol, from: cxv1.CaseOpen,
+			change: setClosureGoal(96 * time.Hour)},
+		{name: "member rewrites the resolution of a closed case", user: priya, from: cxv1.CaseClosed,
+			change: func(c *cxv1.Case) { c.Spec.Resolution.Summary = "Nothing happened." }, wantErr: "a Closed Case cannot be changed (this request changes resolution)"},
+		{name: "member retitles a closed case", user: priya, from: cxv1.CaseClosed,
+			change: func(c *cxv1.Case) { c.Spec.Title = "Other"; c.Spec.Category = "other" }, wantErr: "a Closed Case cannot be changed (this request changes title, category)"},
+		{name: "case manager rewrites the customer of a closed case", user: maria, from: cxv1.CaseClosed,
+			change: func(c *cxv1.Case) { c.Spec.Customer.ID = "CUST-2" }, wantErr: "a Closed Case cannot be changed (this request changes customer)"},
+		{name: "case manager logs a note on a closed case", user: maria, from: cxv1.CaseClosed,
+			change: addAction(maria), wantErr: "may reopen it first"},
+		{name: "case manager reopens a closed case with a note", user: maria, from: cxv1.CaseClosed,
+			change: func(c *cxv1.Case) { setState(cxv1.CaseReopened)(c); addAction(maria)(c) }},
+		{name: "case manager reopens and rewrites the resolution", user: maria, from: cxv1.CaseClosed,
+			change:  func(c *cxv1.Case) { setState(cxv1.CaseReopened)(c); c.Spec.Resolution.RootCause = "other" },
+			wantErr: "a Closed Case cannot be changed (this request changes state, resolution)"},
+		{name: "case manager closes with a root cause outside the list", user: maria, from: cxv1.CaseResolved,
+			change:  func(c *cxv1.Case) { setState(cxv1.CaseClosed)(c); c.Spec.Resolution.RootCause = "gremlins" },
+			wantErr: "spec.resolution.rootCause: gremlins is not a root cause of CaseTemplate installation-support; closing needs one of: documentation-gap, installer-bug"},
+		{name: "case manager closes without customerRecovered", user: maria, template: recoveryTemplate, from: cxv1.CaseResolved,
+			change: setState(cxv1.CaseClosed), wantErr: "spec.resolution.customerRecovered: CaseTemplate " + recoveryTemplate},
+		{name: "case manager closes with customerRecovered", user: maria, template: recoveryTemplate, from: cxv1.CaseResolved,
+			change: func(c *cxv1.Case) { setState(cxv1.CaseClosed)(c); c.Spec.Resolution.CustomerRecovered = ptr.To(false) }},
+		{name: "member adds a related response", user: priya, from: cxv1.CaseOpen,
+			change: addRelated("upgrade-install/r-9")},
+		{name: "outsider adds a related response", user: olaf, from: cxv1.CaseOpen,
+			change: addRelated("upgrade-install/r-9"), wantErr: "olaf is not on the team"},
 		{name: "manager escalates: reassigns, raises severity, logs as itself", user: "manager", from: cxv1.CaseOpen,
 			change: func(c *cxv1.Case) {
 				setAssignee(maria)(c)
@@ -159,7 +175,11 @@ func TestCaseAccessPolicies(t *testing.T) {
 	}
 	for _, tc := range updates {
 		t.Run(tc.name, func(t *testing.T) {
-			obj := newCase(ctx, t, ns, tc.from)
+			template := tc.template
+			if template == "" {
+				template = templateRef
+			}
+			obj := newCaseOf(ctx, t, ns, template, tc.from)
 			c := obj.DeepCopy()
 			tc.change(c)
 			checkResult(t, clients[tc.user].Update(ctx, c), tc.wantErr)
@@ -167,11 +187,12 @@ func TestCaseAccessPolicies(t *testing.T) {
 	}
 
 	creates := []struct {
-		name    string
-		user    string
-		state   cxv1.CaseState
-		actions []cxv1.CaseAction
-		wantErr string
+		name      string
+		user      string
+		state     cxv1.CaseState
+		actions   []cxv1.CaseAction
+		rootCause string
+		wantErr   string
 	}{
 		{name: "outsider opens a case", user: olaf, state: cxv1.CaseOpen},
 		{name: "outsider opens a closed case", user: olaf, state: cxv1.CaseClosed, wantErr: "may close a Case; olaf is neither"},
@@ -179,15 +200,43 @@ func TestCaseAccessPolicies(t *testing.T) {
 		{name: "member opens a case with her action", user: priya, state: cxv1.CaseOpen, actions: []cxv1.CaseAction{action(priya)}},
 		{name: "member opens a case with someone else's action", user: priya, state: cxv1.CaseOpen,
 			actions: []cxv1.CaseAction{action(maria)}, wantErr: "a new action must have by: priya"},
+		{name: "case manager opens a closed case with a root cause outside the list", user: maria, state: cxv1.CaseClosed,
+			rootCause: "gremlins", wantErr: "spec.resolution.rootCause: gremlins is not a root cause"},
 	}
 	for _, tc := range creates {
 		t.Run(tc.name, func(t *testing.T) {
 			c := caseObject(ns, tc.state)
 			c.Spec.Actions = tc.actions
+			if tc.rootCause != "" {
+				c.Spec.Resolution.RootCause = tc.rootCause
+			}
 			err := clients[tc.user].Create(ctx, c)
 			checkResult(t, err, tc.wantErr)
 		})
 	}
+
+	// Nobody deletes a Case but the manager (retention): not a member, not a
+	// case manager, not a cluster administrator.
+	for _, user := range []string{priya, maria, carol, "admin"} {
+		t.Run("deletion by "+user, func(t *testing.T) {
+			c := newCase(ctx, t, ns, cxv1.CaseClosed)
+			cl := env.Client
+			if user != "admin" {
+				cl = clients[user]
+			}
+			want := "cannot delete resource" // RBAC: case-editor-role has no delete
+			if user == "admin" {
+				want = "Cases cannot be deleted by people" // system:masters: the policy
+			}
+			wantDenied(t, "delete", cl.Delete(ctx, c), want)
+		})
+	}
+	t.Run("deletion by the manager (retention)", func(t *testing.T) {
+		c := newCase(ctx, t, ns, cxv1.CaseClosed)
+		if err := clients["manager"].Delete(ctx, c); err != nil {
+			t.Fatalf("the manager's retention delete was refused: %v", err)
+		}
+	})
 }
 
 func checkResult(t *testing.T, err error, wantErr string) {
@@ -238,7 +287,7 @@ func caseTemplate(ns, name string, managers, members []cxv1.Subject) *cxv1.CaseT
 		Spec: cxv1.CaseTemplateSpec{
 			Category: "installation",
 			Team:     cxv1.Team{CaseManagers: managers, Members: members},
-			Closure:  cxv1.ClosureRequirements{RootCauses: []string{"documentation-gap"}},
+			Closure:  cxv1.ClosureRequirements{RootCauses: []string{"documentation-gap", "installer-bug"}},
 		},
 	}
 }
@@ -246,10 +295,16 @@ func caseTemplate(ns, name string, managers, members []cxv1.Subject) *cxv1.CaseT
 // caseObject is a Case of the installation-support template, with the
 // resolution that closing needs already filled in.
 func caseObject(ns string, state cxv1.CaseState) *cxv1.Case {
+	return caseObjectOf(ns, templateRef, state)
+}
+
+func caseObjectOf(ns, template string, state cxv1.CaseState) *cxv1.Case {
 	return &cxv1.Case{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "case-"},
 		Spec: cxv1.CaseSpec{
-			Template: templateRef,
+			Template: template,
+			Title:    "Installer stops at 80%",
+			Category: "installation",
 			Customer: &cxv1.Customer{ID: "CUST-1", Tier: "Gold"},
 			Severity: cxv1.SeverityNormal,
 			Assignee: "jonas",
@@ -267,7 +322,15 @@ func caseObject(ns string, state cxv1.CaseState) *cxv1.Case {
 // to the given state along allowed transitions.
 func newCase(ctx context.Context, t *testing.T, ns string, state cxv1.CaseState) *cxv1.Case {
 	t.Helper()
-	c := caseObject(ns, cxv1.CaseOpen)
+	return newCaseOf(ctx, t, ns, templateRef, state)
+}
+
+func newCaseOf(ctx context.Context, t *testing.T, ns, template string, state cxv1.CaseState) *cxv1.Case {
+	t.Helper()
+	c := caseObjectOf(ns, template, cxv1.CaseOpen)
+	if template == recoveryTemplate && state == cxv1.CaseClosed {
+		c.Spec.Resolution.CustomerRecovered = ptr.To(true)
+	}
 	mustCreate(ctx, t, c)
 	path := map[cxv1.CaseState][]cxv1.CaseState{
 		cxv1.CaseOpen:       nil,
@@ -298,6 +361,14 @@ func setState(s cxv1.CaseState) func(*cxv1.Case) {
 
 func setSeverity(s cxv1.Severity) func(*cxv1.Case) {
 	return func(c *cxv1.Case) { c.Spec.Severity = s }
+}
+
+func setClosureGoal(d time.Duration) func(*cxv1.Case) {
+	return func(c *cxv1.Case) { c.Spec.ClosureGoal = &metav1.Duration{Duration: d} }
+}
+
+func addRelated(ref string) func(*cxv1.Case) {
+	return func(c *cxv1.Case) { c.Spec.RelatedResponses = append(c.Spec.RelatedResponses, ref) }
 }
 
 func setAssignee(a string) func(*cxv1.Case) {

@@ -276,8 +276,14 @@ func TestChartCopiesMatchConfig(t *testing.T) {
 	for _, dst := range roles {
 		same(filepath.Join(root, "config", "rbac", filepath.Base(dst)), dst)
 	}
-	same(filepath.Join(root, "config", "admission", "case_access_policies.yaml"),
-		filepath.Join(chart, "files", "admission-policies.yaml"))
+	policies, _ := filepath.Glob(filepath.Join(root, "config", "admission", "*_policies.yaml"))
+	copied, _ := filepath.Glob(filepath.Join(chart, "files", "admission", "*.yaml"))
+	if len(policies) == 0 || len(policies) != len(copied) {
+		t.Errorf("config/admission has %d policy files, the chart %d: run `make chart-crds`", len(policies), len(copied))
+	}
+	for _, src := range policies {
+		same(src, filepath.Join(chart, "files", "admission", filepath.Base(src)))
+	}
 
 	role, err := os.ReadFile(filepath.Join(root, "config", "rbac", "role.yaml"))
 	if err != nil {

@@ -1,0 +1,181 @@
+package install_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cxv1 "github.com/cxloop/cxloop/api/v1alpha1"
+)
+
+// access is one install of cxloop's RBAC and admission policies, the way a
+// user gets it from the chart or from config/default, created for real in
+// the test API server.
+type access struct {
+	source string
+	// prefix of the object names (cxloop- from kustomize, <release>-cxloop-
+	// from the chart).
+	prefix string
+	// managerNS and managerSA are the manager's ServiceAccount.
+	managerNS, managerSA string
+}
+
+func (a access) managerUser() string {
+	return fmt.Sprintf("system:serviceaccount:%s:%s", a.managerNS, a.managerSA)
+}
+
+// manager returns a client and a REST config acting as the manager's
+// ServiceAccount.
+func (a access) manager(t *testing.T) (client.Client, *rest.Config) {
+	return asServiceAccount(t, a.managerNS, a.managerSA)
+}
+
+// installed kinds: what a user's install creates besides the CRDs (the test
+// control plane has them) and the Deployment (the tests run the manager in
+// process when they need it).
+var installedKinds = map[string]bool{
+	"ServiceAccount": true, "ClusterRole": true, "ClusterRoleBinding": true, "Role": true, "RoleBinding": true,
+	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
+}
+
+// installAccess creates the RBAC and admission policies of one install
+// path and removes them when the test ends, waiting until the API server
+// no longer enforces them (so the next install path starts clean).
+func installAccess(t *testing.T, source string) access {
+	t.Helper()
+	ctx := context.Background()
+	var objs []*unstructured.Unstructured
+	var a access
+	switch source {
+	case "helm":
+		ns := env.Namespace(t)
+		const release = "access"
+		objs = helmTemplate(t, release, ns)
+		a = access{source: source, prefix: release + "-cxloop-", managerNS: ns, managerSA: release + "-cxloop-controller-manager"}
+	case "kustomize":
+		objs = kustomizeBuild(t, "config/default")
+		a = access{source: source, prefix: "cxloop-", managerNS: "cxloop-system", managerSA: "cxloop-controller-manager"}
+		for _, u := range objs {
+			if u.GetKind() == "Namespace" {
+				if err := env.Client.Create(ctx, u.DeepCopy()); err != nil && !apierrors.IsAlreadyExists(err) {
+					t.Fatalf("create %s: %v", describe(u), err)
+				}
+			}
+		}
+	default:
+		t.Fatalf("unknown install source %q", source)
+	}
+	var created []*unstructured.Unstructured
+	t.Cleanup(func() {
+		for _, u := range created {
+			_ = env.Client.Delete(context.Background(), u)
+		}
+		waitForPoliciesGone(t)
+	})
+	policies := 0
+	for _, u := range objs {
+		if !installedKinds[u.GetKind()] {
+			continue
+		}
+		if u.GetKind() == "ValidatingAdmissionPolicy" {
+			policies++
+		}
+		if err := env.Client.Create(ctx, u.DeepCopy()); err != nil {
+			t.Fatalf("%s: create %s: %v", source, describe(u), err)
+		}
+		created = append(created, u)
+	}
+	if policies < 3 {
+		t.Fatalf("%s rendered %d ValidatingAdmissionPolicies, want at least 3", source, policies)
+	}
+	waitForPolicies(ctx, t)
+	return a
+}
+
+// waitForPolicies waits until the policies just created are enforced: they
+// load asynchronously. A dry-run delete of a Case must be refused.
+func waitForPolicies(ctx context.Context, t *testing.T) {
+	t.Helper()
+	ns := env.Namespace(t)
+	probe := caseObject(ns, cxv1.CaseOpen)
+	mustCreate(ctx, t, probe)
+	waitForDenial(ctx, t, "deletion of a Case", "Cases cannot be deleted", func() error {
+		return env.Client.Delete(ctx, probe, client.DryRunAll)
+	})
+}
+
+// waitForPoliciesGone waits until deleting a Case is allowed again: no
+// install's policies are enforced any more.
+func waitForPoliciesGone(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	probe := caseObject(ns, cxv1.CaseOpen)
+	mustCreate(ctx, t, probe)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := env.Client.Delete(ctx, probe, client.DryRunAll)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deleted admission policies are still enforced: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// asServiceAccount returns a client (and its config) that impersonates a
+// ServiceAccount as the API server authenticates its token: the user name
+// and the groups of all ServiceAccounts and of its namespace.
+func asServiceAccount(t *testing.T, namespace, name string) (client.Client, *rest.Config) {
+	t.Helper()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: fmt.Sprintf("system:serviceaccount:%s:%s", namespace, name),
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+	}
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client.WithFieldValidation(c, metav1.FieldValidationStrict), cfg
+}
+
+// TestAccessHierarchy installs cxloop's RBAC and admission policies from
+// the chart and from config/default, in turn, and works Cases as people
+// and as a collector, under each.
+func TestAccessHierarchy(t *testing.T) {
+	for _, source := range []string{"helm", "kustomize"} {
+		t.Run(source, func(t *testing.T) {
+			a := installAccess(t, source)
+			t.Run("people", func(t *testing.T) { testCaseAccess(t, a) })
+			t.Run("collector", func(t *testing.T) { testCollectorAccess(t, a) })
+		})
+	}
+}
+
+// wantDenied fails unless err is an admission or RBAC refusal containing
+// want.
+func wantDenied(t *testing.T, what string, err error, want string) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s: allowed, want refused with %q", what, want)
+		return
+	}
+	if !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err) {
+		t.Errorf("%s: error %v is not a denial (403/422)", what, err)
+		return
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("%s: refused with %q, want a message containing %q", what, err.Error(), want)
+	}
+}

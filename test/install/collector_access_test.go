@@ -1,0 +1,276 @@
+package install_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	cxv1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/controllers"
+	"github.com/cxloop/cxloop/internal/collector"
+)
+
+// testCollectorAccess runs the manager under its own ServiceAccount (with
+// the install's ClusterRole) and a real collector under the ServiceAccount
+// and Role the manager gives it, and drives a dedup merge through the
+// admission policies. The collector reads only the Secrets it needs, and
+// changes a Case only by adding responses.
+func testCollectorAccess(t *testing.T, a access) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	const tpName = "upgrade-install"
+	collectorSA := tpName + "-collector"
+
+	received := make(chan string, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		select {
+		case received <- string(body):
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(hook.Close)
+
+	tp := &cxv1.SurveyTouchpoint{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tpName},
+		Spec: cxv1.SurveyTouchpointSpec{
+			Channel: cxv1.ChannelEmail,
+			Questions: []cxv1.Question{
+				{ID: "completed", Text: "Were you able to complete the installation?", Type: cxv1.QuestionYesNo, Required: true},
+			},
+		},
+	}
+	template := caseTemplate(ns, templateRef, []cxv1.Subject{{Name: maria}}, []cxv1.Subject{{Name: priya}})
+	rule := &cxv1.AlertRule{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "installation-failed"},
+		Spec: cxv1.AlertRuleSpec{
+			Touchpoints: cxv1.TouchpointSelection{Names: []string{tpName}},
+			Condition:   "answers.completed == false",
+			Dedup:       &cxv1.DedupSpec{Key: "customer.id", Window: metav1.Duration{Duration: 72 * time.Hour}},
+			Actions: cxv1.AlertActions{
+				OpenCase: &cxv1.OpenCaseAction{Template: templateRef},
+				Notify:   []cxv1.NotifyAction{{Channel: "support-hook"}},
+			},
+		},
+	}
+	objs := []client.Object{
+		tp, template, rule,
+		secret(ns, "hook-signing", "secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+		// Another touchpoint's token and a database password: the
+		// collector must not read them.
+		secret(ns, "payroll-db", "dsn", "postgres://payroll:hunter2@db/payroll"),
+		secret(ns, "other-hook-signing", "secret", "whsec_b3RoZXItc2VjcmV0LWtleS0xMjM0NTY3OA=="),
+		&cxv1.NotificationChannel{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "support-hook"},
+			Spec: cxv1.NotificationChannelSpec{
+				Type: cxv1.ChannelTypeWebhook,
+				Webhook: &cxv1.WebhookChannel{URL: hook.URL + "/cx",
+					SigningSecretRef: cxv1.SecretKeyReference{Name: "hook-signing", Key: "secret"}},
+				AllowPrivateDestinations: true, // the receiver is on loopback
+			},
+		},
+	}
+	for _, obj := range objs {
+		mustCreate(ctx, t, obj)
+	}
+
+	// The manager, as its ServiceAccount: it deploys the collector's
+	// ServiceAccount, Role and RoleBinding (creating a Role needs the
+	// manager to hold what the Role grants).
+	_, managerCfg := a.manager(t)
+	mgr, err := ctrl.NewManager(managerCfg, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		// Each install path runs a manager in this process.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := controllers.SetupWithManager(mgr, controllers.Options{
+		CollectorImage: "example.com/cxloop:test", CollectorStatusEvery: time.Hour,
+		// The collector below runs in this process.
+		CollectorEndpoint: func(*cxv1.SurveyTouchpoint) string { return "http://127.0.0.1:1" },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mgrCtx, stopMgr := context.WithCancel(ctx)
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(mgrCtx) }()
+	t.Cleanup(func() {
+		stopMgr()
+		if err := <-mgrDone; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+
+	role := &rbacv1.Role{}
+	eventually(t, "the manager to create the collector's Role naming the channel's Secret", func() bool {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: collectorSA}, role); err != nil {
+			return false
+		}
+		return slices.Equal(secretNames(role), []string{"hook-signing"})
+	})
+	for _, r := range role.Rules {
+		if slices.Contains(r.Resources, "secrets") && len(r.ResourceNames) == 0 {
+			t.Errorf("collector Role grants every Secret: %+v", r)
+		}
+		if slices.Contains(r.Resources, "cases") && (slices.Contains(r.Verbs, "update") || slices.Contains(r.Verbs, "delete")) {
+			t.Errorf("collector Role grants more on cases than the outbox needs: %v", r.Verbs)
+		}
+	}
+
+	// The collector, as its ServiceAccount.
+	collectorClient, collectorCfg := asServiceAccount(t, ns, collectorSA)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + lis.Addr().String()
+	cfg := &collector.FileConfig{
+		Namespace: ns, Touchpoint: tpName, Store: "sqlite", SQLitePath: filepath.Join(t.TempDir(), "responses.db"),
+		Spec: tp.Spec, Generation: 1,
+	}
+	runCtx, stopCollector := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- collector.Run(runCtx, cfg, collector.RunOptions{Kube: collectorCfg, Listener: lis, Log: logr.Discard()})
+	}()
+	t.Cleanup(func() {
+		stopCollector()
+		if err := <-done; err != nil {
+			t.Errorf("collector.Run: %v", err)
+		}
+	})
+	post := func(id string) {
+		t.Helper()
+		body := fmt.Sprintf(`{"id":%q,"customer":{"id":"C-100","tier":"Gold"},"answers":{"completed":false}}`, id)
+		resp, err := http.Post(url+"/v1/responses", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("post %s: %d", id, resp.StatusCode)
+		}
+	}
+	cases := func() []cxv1.Case {
+		var list cxv1.CaseList
+		if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		return list.Items
+	}
+	// The rule reaches the collector through its watch; until then a
+	// response matches nothing, so probe with fresh ids.
+	eventually(t, "the first failure to open a Case", func() bool {
+		post(fmt.Sprintf("r-1-%d", time.Now().UnixNano()))
+		return len(cases()) > 0
+	})
+	select {
+	case <-received: // the collector read the channel's Secret
+	case <-time.After(30 * time.Second):
+		t.Fatal("no webhook delivery within 30s: the collector could not read its channel's Secret")
+	}
+	post("r-2")
+	var merged cxv1.Case
+	eventually(t, "the second failure to merge into the open Case", func() bool {
+		cs := cases()
+		if len(cs) != 1 {
+			return false
+		}
+		merged = cs[0]
+		return slices.Contains(merged.Spec.RelatedResponses, tpName+"/r-2")
+	})
+
+	// The collector's identity cannot do anything else.
+	unrelated := &corev1.Secret{}
+	wantDenied(t, "collector reads an unrelated Secret",
+		collectorClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "payroll-db"}, unrelated), `cannot get resource "secrets"`)
+	if err := collectorClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "hook-signing"}, &corev1.Secret{}); err != nil {
+		t.Errorf("collector reads its channel's Secret: %v", err)
+	}
+	wantDenied(t, "collector lists Secrets", collectorClient.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)), "cannot list")
+	retitled := merged.DeepCopy()
+	retitled.Spec.Title = "Nothing to see"
+	wantDenied(t, "collector retitles a Case", collectorClient.Patch(ctx, retitled, client.MergeFrom(&merged)),
+		"merge-responses, which collectors hold, allows only adding spec.relatedResponses")
+	reassigned := merged.DeepCopy()
+	reassigned.Spec.Assignee = "mallory"
+	wantDenied(t, "collector reassigns a Case", collectorClient.Patch(ctx, reassigned, client.MergeFrom(&merged)), "spec.assignee: only a case manager")
+	wantDenied(t, "collector deletes a Case", collectorClient.Delete(ctx, &merged), "cannot delete")
+
+	// A rule that notifies another channel extends the Role to that
+	// channel's Secret, and only that.
+	mustCreate(ctx, t, &cxv1.NotificationChannel{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "other-hook"},
+		Spec: cxv1.NotificationChannelSpec{
+			Type: cxv1.ChannelTypeWebhook,
+			Webhook: &cxv1.WebhookChannel{URL: "https://hooks.example.com/cx",
+				SigningSecretRef: cxv1.SecretKeyReference{Name: "other-hook-signing", Key: "secret"}},
+		},
+	})
+	live := &cxv1.AlertRule{}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(rule), live); err != nil {
+		t.Fatal(err)
+	}
+	live.Spec.Actions.Notify = append(live.Spec.Actions.Notify, cxv1.NotifyAction{Channel: "other-hook"})
+	if err := env.Client.Update(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Role to follow the rule's channels", func() bool {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: collectorSA}, role); err != nil {
+			return false
+		}
+		return slices.Equal(secretNames(role), []string{"hook-signing", "other-hook-signing"})
+	})
+}
+
+func secret(ns, name, key, value string) *corev1.Secret {
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: map[string]string{key: value}}
+}
+
+// secretNames are the Secrets a Role lets its subject read.
+func secretNames(role *rbacv1.Role) []string {
+	var names []string
+	for _, r := range role.Rules {
+		if slices.Contains(r.Resources, "secrets") {
+			names = append(names, r.ResourceNames...)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
