@@ -32,6 +32,8 @@ type compiledRule struct {
 type ruleSet struct {
 	env   *rules.ResponseEnv
 	rules []compiledRule
+	// index picks the rules that can match a response.
+	index *rules.Index
 	// skipped maps a rule name to why it is not evaluated.
 	skipped map[string]string
 }
@@ -70,6 +72,11 @@ func compileRules(tp *cxv1alpha1.SurveyTouchpoint, all []cxv1alpha1.AlertRule) (
 		}
 		rs.rules = append(rs.rules, cr)
 	}
+	conds := make([]*rules.Program, len(rs.rules))
+	for i := range rs.rules {
+		conds[i] = rs.rules[i].cond
+	}
+	rs.index = env.NewIndex(conds)
 	return rs, nil
 }
 
@@ -105,6 +112,52 @@ type ResponseSnapshotJSON struct {
 	Themes      []string          `json:"themes,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	SubmittedAt time.Time         `json:"submittedAt"`
+	// raw is the snapshot already encoded: every rule a response matches
+	// carries the same snapshot, encoded once.
+	raw json.RawMessage
+}
+
+// MarshalJSON encodes the snapshot, once per response.
+func (s ResponseSnapshotJSON) MarshalJSON() ([]byte, error) {
+	if s.raw != nil {
+		return s.raw, nil
+	}
+	type plain ResponseSnapshotJSON
+	return json.Marshal(plain(s))
+}
+
+// responseParts are the parts of the actions of one response that do not
+// depend on the rule, built on the first match and shared by the others.
+type responseParts struct {
+	snapshot ResponseSnapshotJSON
+	// answers is the answers and comment as matchMessage lists them.
+	answers string
+}
+
+func newResponseParts(resp *rules.Response, sentiment *float64) (*responseParts, error) {
+	p := &responseParts{snapshot: ResponseSnapshotJSON{
+		Answers: resp.Answers, Comment: resp.Comment, Sentiment: sentiment, Themes: resp.Themes,
+		Metadata: resp.Metadata, SubmittedAt: resp.SubmittedAt,
+	}}
+	raw, err := p.snapshot.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("response snapshot: %w", err)
+	}
+	p.snapshot.raw = raw
+	var b strings.Builder
+	ids := make([]string, 0, len(resp.Answers))
+	for id := range resp.Answers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fmt.Fprintf(&b, "  %s: %v\n", id, resp.Answers[id])
+	}
+	if resp.Comment != "" {
+		fmt.Fprintf(&b, "Comment: %s\n", resp.Comment)
+	}
+	p.answers = b.String()
+	return p, nil
 }
 
 // NotifyPayload is the outbox payload of a notify or recognition action.
@@ -121,7 +174,7 @@ type match struct {
 	rules   []string
 }
 
-// evaluate runs every rule on resp and returns the actions to store with
+// evaluate runs the rules that can match resp (see rules.Index) and returns the actions to store with
 // it. A rule whose evaluation fails on this response (for example it reads
 // an unanswered question) does not match; the error is returned for the
 // log, the other rules still run.
@@ -135,7 +188,9 @@ func (rs *ruleSet) evaluate(namespace string, resp *rules.Response, sentiment *f
 		return m, fmt.Errorf("rules: %w", err)
 	}
 	var errs []error
-	for _, cr := range rs.rules {
+	var parts *responseParts
+	for _, i := range rs.index.Candidates(act, nil) {
+		cr := &rs.rules[i]
 		ok, err := cr.cond.EvalActivation(act)
 		if err != nil {
 			if !errors.Is(err, rules.ErrNoAnswer) {
@@ -146,7 +201,12 @@ func (rs *ruleSet) evaluate(namespace string, resp *rules.Response, sentiment *f
 		if !ok {
 			continue
 		}
-		actions, err := cr.actions(namespace, resp, sentiment, act, now)
+		if parts == nil {
+			if parts, err = newResponseParts(resp, sentiment); err != nil {
+				return m, err
+			}
+		}
+		actions, err := cr.actions(namespace, resp, sentiment, parts, act, now)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rule %s: %w", cr.rule.Name, err))
 			continue
@@ -160,7 +220,7 @@ func (rs *ruleSet) evaluate(namespace string, resp *rules.Response, sentiment *f
 // actions builds the outbox entries of one matched rule. Their dedup keys
 // are "<response>/<rule>/<action>", so a rule's actions are written once
 // per response.
-func (cr *compiledRule) actions(namespace string, resp *rules.Response, sentiment *float64, act *rules.Activation, now time.Time) ([]store.NewAction, error) {
+func (cr *compiledRule) actions(namespace string, resp *rules.Response, sentiment *float64, parts *responseParts, act *rules.Activation, now time.Time) ([]store.NewAction, error) {
 	r := cr.rule
 	var out []store.NewAction
 	add := func(kind, suffix string, payload any) error {
@@ -184,10 +244,7 @@ func (cr *compiledRule) actions(namespace string, resp *rules.Response, sentimen
 			Namespace: namespace, Rule: r.Name, RuleKind: kind, Template: oc.Template, Title: caseTitle(r, oc),
 			Touchpoint: resp.Touchpoint, ResponseID: resp.ID,
 			Customer: cxv1alpha1.Customer{ID: resp.Customer.ID, Tier: resp.Customer.Tier, Segment: resp.Customer.Segment, Attributes: resp.Customer.Attributes},
-			Response: ResponseSnapshotJSON{
-				Answers: resp.Answers, Comment: resp.Comment, Sentiment: sentiment, Themes: resp.Themes,
-				Metadata: resp.Metadata, SubmittedAt: resp.SubmittedAt,
-			},
+			Response: parts.snapshot,
 			Channels: channels, MatchedAt: now,
 		}
 		if t := r.Spec.Throttle; t != nil {
@@ -205,7 +262,7 @@ func (cr *compiledRule) actions(namespace string, resp *rules.Response, sentimen
 		}
 	}
 	for _, ch := range channels {
-		kindName, msg := store.ActionNotify, matchMessage(namespace, r, resp, sentiment)
+		kindName, msg := store.ActionNotify, matchMessage(namespace, r, resp, sentiment, parts)
 		if kind == cxv1alpha1.AlertRecognition {
 			kindName, msg = store.ActionRecognition, praiseMessage(r, resp)
 		}
@@ -234,7 +291,7 @@ func caseTitle(r *cxv1alpha1.AlertRule, oc *cxv1alpha1.OpenCaseAction) string {
 // matchMessage tells a channel that a response matched an Escalation rule.
 // It names the customer by id and tier only: contact details stay in the
 // store.
-func matchMessage(namespace string, r *cxv1alpha1.AlertRule, resp *rules.Response, sentiment *float64) notify.Message {
+func matchMessage(namespace string, r *cxv1alpha1.AlertRule, resp *rules.Response, sentiment *float64, parts *responseParts) notify.Message {
 	title := r.Spec.Description
 	if title == "" {
 		title = "Rule " + r.Name + " matched"
@@ -246,17 +303,7 @@ func matchMessage(namespace string, r *cxv1alpha1.AlertRule, resp *rules.Respons
 	fields = append(fields, notify.Field{Name: "Touchpoint", Value: resp.Touchpoint})
 	var b strings.Builder
 	fmt.Fprintf(&b, "Response %s to %s (namespace %s) matched rule %s: %s\n", resp.ID, resp.Touchpoint, namespace, r.Name, r.Spec.Condition)
-	ids := make([]string, 0, len(resp.Answers))
-	for id := range resp.Answers {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		fmt.Fprintf(&b, "  %s: %v\n", id, resp.Answers[id])
-	}
-	if resp.Comment != "" {
-		fmt.Fprintf(&b, "Comment: %s\n", resp.Comment)
-	}
+	b.WriteString(parts.answers)
 	if sentiment != nil {
 		fields = append(fields, notify.Field{Name: "Sentiment", Value: fmt.Sprintf("%.2f", *sentiment)})
 	}

@@ -128,6 +128,8 @@ func baseEnvOptions() []cel.EnvOption {
 type compiled struct {
 	expr string
 	prg  cel.Program
+	// ast is the checked expression, which the rule index reads.
+	ast *cel.Ast
 	// tracked is true when the program counts its cost at run time.
 	tracked bool
 }
@@ -165,7 +167,7 @@ func compile(env *cel.Env, expr string, want *cel.Type, o options, sizes checker
 	if err != nil {
 		return nil, compileErrorf(expr, "%v", err)
 	}
-	return &compiled{expr: expr, prg: prg, tracked: tracked}, nil
+	return &compiled{expr: expr, prg: prg, ast: checked, tracked: tracked}, nil
 }
 
 // evalBool evaluates a program whose result is a bool.

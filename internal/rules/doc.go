@@ -66,4 +66,13 @@
 // activation once per response with ResponseEnv.NewActivation and call
 // Program.EvalActivation for every rule; Program.Eval is the convenience
 // form for one rule.
+//
+// With many rules, ResponseEnv.NewIndex reads the conditions' guards (a
+// top-level conjunct comparing a string field with literals, a presence
+// test, or a strict read of an answer or metadata key) and
+// Index.Candidates returns only the rules whose guards the response has:
+// 1,000 rules scoped to 50 stores cost about what 20 do. Skipping a rule
+// never changes the result (a false or failing conjunct makes the whole
+// condition not match); TestIndexMatchesNaiveEvaluation checks that on
+// random conditions and responses.
 package rules

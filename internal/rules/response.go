@@ -236,6 +236,8 @@ type Activation struct {
 	metadata    ref.Val
 	touchpoint  ref.Val
 	submittedAt ref.Val
+	// resp is the response converted, which the rule index reads.
+	resp *Response
 }
 
 var _ interpreter.Activation = (*Activation)(nil)
@@ -301,6 +303,7 @@ func (e *ResponseEnv) NewActivation(r *Response) (*Activation, error) {
 		metadata:    types.NewStringStringMap(types.DefaultTypeAdapter, r.Metadata),
 		touchpoint:  types.String(r.Touchpoint),
 		submittedAt: types.Timestamp{Time: r.SubmittedAt.UTC()},
+		resp:        r,
 	}, nil
 }
 
