@@ -56,6 +56,51 @@ func clusterInternalName(host string) bool {
 	return h == "localhost" || !strings.Contains(h, ".") && net.ParseIP(h) == nil
 }
 
+// specialPurpose are the address blocks of the IANA IPv4 and IPv6
+// Special-Purpose Address Registries (RFC 6890 and successors) and cloud
+// metadata addresses that a notification must not reach without
+// allowPrivateDestinations: none of them is an ordinary public Internet
+// host, and several are how a pod reaches things it should not (the pod
+// and node ranges of carrier-grade NAT clusters, metadata services).
+// Loopback, private, link-local and unspecified addresses are checked
+// first, with netip's own predicates.
+var specialPurpose = []struct {
+	prefix netip.Prefix
+	reason string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), `a "this network" address`},
+	// 100.100.100.200 is a cloud metadata service (Alibaba Cloud), inside
+	// the shared address space; named for the message.
+	{netip.MustParsePrefix("100.100.100.200/32"), "a cloud metadata address"},
+	{netip.MustParsePrefix("100.64.0.0/10"), "a shared (carrier-grade NAT) address"},
+	{netip.MustParsePrefix("192.0.0.0/24"), "an IETF protocol assignment address"},
+	{netip.MustParsePrefix("192.0.2.0/24"), "a documentation address"},
+	{netip.MustParsePrefix("192.88.99.0/24"), "a 6to4 relay anycast address"},
+	{netip.MustParsePrefix("198.18.0.0/15"), "a benchmarking address"},
+	{netip.MustParsePrefix("198.51.100.0/24"), "a documentation address"},
+	{netip.MustParsePrefix("203.0.113.0/24"), "a documentation address"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "a multicast address"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "a reserved address"},
+	// fd00:ec2::254 is the AWS metadata service over IPv6 (inside the
+	// unique-local block, refused as private too).
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "a local-use NAT64 address"},
+	{netip.MustParsePrefix("100::/64"), "a discard-only address"},
+	{netip.MustParsePrefix("2001::/23"), "an IETF protocol assignment address"},
+	{netip.MustParsePrefix("2001:db8::/32"), "a documentation address"},
+	{netip.MustParsePrefix("3fff::/20"), "a documentation address"},
+	{netip.MustParsePrefix("5f00::/16"), "a segment-routing (SRv6) address"},
+	{netip.MustParsePrefix("fec0::/10"), "a site-local address"},
+	{netip.MustParsePrefix("ff00::/8"), "a multicast address"},
+}
+
+// Prefixes that embed an IPv4 address, which is checked in turn: NAT64
+// (64:ff9b::/96, the IPv4 in the last 32 bits) and 6to4 (2002::/16, in bits
+// 16 to 48).
+var (
+	nat64   = netip.MustParsePrefix("64:ff9b::/96")
+	sixToV4 = netip.MustParsePrefix("2002::/16")
+)
+
 // privateAddr says why an address must not be reached without
 // allowPrivateDestinations, or "" when it may be.
 func privateAddr(ip netip.Addr) string {
@@ -71,8 +116,21 @@ func privateAddr(ip netip.Addr) string {
 		return "a link-local address"
 	case ip.IsPrivate():
 		return "a private address"
-	case ip.Is4() && ip.As4()[0] == 0:
-		return `a "this network" address`
+	}
+	for _, sp := range specialPurpose {
+		if sp.prefix.Contains(ip) {
+			return sp.reason
+		}
+	}
+	if ip.Is6() && (nat64.Contains(ip) || sixToV4.Contains(ip)) {
+		b := ip.As16()
+		v4 := netip.AddrFrom4([4]byte(b[12:16]))
+		if sixToV4.Contains(ip) {
+			v4 = netip.AddrFrom4([4]byte(b[2:6]))
+		}
+		if reason := privateAddr(v4); reason != "" {
+			return reason + " (" + v4.String() + ") embedded in an IPv6 address"
+		}
 	}
 	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/mail"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -130,5 +131,68 @@ func TestLongSubjectIsFolded(t *testing.T) {
 	got, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
 	if err != nil || got != strings.TrimSpace(title) {
 		t.Errorf("Subject decodes to %q (%v), want %q", got, err, strings.TrimSpace(title))
+	}
+}
+
+// The SSRF guard refuses every special-purpose block, in IPv4 and IPv6,
+// and lets ordinary public addresses through.
+func TestPrivateAddrRefusesSpecialPurposeRanges(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		want string // "" when the address may be reached
+	}{
+		{"127.0.0.1", "a loopback address"},
+		{"10.1.2.3", "a private address"},
+		{"172.16.0.1", "a private address"},
+		{"192.168.1.1", "a private address"},
+		{"169.254.169.254", "a link-local address"},
+		{"0.0.0.0", "an unspecified address"},
+		{"172.32.0.1", ""},
+		{"0.1.2.3", `a "this network" address`},
+		{"100.64.0.1", "a shared (carrier-grade NAT) address"},
+		{"100.127.255.254", "a shared (carrier-grade NAT) address"},
+		{"100.100.100.200", "a cloud metadata address"},
+		{"192.0.0.8", "an IETF protocol assignment address"},
+		{"192.0.2.10", "a documentation address"},
+		{"198.18.0.1", "a benchmarking address"},
+		{"198.19.255.255", "a benchmarking address"},
+		{"198.51.100.7", "a documentation address"},
+		{"203.0.113.9", "a documentation address"},
+		{"224.0.0.251", "a link-local address"},
+		{"239.1.2.3", "a multicast address"},
+		{"240.0.0.1", "a reserved address"},
+		{"255.255.255.255", "a reserved address"},
+		{"::1", "a loopback address"},
+		{"::", "an unspecified address"},
+		{"::ffff:100.64.0.1", "a shared (carrier-grade NAT) address"},
+		{"::ffff:127.0.0.1", "a loopback address"},
+		{"fe80::1", "a link-local address"},
+		{"fc00::1", "a private address"},
+		{"fd00:ec2::254", "a private address"},
+		{"fec0::1", "a site-local address"},
+		{"ff02::1", "a link-local address"},
+		{"ff05::2", "a multicast address"},
+		{"100::1", "a discard-only address"},
+		{"2001::1", "an IETF protocol assignment address"},
+		{"2001:db8::1", "a documentation address"},
+		{"3fff::1", "a documentation address"},
+		{"64:ff9b::a00:1", "a private address (10.0.0.1) embedded in an IPv6 address"},
+		{"64:ff9b::6464:64c8", "a cloud metadata address (100.100.100.200) embedded in an IPv6 address"},
+		{"64:ff9b:1::1", "a local-use NAT64 address"},
+		{"2002:a9fe:a9fe::1", "a link-local address (169.254.169.254) embedded in an IPv6 address"},
+		// Public addresses, also behind NAT64 and 6to4.
+		{"93.184.215.14", ""},
+		{"100.63.255.255", ""},
+		{"100.128.0.0", ""},
+		{"198.20.0.1", ""},
+		{"2606:4700::1111", ""},
+		{"64:ff9b::5db8:d70e", ""},
+		{"2002:5db8:d70e::1", ""},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			if got := privateAddr(netip.MustParseAddr(tc.addr)); got != tc.want {
+				t.Errorf("privateAddr(%s) = %q, want %q", tc.addr, got, tc.want)
+			}
+		})
 	}
 }
