@@ -194,7 +194,15 @@ func runCollector(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := collector.RunOptions{Log: ctrl.Log.WithName("collector")}
+	// The environment is read here and only here: the pod template maps
+	// the touchpoint's Secrets into it.
+	opts := collector.RunOptions{
+		Log:             ctrl.Log.WithName("collector"),
+		StoreDSN:        os.Getenv(collector.EnvStoreDSN),
+		SigningKey:      envBytes(collector.EnvSigningKey),
+		APIToken:        envBytes(collector.EnvAPIToken),
+		ProgramAPIToken: envBytes(collector.EnvProgramAPIToken),
+	}
 	if !*standalone {
 		kube, err := ctrl.GetConfig()
 		if err != nil {
@@ -204,4 +212,12 @@ func runCollector(ctx context.Context, args []string, stderr io.Writer) error {
 		opts.Kube = kube
 	}
 	return collector.Run(ctx, cfg, opts)
+}
+
+// envBytes is the variable's value, nil when unset or empty.
+func envBytes(name string) []byte {
+	if v := os.Getenv(name); v != "" {
+		return []byte(v)
+	}
+	return nil
 }

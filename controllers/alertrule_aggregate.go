@@ -5,15 +5,17 @@ import (
 	"fmt"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/alerting"
-	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/collectorclient"
 	"github.com/cxloop/cxloop/internal/store"
 )
 
 // AggregateSource returns the mergeable aggregates of a touchpoint's
 // responses submitted in [from, to), per group of groupBy ("" for one
-// group). collector.HTTPSource implements it over the collector's
+// group). collectorclient.HTTPSource implements it over the collector's
 // GET /v1/metrics; collector.StoreSource reads a store directly.
 type AggregateSource interface {
 	Metrics(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint, from, to time.Time, groupBy string) (*store.AggregateResult, error)
@@ -38,7 +40,7 @@ func (r *AlertRuleReconciler) fetchWindows(ctx context.Context, selected []cxv1a
 	}
 	src := r.Source
 	if src == nil {
-		src = collector.HTTPSource{}
+		src = collectorclient.HTTPSource{Target: CollectorTargets{Reader: r.APIReader}.Target}
 	}
 	for i := range selected {
 		tp := &selected[i]
@@ -55,11 +57,12 @@ func (r *AlertRuleReconciler) fetchWindows(ctx context.Context, selected []cxv1a
 	return in
 }
 
-// aggregateSource is opts.AggregateSource, by default the collectors' HTTP
-// API at CollectorEndpoint or the touchpoint's status.endpoint.
-func (o Options) aggregateSource() AggregateSource {
+// aggregateSource is opts.AggregateSource, by default the collectors'
+// private API at CollectorEndpoint or the collector Service's private
+// port, with the credential read through reader.
+func (o Options) aggregateSource(reader client.Reader) AggregateSource {
 	if o.AggregateSource != nil {
 		return o.AggregateSource
 	}
-	return collector.HTTPSource{Endpoint: o.CollectorEndpoint}
+	return collectorclient.HTTPSource{Target: CollectorTargets{Reader: reader, Endpoint: o.CollectorEndpoint}.Target}
 }

@@ -22,6 +22,7 @@ import (
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/alerting"
 	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/collectorclient"
 	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/store"
 )
@@ -83,12 +84,13 @@ func (c *clockedCollectors) start(t *testing.T, tp *cxv1alpha1.SurveyTouchpoint)
 }
 
 // source reads the collectors over their HTTP API, as the manager does.
-func (c *clockedCollectors) source() collector.HTTPSource {
-	return collector.HTTPSource{Endpoint: func(tp *cxv1alpha1.SurveyTouchpoint) string {
+func (c *clockedCollectors) source() collectorclient.HTTPSource {
+	return collectorclient.HTTPSource{Target: func(_ context.Context, tp *cxv1alpha1.SurveyTouchpoint) (collectorclient.Target, error) {
+		endpoint := "http://127.0.0.1:1"
 		if ts, ok := c.servers[tp.Name]; ok {
-			return ts.URL
+			endpoint = ts.URL
 		}
-		return "http://127.0.0.1:1"
+		return collectorclient.Target{Endpoint: endpoint, Token: testCollectorToken}, nil
 	}}
 }
 
@@ -117,7 +119,13 @@ func (c *clockedCollectors) postNPS(t *testing.T, touchpoint, storeName string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(c.servers[touchpoint].URL+"/v1/responses:batch", "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, c.servers[touchpoint].URL+"/v1/responses:batch", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testCollectorToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +474,7 @@ func TestAggregateRuleSelectingNoTouchpoint(t *testing.T) {
 	create(t, rule)
 	waitReadyMessage(t, rule, metav1.ConditionFalse, cxv1alpha1.ReasonNoTouchpointSelected, "selects no SurveyTouchpoint")
 
-	src := &countingSource{AggregateSource: collector.HTTPSource{}}
+	src := &countingSource{AggregateSource: collectorclient.HTTPSource{Target: testCollectorTarget}}
 	r := &AlertRuleReconciler{Client: env.Client, Source: src, Deliverer: &callRecorder{}}
 	res, got := reconcileRule(t, r, rule)
 	if src.reads != 0 || got.Status.LastEvaluationTime != nil || res.RequeueAfter != 0 {

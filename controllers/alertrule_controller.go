@@ -67,8 +67,8 @@ type AlertRuleReconciler struct {
 	// it starts from the controller's own last write.
 	APIReader client.Reader
 	Recorder  recorder.EventRecorder
-	// Source reads collectors' aggregates (default collector.HTTPSource at
-	// the touchpoints' status.endpoint).
+	// Source reads collectors' aggregates (default collectorclient.HTTPSource at
+	// the collectors' private surface, with the touchpoint's API token).
 	Source AggregateSource
 	// Deliverer sends AggregateFiring and AggregateResolved messages;
 	// without one they are logged and dropped.

@@ -6,11 +6,10 @@ import (
 	"sort"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
-	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/collectorclient"
 )
 
 // CollectorArchiver archives closed Cases into the program's store through
@@ -24,8 +23,9 @@ type CollectorArchiver struct {
 	// APIReader reads the collector API Secret (uncached).
 	APIReader client.Reader
 	// Collectors talks to collectors (default: a 30 s timeout client).
-	Collectors *collector.Client
-	// Endpoint overrides status.endpoint (tests, the in-process demo).
+	Collectors *collectorclient.Client
+	// Endpoint overrides the collector's private surface URL (tests, the
+	// in-process demo).
 	Endpoint func(tp *cxv1alpha1.SurveyTouchpoint) string
 }
 
@@ -37,16 +37,9 @@ func (a *CollectorArchiver) ArchiveCase(ctx context.Context, c *cxv1alpha1.Case)
 	if err != nil {
 		return err
 	}
-	endpoint := tp.Status.Endpoint
-	if a.Endpoint != nil {
-		endpoint = a.Endpoint(tp)
-	}
-	if endpoint == "" {
-		return fmt.Errorf("archive case %s: touchpoint %s has no collector endpoint yet", c.Name, tp.Name)
-	}
-	secret := &corev1.Secret{}
-	if err := a.APIReader.Get(ctx, client.ObjectKey{Namespace: tp.Namespace, Name: CollectorAPISecretName(tp)}, secret); err != nil {
-		return fmt.Errorf("archive case %s: read the collector API token of touchpoint %s: %w", c.Name, tp.Name, err)
+	target, err := CollectorTargets{Reader: a.APIReader, Endpoint: a.Endpoint}.Target(ctx, tp)
+	if err != nil {
+		return fmt.Errorf("archive case %s: %w", c.Name, err)
 	}
 	doc, err := ArchiveDocument(c)
 	if err != nil {
@@ -58,9 +51,9 @@ func (a *CollectorArchiver) ArchiveCase(ctx context.Context, c *cxv1alpha1.Case)
 	}
 	cl := a.Collectors
 	if cl == nil {
-		cl = collector.NewClient(nil)
+		cl = collectorclient.New(nil)
 	}
-	if err := cl.ArchiveCase(ctx, endpoint, string(secret.Data[CollectorAPITokenKey]), c.Name, closedAt, doc); err != nil {
+	if err := cl.ArchiveCase(ctx, target, c.Name, closedAt, doc); err != nil {
 		return fmt.Errorf("archive case %s through the collector of touchpoint %s: %w", c.Name, tp.Name, err)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/collectorclient"
 )
 
 // A touchpoint's collector gets an API token Secret, owned by the
@@ -45,7 +46,7 @@ func TestClosedCaseIsArchivedThroughTheCollectorAPI(t *testing.T) {
 	if err := archiver.ArchiveCase(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	got, err := collector.NewClient(nil).ArchivedCase(ctx, ts.URL, token, c.Name)
+	got, err := collectorclient.New(nil).ArchivedCase(ctx, collectorclient.Target{Endpoint: ts.URL, Token: token}, c.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +59,8 @@ func TestClosedCaseIsArchivedThroughTheCollectorAPI(t *testing.T) {
 	}
 
 	// Without the token, or with another, the archive stays shut.
-	_, err = collector.NewClient(nil).ArchivedCase(ctx, ts.URL, "not-the-token", c.Name)
-	var apiErr *collector.APIError
+	_, err = collectorclient.New(nil).ArchivedCase(ctx, collectorclient.Target{Endpoint: ts.URL, Token: "not-the-token"}, c.Name)
+	var apiErr *collectorclient.APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized {
 		t.Errorf("wrong token: %v, want 401", err)
 	}

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
-	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/collectorclient"
 	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/report"
 )
@@ -231,7 +231,7 @@ func TestReportScheduleFollowsTimeZoneAcrossDST(t *testing.T) {
 func reconcileReport(t *testing.T, ns, name string) ctrl.Result {
 	t.Helper()
 	r := &ReportSubscriptionReconciler{
-		Client: env.Client, Source: collector.HTTPSource{Endpoint: testCollectorEndpoint},
+		Client: env.Client, Source: collectorclient.HTTPSource{Target: testCollectorTarget},
 		Deliverer: caseDeliveries, Now: caseClock.Now,
 	}
 	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
@@ -381,7 +381,7 @@ func TestReportRequeueCountsFromTheEndOfTheRun(t *testing.T) {
 	// At 08:00:05 the run is due; its delivery takes three minutes.
 	clock := &testClock{now: time.Date(2027, 7, 5, 8, 0, 5, 0, time.UTC)}
 	r := &ReportSubscriptionReconciler{
-		Client: env.Client, Source: collector.HTTPSource{Endpoint: testCollectorEndpoint},
+		Client: env.Client, Source: collectorclient.HTTPSource{Target: testCollectorTarget},
 		Deliverer: slowDeliverer{next: caseDeliveries, clock: clock, took: 3 * time.Minute}, Now: clock.Now,
 	}
 	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "slow"}})

@@ -16,9 +16,10 @@ import (
 type Options struct {
 	// CollectorImage is the image of the collector pods of touchpoints.
 	CollectorImage string
-	// CollectorEndpoint overrides the address the manager reads a
-	// touchpoint's collector at (tests, the in-process demo); by default it
-	// is the collector Service's in-cluster URL.
+	// CollectorEndpoint overrides the address of the private surface the
+	// manager reads a touchpoint's collector at (tests, the in-process
+	// demo); by default it is the collector Service's in-cluster URL on
+	// the private port.
 	CollectorEndpoint func(tp *cxv1alpha1.SurveyTouchpoint) string
 	// CollectorStatusEvery is how often touchpoints' response counts are
 	// read from their collectors (default 1m).
@@ -30,8 +31,8 @@ type Options struct {
 	// Skipped) and aggregate AlertRule notifications.
 	Deliverer notify.Deliverer
 	// AggregateSource reads touchpoints' aggregates for aggregate
-	// AlertRules; default collector.HTTPSource at the touchpoint's
-	// status.endpoint (or CollectorEndpoint).
+	// AlertRules and reports; default collectorclient.HTTPSource at the
+	// collector's private surface (or CollectorEndpoint).
 	AggregateSource AggregateSource
 	// CaseArchiver archives closed Cases at the end of their retention;
 	// without one closed Cases are kept.
@@ -48,10 +49,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		setup func(ctrl.Manager) error
 	}{
 		{"surveytouchpoint", (&SurveyTouchpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-surveytouchpoint"), CollectorImage: opts.CollectorImage, Endpoint: opts.CollectorEndpoint, StatusEvery: opts.CollectorStatusEvery}).SetupWithManager},
-		{"alertrule", (&AlertRuleReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-alertrule"), Source: opts.aggregateSource(), Deliverer: opts.Deliverer, Now: opts.Now}).SetupWithManager},
+		{"alertrule", (&AlertRuleReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-alertrule"), Source: opts.aggregateSource(mgr.GetAPIReader()), Deliverer: opts.Deliverer, Now: opts.Now}).SetupWithManager},
 		{"casetemplate", (&CaseTemplateReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-casetemplate")}).SetupWithManager},
 		{"case", (&CaseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-case"), Now: opts.Now, Deliverer: opts.Deliverer, Archiver: opts.CaseArchiver, NotificationBaseURL: opts.NotificationBaseURL}).SetupWithManager},
-		{"reportsubscription", (&ReportSubscriptionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-reportsubscription"), Source: opts.aggregateSource(), Deliverer: opts.Deliverer, Now: opts.Now, BaseURL: opts.NotificationBaseURL}).SetupWithManager},
+		{"reportsubscription", (&ReportSubscriptionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-reportsubscription"), Source: opts.aggregateSource(mgr.GetAPIReader()), Deliverer: opts.Deliverer, Now: opts.Now, BaseURL: opts.NotificationBaseURL}).SetupWithManager},
 		{"notificationchannel", (&NotificationChannelReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-notificationchannel")}).SetupWithManager},
 	}
 	for _, s := range setups {

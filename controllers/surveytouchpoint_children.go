@@ -34,12 +34,16 @@ const (
 	annotationConfig  = "cx.cxloop.io/config-hash"
 	collectorPort     = 8080
 	collectorPortName = "http"
-	dataVolume        = "data"
-	dataMountPath     = "/var/lib/cxloop"
-	configVolume      = "config"
-	configMountPath   = "/etc/cxloop"
-	configFileName    = "collector.json"
-	tmpVolume         = "tmp"
+	// The private surface: credentialed API and Prometheus metrics,
+	// reachable only from the manager's namespace (the NetworkPolicy).
+	collectorPrivatePort     = 8081
+	collectorPrivatePortName = "api"
+	dataVolume               = "data"
+	dataMountPath            = "/var/lib/cxloop"
+	configVolume             = "config"
+	configMountPath          = "/etc/cxloop"
+	configFileName           = "collector.json"
+	tmpVolume                = "tmp"
 )
 
 // collectorName is the name of every child of a touchpoint.
@@ -51,8 +55,13 @@ func collectorName(tp *cxv1alpha1.SurveyTouchpoint) string {
 // the bearer token the manager uses for the collector's archive API.
 const CollectorAPITokenKey = "token"
 
+// ProgramAPISecretName is the optional Secret (key "token") with a
+// program-wide credential every collector of the namespace accepts on its
+// private surface, for business systems that call several touchpoints.
+const ProgramAPISecretName = "cxloop-program-api"
+
 // CollectorAPISecretName is the Secret, owned by the touchpoint, with the
-// token of its collector's archive API.
+// token of its collector's private API.
 func CollectorAPISecretName(tp *cxv1alpha1.SurveyTouchpoint) string {
 	return tp.Name + "-collector-api"
 }
@@ -88,13 +97,14 @@ func collectorLabels(tp *cxv1alpha1.SurveyTouchpoint) map[string]string {
 
 func collectorConfig(tp *cxv1alpha1.SurveyTouchpoint) collector.FileConfig {
 	cfg := collector.FileConfig{
-		Namespace:     tp.Namespace,
-		Touchpoint:    tp.Name,
-		Store:         "sqlite",
-		SQLitePath:    dataMountPath + "/responses.db",
-		ListenAddress: fmt.Sprintf(":%d", collectorPort),
-		Spec:          tp.Spec,
-		Generation:    tp.Generation,
+		Namespace:            tp.Namespace,
+		Touchpoint:           tp.Name,
+		Store:                "sqlite",
+		SQLitePath:           dataMountPath + "/responses.db",
+		ListenAddress:        fmt.Sprintf(":%d", collectorPort),
+		PrivateListenAddress: fmt.Sprintf(":%d", collectorPrivatePort),
+		Spec:                 tp.Spec,
+		Generation:           tp.Generation,
 	}
 	if usesPostgres(tp) {
 		cfg.Store, cfg.SQLitePath = "postgres", ""
@@ -171,16 +181,24 @@ func buildCollectorService(tp *cxv1alpha1.SurveyTouchpoint) *corev1.Service {
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: collectorSelector(tp),
-			Ports: []corev1.ServicePort{{
-				Name: collectorPortName, Port: 80, TargetPort: intstr.FromString(collectorPortName), Protocol: corev1.ProtocolTCP,
-			}},
+			Ports: []corev1.ServicePort{
+				{Name: collectorPortName, Port: 80, TargetPort: intstr.FromString(collectorPortName), Protocol: corev1.ProtocolTCP},
+				{Name: collectorPrivatePortName, Port: collectorPrivatePort, TargetPort: intstr.FromString(collectorPrivatePortName), Protocol: corev1.ProtocolTCP},
+			},
 		},
 	}
 }
 
-// collectorEndpoint is the in-cluster URL of the collector's Service.
+// collectorEndpoint is the in-cluster URL of the collector Service's
+// public surface (status.endpoint: where responses are posted).
 func collectorEndpoint(tp *cxv1alpha1.SurveyTouchpoint) string {
 	return fmt.Sprintf("http://%s.%s.svc", collectorName(tp), tp.Namespace)
+}
+
+// collectorPrivateEndpoint is the in-cluster URL of the private surface,
+// which the manager calls.
+func collectorPrivateEndpoint(tp *cxv1alpha1.SurveyTouchpoint) string {
+	return fmt.Sprintf("http://%s.%s.svc:%d", collectorName(tp), tp.Namespace, collectorPrivatePort)
 }
 
 func buildCollectorServiceAccount(tp *cxv1alpha1.SurveyTouchpoint) *corev1.ServiceAccount {
@@ -254,7 +272,7 @@ func buildCollectorPodTemplate(tp *cxv1alpha1.SurveyTouchpoint, image, hash stri
 		resources = *c.Resources
 	}
 	refs := secretRefs(tp)
-	env := make([]corev1.EnvVar, 0, len(refs)+1)
+	env := make([]corev1.EnvVar, 0, len(refs)+2)
 	for _, ref := range refs {
 		env = append(env, corev1.EnvVar{Name: ref.Env, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name}, Key: ref.Key,
@@ -262,6 +280,8 @@ func buildCollectorPodTemplate(tp *cxv1alpha1.SurveyTouchpoint, image, hash stri
 	}
 	env = append(env, corev1.EnvVar{Name: collector.EnvAPIToken, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 		LocalObjectReference: corev1.LocalObjectReference{Name: CollectorAPISecretName(tp)}, Key: CollectorAPITokenKey,
+	}}}, corev1.EnvVar{Name: collector.EnvProgramAPIToken, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: ProgramAPISecretName}, Key: CollectorAPITokenKey, Optional: ptr.To(true),
 	}}})
 	probe := func(path string, period int32) *corev1.Probe {
 		return &corev1.Probe{
@@ -300,8 +320,11 @@ func buildCollectorPodTemplate(tp *cxv1alpha1.SurveyTouchpoint, image, hash stri
 				Image:   image,
 				Command: []string{"/cxloop"},
 				Args:    []string{"collector", "--config=" + configMountPath + "/" + configFileName},
-				Ports:   []corev1.ContainerPort{{Name: collectorPortName, ContainerPort: collectorPort, Protocol: corev1.ProtocolTCP}},
-				Env:     env,
+				Ports: []corev1.ContainerPort{
+					{Name: collectorPortName, ContainerPort: collectorPort, Protocol: corev1.ProtocolTCP},
+					{Name: collectorPrivatePortName, ContainerPort: collectorPrivatePort, Protocol: corev1.ProtocolTCP},
+				},
+				Env: env,
 				// /readyz fails while the store is unreachable, taking the
 				// pod out of the Service; /healthz only restarts a hung
 				// process.

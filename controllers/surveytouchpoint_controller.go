@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
-	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/collectorclient"
 	"github.com/cxloop/cxloop/internal/validate"
 )
 
@@ -40,7 +40,7 @@ type SurveyTouchpointReconciler struct {
 	// Collectors reads each ready collector's GET /v1/status for the
 	// touchpoint's response counts and outbox (default: a client with a
 	// 30 s timeout).
-	Collectors *collector.Client
+	Collectors *collectorclient.Client
 	// Endpoint overrides status.endpoint as the address the manager reads
 	// the collector at (tests, the in-process demo).
 	Endpoint func(tp *cxv1alpha1.SurveyTouchpoint) string
@@ -105,17 +105,17 @@ func (r *SurveyTouchpointReconciler) statusEvery() time.Duration {
 // refreshCounts copies the collector's response counts and outbox state
 // into the touchpoint's status. On failure the previous counts stay.
 func (r *SurveyTouchpointReconciler) refreshCounts(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint) error {
-	endpoint := tp.Status.Endpoint
-	if r.Endpoint != nil {
-		endpoint = r.Endpoint(tp)
-	}
 	c := r.Collectors
 	if c == nil {
-		c = collector.NewClient(nil)
+		c = collectorclient.New(nil)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	st, err := c.Status(ctx, endpoint)
+	target, err := CollectorTargets{Reader: r.APIReader, Endpoint: r.Endpoint}.Target(ctx, tp)
+	if err != nil {
+		return err
+	}
+	st, err := c.Status(ctx, target)
 	if err != nil {
 		return err
 	}

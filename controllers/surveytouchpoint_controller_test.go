@@ -169,11 +169,19 @@ func TestTouchpointPostgresReplicasAndMissingSecret(t *testing.T) {
 		t.Errorf("replicas = %d, want 3", *dep.Spec.Replicas)
 	}
 	env0 := dep.Spec.Template.Spec.Containers[0].Env
-	if len(env0) != 2 || env0[0].ValueFrom == nil || env0[0].ValueFrom.SecretKeyRef.Name != "cx-db" {
+	if len(env0) != 3 || env0[0].ValueFrom == nil || env0[0].ValueFrom.SecretKeyRef.Name != "cx-db" {
 		t.Errorf("DSN must come from the Secret by reference: %+v", env0)
 	}
-	if len(env0) == 2 && (env0[1].Name != "CXLOOP_API_TOKEN" || env0[1].ValueFrom == nil || env0[1].ValueFrom.SecretKeyRef.Name != "relationship-nps-collector-api") {
-		t.Errorf("the archive API token must come from the touchpoint's API Secret: %+v", env0[1])
+	if len(env0) == 3 && (env0[1].Name != "CXLOOP_API_TOKEN" || env0[1].ValueFrom == nil || env0[1].ValueFrom.SecretKeyRef.Name != "relationship-nps-collector-api") {
+		t.Errorf("the private API token must come from the touchpoint's API Secret: %+v", env0[1])
+	}
+	if len(env0) == 3 && (env0[2].Name != "CXLOOP_PROGRAM_API_TOKEN" || env0[2].ValueFrom == nil || env0[2].ValueFrom.SecretKeyRef.Name != "cxloop-program-api" ||
+		env0[2].ValueFrom.SecretKeyRef.Optional == nil || !*env0[2].ValueFrom.SecretKeyRef.Optional) {
+		t.Errorf("the program-wide token must come from the optional Secret cxloop-program-api: %+v", env0[2])
+	}
+	ports := dep.Spec.Template.Spec.Containers[0].Ports
+	if len(ports) != 2 || ports[0].ContainerPort != 8080 || ports[1].Name != "api" || ports[1].ContainerPort != 8081 {
+		t.Errorf("container ports = %+v, want the public 8080 and the private api 8081", ports)
 	}
 	eventually(t, "pdb", func() error { return get(ns, name, &policyv1.PodDisruptionBudget{}) })
 	if err := get(ns, name, &appsv1.StatefulSet{}); !apierrors.IsNotFound(err) {

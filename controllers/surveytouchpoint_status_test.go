@@ -12,9 +12,13 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/collectorclient"
 	"github.com/cxloop/cxloop/internal/store"
 )
 
@@ -31,10 +35,32 @@ func testCollectorEndpoint(tp *cxv1alpha1.SurveyTouchpoint) string {
 	return "http://127.0.0.1:1"
 }
 
-// serveCollector serves tp from a real collector on a real SQLite store;
-// opts.Namespace and opts.Store are filled in.
+// testCollectorToken is the private-surface credential of the tests'
+// collectors: serveCollector puts it in the touchpoint's collector API
+// Secret before the controller would create one, as an operator may.
+const testCollectorToken = "test-collector-token-0123456789abcdef"
+
+// testCollectorTarget is the private surface of tp's test collector.
+func testCollectorTarget(_ context.Context, tp *cxv1alpha1.SurveyTouchpoint) (collectorclient.Target, error) {
+	return collectorclient.Target{Endpoint: testCollectorEndpoint(tp), Token: testCollectorToken}, nil
+}
+
+// serveCollector serves tp from a real collector on a real SQLite store,
+// both surfaces on one test server; opts.Namespace and opts.Store are
+// filled in, and opts.APIToken defaults to testCollectorToken, which is
+// written to the collector API Secret when there is none yet.
 func serveCollector(t *testing.T, tp *cxv1alpha1.SurveyTouchpoint, opts collector.Options) *httptest.Server {
 	t.Helper()
+	if opts.APIToken == nil {
+		opts.APIToken = []byte(testCollectorToken)
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: tp.Namespace, Name: CollectorAPISecretName(tp)},
+			Data:       map[string][]byte{CollectorAPITokenKey: opts.APIToken},
+		}
+		if err := env.Client.Create(context.Background(), secret); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
 	st, err := store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), tp.Name+".db"), Now: opts.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -9,14 +9,18 @@ import (
 )
 
 // Environment variables a collector pod gets its secrets from (the
-// controller maps them from the touchpoint's Secret references).
+// controller maps them from the touchpoint's Secret references). Only
+// main.go reads them, into RunOptions.
 const (
 	// EnvStoreDSN is the PostgreSQL connection string.
 	EnvStoreDSN = "CXLOOP_STORE_DSN"
 	// EnvSigningKey is the HMAC key of invitation tokens.
 	EnvSigningKey = "CXLOOP_INVITATION_SIGNING_KEY"
-	// EnvAPIToken is the bearer token the manager uses for the archive API.
+	// EnvAPIToken is the touchpoint's credential for the private surface.
 	EnvAPIToken = "CXLOOP_API_TOKEN"
+	// EnvProgramAPIToken is the program-wide credential for the private
+	// surface (optional).
+	EnvProgramAPIToken = "CXLOOP_PROGRAM_API_TOKEN"
 )
 
 // FileConfig is what a collector reads at start from the file the
@@ -33,8 +37,11 @@ type FileConfig struct {
 	Store string `json:"store"`
 	// SQLitePath is the database file of the embedded store.
 	SQLitePath string `json:"sqlitePath,omitempty"`
-	// ListenAddress of the HTTP API.
+	// ListenAddress of the public surface (responses, survey pages).
 	ListenAddress string `json:"listenAddress"`
+	// PrivateListenAddress of the private surface (credentialed API,
+	// Prometheus metrics).
+	PrivateListenAddress string `json:"privateListenAddress,omitempty"`
 	// Spec is the touchpoint's spec at the generation below.
 	Spec cxv1alpha1.SurveyTouchpointSpec `json:"spec"`
 	// Generation of the touchpoint the snapshot was taken from.
@@ -61,6 +68,12 @@ func ReadFileConfig(path string) (*FileConfig, error) {
 	}
 	if cfg.ListenAddress == "" {
 		cfg.ListenAddress = ":8080"
+	}
+	if cfg.PrivateListenAddress == "" {
+		cfg.PrivateListenAddress = ":8081"
+	}
+	if cfg.PrivateListenAddress == cfg.ListenAddress {
+		return nil, fmt.Errorf("collector config %s: privateListenAddress must differ from listenAddress (%s): the private surface has its own port", path, cfg.ListenAddress)
 	}
 	return &cfg, nil
 }

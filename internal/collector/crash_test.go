@@ -77,7 +77,7 @@ func crashConfig(t *testing.T, name, storeKind, sqlitePath string) *crashSetup {
 	t.Helper()
 	cfg := FileConfig{
 		Namespace: "acme", Touchpoint: name, Store: storeKind, SQLitePath: sqlitePath,
-		ListenAddress: freeLoopbackAddr(t), Spec: feedbackTouchpoint(name).Spec, Generation: 1,
+		ListenAddress: freeLoopbackAddr(t), PrivateListenAddress: freeLoopbackAddr(t), Spec: feedbackTouchpoint(name).Spec, Generation: 1,
 	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {

@@ -55,25 +55,6 @@ type CustomerRequest struct {
 	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
-// FieldError is one offending field of a request.
-type FieldError struct {
-	// Field is the JSON path, e.g. "answers.ease".
-	Field string `json:"field"`
-	// Message says what is wrong and how to fix it.
-	Message string `json:"message"`
-}
-
-// FieldErrors are all the problems of one request, sorted by field.
-type FieldErrors []FieldError
-
-func (fe FieldErrors) Error() string {
-	parts := make([]string, 0, len(fe))
-	for _, e := range fe {
-		parts = append(parts, e.Field+": "+e.Message)
-	}
-	return strings.Join(parts, "; ")
-}
-
 // DecodeRequest parses one response body strictly: unknown fields and
 // trailing data are errors. When the only errors are unknown fields, it
 // returns all of them together with the decoded request, so the caller can

@@ -11,35 +11,6 @@ import (
 	"github.com/cxloop/cxloop/internal/store"
 )
 
-// InvitationRequest is the body of POST /v1/invitations.
-type InvitationRequest struct {
-	Customer struct {
-		ID string `json:"id"`
-	} `json:"customer"`
-}
-
-// InvitationAnswer says whether to survey the customer now.
-type InvitationAnswer struct {
-	// Invite is true when the customer may be surveyed now.
-	Invite bool `json:"invite"`
-	// Token to put in the response, with its expiry, when Invite is true.
-	Token     string     `json:"token,omitempty"`
-	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
-	// Reason not to invite: NotSampled, Quarantined or CapReached.
-	Reason string `json:"reason,omitempty"`
-	// Detail explains the reason for a person.
-	Detail string `json:"detail,omitempty"`
-	// NextEligibleAt is when the customer may be asked again, when known.
-	NextEligibleAt *time.Time `json:"nextEligibleAt,omitempty"`
-}
-
-// Reasons not to invite.
-const (
-	ReasonNotSampled  = "NotSampled"
-	ReasonQuarantined = "Quarantined"
-	ReasonCapReached  = "CapReached"
-)
-
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 func (s *Server) handleInvitation(w http.ResponseWriter, r *http.Request) {

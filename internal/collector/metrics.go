@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/cxloop/cxloop/internal/store"
 )
@@ -33,6 +34,18 @@ type serverMetrics struct {
 	responses *prometheus.CounterVec
 	latency   prometheus.Histogram
 	batches   prometheus.Histogram
+	// unauthorized counts private-surface requests without a valid
+	// credential.
+	unauthorized prometheus.Counter
+}
+
+// newRegistry is a registry with the Go runtime and process collectors
+// (memory, goroutines, file descriptors), as the collector's /metrics
+// serves it.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
 
 func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
@@ -51,8 +64,12 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 			Help:    "Responses written per group-commit transaction of the store.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 		}),
+		unauthorized: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cxloop_collector_unauthorized_requests_total",
+			Help: "Requests to the private surface refused for a missing or wrong credential.",
+		}),
 	}
-	reg.MustRegister(m.responses, m.latency, m.batches)
+	reg.MustRegister(m.responses, m.latency, m.batches, m.unauthorized)
 	return m
 }
 

@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"github.com/cxloop/cxloop/internal/collectorclient"
+
 	"context"
 	"fmt"
 	"net/http"
@@ -30,8 +32,8 @@ func TestMetricsAPIAggregatesTheWindowPerGroup(t *testing.T) {
 			r["submittedAt"] = testNow.Add(-p.ago).Format(time.RFC3339)
 			ts.post(t, "/v1/responses", r).receipt(t)
 		}
-		c := NewClient(nil)
-		res, err := c.Metrics(context.Background(), ts.URL, MetricsQuery{From: testNow.Add(-7 * 24 * time.Hour), To: testNow.Add(time.Minute), GroupBy: "metadata.store"})
+		c := collectorclient.New(nil)
+		res, err := c.Metrics(context.Background(), ts.target(), MetricsQuery{From: testNow.Add(-7 * 24 * time.Hour), To: testNow.Add(time.Minute), GroupBy: "metadata.store"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,8 +72,8 @@ func TestMetricsAPIRejectsBadQueries(t *testing.T) {
 				t.Errorf("%s: %d %s, want 400 containing %s", query, a.Status, a.Body, want)
 			}
 		}
-		_, err := NewClient(nil).Metrics(context.Background(), ts.URL, MetricsQuery{GroupBy: "nope"})
-		if !IsClientError(err) || !strings.Contains(err.Error(), "groupBy") {
+		_, err := collectorclient.New(nil).Metrics(context.Background(), ts.target(), MetricsQuery{GroupBy: "nope"})
+		if !collectorclient.IsClientError(err) || !strings.Contains(err.Error(), "groupBy") {
 			t.Errorf("client error = %v, want a client error naming groupBy", err)
 		}
 	})

@@ -5,16 +5,6 @@ import (
 	"net/http"
 )
 
-// Problem is an RFC 7807 problem document.
-type Problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
-	// Errors lists every offending field of an invalid request.
-	Errors FieldErrors `json:"errors,omitempty"`
-}
-
 // Problem types, stable URIs clients can switch on.
 const (
 	problemInvalidResponse = "https://cxloop.io/problems/invalid-response"

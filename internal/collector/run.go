@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -34,9 +33,19 @@ type RunOptions struct {
 	// Kube is the API server configuration; nil serves the configuration
 	// file's snapshot without following the touchpoint (tests, demo).
 	Kube *rest.Config
-	// Listener, when set, is used instead of listening on the configured
-	// address (tests pass a loopback listener on a free port).
-	Listener net.Listener
+	// Listener and PrivateListener, when set, are used instead of
+	// listening on the configured addresses of the public and the private
+	// surface (tests pass loopback listeners on free ports).
+	Listener        net.Listener
+	PrivateListener net.Listener
+	// StoreDSN is the PostgreSQL connection string (store "postgres").
+	StoreDSN string
+	// SigningKey signs and checks invitation tokens.
+	SigningKey []byte
+	// APIToken and ProgramAPIToken are the credentials of the private
+	// surface (Options).
+	APIToken        []byte
+	ProgramAPIToken []byte
 	// ShutdownTimeout bounds draining in-flight requests (default 25s, under
 	// the pod's 30s grace period).
 	ShutdownTimeout time.Duration
@@ -51,9 +60,6 @@ type RunOptions struct {
 	Gatherer   prometheus.Gatherer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// APIToken overrides the archive API's token from the environment
-	// (in-process collectors of the demo).
-	APIToken string
 	// MatchReportEvery is how often rules' status.matches is updated
 	// (default 10s).
 	MatchReportEvery time.Duration
@@ -83,18 +89,10 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 		opts.RateLimit, opts.RateBurst = float64(rl.RateLimit.RequestsPerSecond), int(rl.RateLimit.Burst)
 	}
 	if opts.Registerer == nil {
-		reg := prometheus.NewRegistry()
+		reg := newRegistry()
 		opts.Registerer, opts.Gatherer = reg, reg
 	}
 
-	var signingKey []byte
-	if k := os.Getenv(EnvSigningKey); k != "" {
-		signingKey = []byte(k)
-	}
-	apiToken := []byte(opts.APIToken)
-	if len(apiToken) == 0 {
-		apiToken = []byte(os.Getenv(EnvAPIToken))
-	}
 	var srv *Server
 	storeCfg := store.Config{Now: opts.Now, OnCommit: func(c store.CommitStats) {
 		if srv != nil {
@@ -105,9 +103,9 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 	case "sqlite":
 		storeCfg.Driver, storeCfg.Path = store.DriverSQLite, cfg.SQLitePath
 	case "postgres":
-		storeCfg.Driver, storeCfg.DSN = store.DriverPostgres, os.Getenv(EnvStoreDSN)
+		storeCfg.Driver, storeCfg.DSN = store.DriverPostgres, opts.StoreDSN
 		if storeCfg.DSN == "" {
-			return fmt.Errorf("the postgres store needs the DSN in %s", EnvStoreDSN)
+			return fmt.Errorf("the postgres store needs a DSN (%s)", EnvStoreDSN)
 		}
 	}
 	st, err := store.Open(ctx, storeCfg)
@@ -122,7 +120,7 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 
 	var disp *Dispatcher
 	srv, err = NewServer(tp, Options{
-		Namespace: cfg.Namespace, Store: st, SigningKey: signingKey, APIToken: apiToken, Now: opts.Now,
+		Namespace: cfg.Namespace, Store: st, SigningKey: opts.SigningKey, APIToken: opts.APIToken, ProgramAPIToken: opts.ProgramAPIToken, Now: opts.Now,
 		RateLimit: opts.RateLimit, RateBurst: opts.RateBurst,
 		Registerer: opts.Registerer, Gatherer: opts.Gatherer, Log: log,
 		OnActions: func() {
@@ -164,38 +162,69 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 	}
 	background.Go(func() { runRetention(ctx, srv, st, opts.RetentionEvery, log) })
 
-	lis := opts.Listener
-	if lis == nil {
-		if lis, err = net.Listen("tcp", cfg.ListenAddress); err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.ListenAddress, err)
-		}
-	}
-	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(lis) }()
-	log.Info("collector serving", "address", lis.Addr().String(), "store", cfg.Store)
+	return serve(ctx, cfg, opts, srv, log)
+}
 
+// serve runs the public and the private surface until ctx is done, then
+// drains both.
+func serve(ctx context.Context, cfg *FileConfig, opts RunOptions, srv *Server, log logr.Logger) error {
+	surfaces := []struct {
+		name    string
+		lis     net.Listener
+		addr    string
+		handler http.Handler
+	}{
+		{"public", opts.Listener, cfg.ListenAddress, srv.PublicHandler()},
+		{"private", opts.PrivateListener, cfg.PrivateListenAddress, srv.PrivateHandler()},
+	}
+	servers := make([]*http.Server, 0, len(surfaces))
+	serveErr := make(chan error, len(surfaces))
+	for _, sf := range surfaces {
+		lis := sf.lis
+		if lis == nil {
+			var err error
+			if lis, err = net.Listen("tcp", sf.addr); err != nil {
+				for _, hs := range servers {
+					_ = hs.Close()
+				}
+				return fmt.Errorf("listen on %s for the %s surface: %w", sf.addr, sf.name, err)
+			}
+		}
+		hs := &http.Server{
+			Handler:           sf.handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+		}
+		servers = append(servers, hs)
+		go func() { serveErr <- hs.Serve(lis) }()
+		log.Info("collector serving", "surface", sf.name, "address", lis.Addr().String(), "store", cfg.Store)
+	}
+	var failed error
 	select {
 	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
+		failed = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: draining in-flight requests", "timeout", opts.ShutdownTimeout)
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 	defer cancelShutdown()
-	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("drain requests: %w", err)
+	var errs []error
+	for _, hs := range servers {
+		if err := hs.Shutdown(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("drain requests: %w", err))
+		}
 	}
-	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if failed != nil {
+		return failed
 	}
-	return nil
+	for range servers {
+		if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // follow watches the touchpoint (only it: the collector's Role grants this

@@ -35,9 +35,14 @@ type Options struct {
 	Namespace string
 	// Store keeps responses durably.
 	Store store.Store
-	// APIToken is the bearer token the manager sends to the archive API;
-	// nil closes that API.
+	// APIToken is the touchpoint's bearer credential for the private
+	// surface (the Secret <touchpoint>-collector-api the manager reads).
 	APIToken []byte
+	// ProgramAPIToken is a second accepted credential, shared by the
+	// program's collectors (the optional Secret cxloop-program-api), for
+	// business systems that call every touchpoint. With neither token the
+	// private surface answers 403 to everything but /metrics and probes.
+	ProgramAPIToken []byte
 	// SigningKey signs invitation tokens; nil disables /v1/invitations.
 	SigningKey []byte
 	// Now is the clock (default time.Now).
@@ -69,7 +74,8 @@ type Server struct {
 	limiter *clientLimiter
 	metrics *serverMetrics
 	matches matchCounter
-	mux     *http.ServeMux
+	public  *http.ServeMux
+	private *http.ServeMux
 }
 
 // NewServer returns a server for tp. Call SetTouchpoint when tp changes.
@@ -84,7 +90,7 @@ func NewServer(tp *cxv1alpha1.SurveyTouchpoint, opts Options) (*Server, error) {
 		opts.Random = daySample
 	}
 	if opts.Registerer == nil {
-		reg := prometheus.NewRegistry()
+		reg := newRegistry()
 		opts.Registerer, opts.Gatherer = reg, reg
 	}
 	s := &Server{opts: opts, metrics: newServerMetrics(opts.Registerer)}
@@ -151,22 +157,61 @@ func (s *Server) ActiveRules() []string {
 	return names
 }
 
-// Handler returns the HTTP handler of the API.
-func (s *Server) Handler() http.Handler { return s.mux }
+// PublicHandler serves the public surface: what an Ingress may expose to
+// customers. It holds POST /v1/responses (with the invitation token when
+// the touchpoint requires one), the probes, and the routes added with
+// HandlePublic (survey pages). Every route is rate-limited per client.
+func (s *Server) PublicHandler() http.Handler { return s.public }
+
+// PrivateHandler serves the private surface, which only the manager's
+// namespace may reach (the NetworkPolicy) and which requires a bearer
+// credential: /v1/status, /v1/metrics, /v1/invitations,
+// /v1/responses:batch, /v1/archive, erasure and the routes added with
+// HandlePrivate. Prometheus' /metrics and the probes are on it too,
+// without a credential (they hold no customer data).
+func (s *Server) PrivateHandler() http.Handler { return s.private }
+
+// Handler serves both surfaces on one handler, for a process that embeds
+// the collector and controls who reaches it (tests, benchmarks). Private
+// routes still require the credential. cxloop collector serves the two
+// surfaces on two listeners instead.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := s.private.Handler(r); pattern != "" {
+			s.private.ServeHTTP(w, r)
+			return
+		}
+		s.public.ServeHTTP(w, r)
+	})
+}
+
+// HandlePublic adds a route to the public surface, behind the per-client
+// rate limit. Whatever it serves is reachable from the internet without a
+// credential: add only what customers need (survey pages).
+func (s *Server) HandlePublic(pattern string, h http.Handler) {
+	s.public.Handle(pattern, s.limited(h.ServeHTTP))
+}
+
+// HandlePrivate adds a route to the private surface, behind the bearer
+// credential.
+func (s *Server) HandlePrivate(pattern string, h http.Handler) {
+	s.private.Handle(pattern, s.credentialed(h.ServeHTTP))
+}
 
 func (s *Server) routes() {
-	mux := http.NewServeMux()
-	mux.Handle("POST /v1/responses", s.limited(s.handleResponse))
-	mux.Handle("POST /v1/responses:batch", s.limited(s.handleBatch))
-	mux.Handle("POST /v1/invitations", s.limited(s.handleInvitation))
-	mux.Handle("GET /v1/status", s.limited(s.handleStatus))
-	mux.Handle("GET /v1/metrics", s.limited(s.handleMetrics))
-	mux.HandleFunc("PUT /v1/archive/cases/{name}", s.handleArchivePut)
-	mux.HandleFunc("GET /v1/archive/cases/{name}", s.handleArchiveGet)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", s.handleReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
-	s.mux = mux
+	s.public, s.private = http.NewServeMux(), http.NewServeMux()
+	s.HandlePublic("POST /v1/responses", http.HandlerFunc(s.handleResponse))
+	s.HandlePrivate("POST /v1/responses:batch", http.HandlerFunc(s.handleBatch))
+	s.HandlePrivate("POST /v1/invitations", http.HandlerFunc(s.handleInvitation))
+	s.HandlePrivate("GET /v1/status", http.HandlerFunc(s.handleStatus))
+	s.HandlePrivate("GET /v1/metrics", http.HandlerFunc(s.handleMetrics))
+	s.HandlePrivate("PUT /v1/archive/cases/{name}", http.HandlerFunc(s.handleArchivePut))
+	s.HandlePrivate("GET /v1/archive/cases/{name}", http.HandlerFunc(s.handleArchiveGet))
+	for _, mux := range []*http.ServeMux{s.public, s.private} {
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+		mux.HandleFunc("GET /readyz", s.handleReady)
+	}
+	s.private.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
 }
 
 // limited applies the per-client rate limit.
@@ -464,18 +509,6 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = io.WriteString(w, "ok\n")
-}
-
-// Status is the body of GET /v1/status, read by the manager for the
-// touchpoint's status.
-type Status struct {
-	Touchpoint       string     `json:"touchpoint"`
-	Generation       int64      `json:"generation"`
-	Total            int64      `json:"total"`
-	Last24h          int64      `json:"last24h"`
-	LastResponseTime *time.Time `json:"lastResponseTime,omitempty"`
-	OutboxDepth      int64      `json:"outboxDepth"`
-	OutboxOldest     *time.Time `json:"outboxOldest,omitempty"`
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {

@@ -34,7 +34,13 @@ func TestShutdownDrainsRequestsInFlight(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, RunOptions{Listener: lis, Log: logr.Discard()}) }()
+	private, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		done <- Run(ctx, cfg, RunOptions{Listener: lis, PrivateListener: private, Log: logr.Discard()})
+	}()
 
 	// Send each request's headers and half of its body, and wait until the
 	// server has read from every connection: the requests are in flight.

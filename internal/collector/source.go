@@ -88,28 +88,3 @@ func metricsQuery(tp *cxv1alpha1.SurveyTouchpoint, from, to time.Time, groupBy s
 	specs, pairs := QuestionSpecs(tp)
 	return store.AggregateQuery{Touchpoints: []string{tp.Name}, From: from, To: to, GroupBy: groupBy, Questions: specs, Pairs: pairs}
 }
-
-// HTTPSource reads aggregates from each touchpoint's collector over its
-// GET /v1/metrics API, at the endpoint in the touchpoint's status.
-type HTTPSource struct {
-	// Endpoint overrides the touchpoint's status.endpoint (tests, demo).
-	Endpoint func(tp *cxv1alpha1.SurveyTouchpoint) string
-	// Client defaults to a client with a 30 s timeout.
-	Client *Client
-}
-
-// Metrics asks tp's collector for its aggregates.
-func (s HTTPSource) Metrics(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint, from, to time.Time, groupBy string) (*store.AggregateResult, error) {
-	endpoint := tp.Status.Endpoint
-	if s.Endpoint != nil {
-		endpoint = s.Endpoint(tp)
-	}
-	if endpoint == "" {
-		return nil, fmt.Errorf("touchpoint %s has no collector endpoint yet (status.endpoint is empty)", tp.Name)
-	}
-	c := s.Client
-	if c == nil {
-		c = NewClient(nil)
-	}
-	return c.Metrics(ctx, endpoint, MetricsQuery{From: from, To: to, GroupBy: groupBy})
-}

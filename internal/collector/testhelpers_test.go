@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"github.com/cxloop/cxloop/internal/collectorclient"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -33,6 +35,9 @@ const skipPostgres = "PostgreSQL tests skipped: set " + envTestPostgresDSN + " (
 
 // testSigningKey signs the invitation tokens of the tests.
 var testSigningKey = []byte("0123456789abcdef0123456789abcdef-test")
+
+// testAPIToken is the private surface's credential in tests.
+const testAPIToken = "test-api-token-0123456789abcdef"
 
 // testEngine opens fresh, isolated stores of one real engine.
 type testEngine struct {
@@ -132,9 +137,15 @@ func validResponse(id string) map[string]any {
 // with its real store and clock.
 type testServer struct {
 	*Server
-	URL   string
-	Store store.Store
-	Clock *testutil.Clock
+	// URL serves the public surface, PrivateURL the private one, as
+	// cxloop collector does on its two ports.
+	URL        string
+	PrivateURL string
+	Store      store.Store
+	Clock      *testutil.Clock
+	// Token is sent as the bearer credential to the private surface;
+	// empty sends none.
+	Token string
 }
 
 // startServer opens a store of engine e and serves tp. Options left zero
@@ -165,6 +176,9 @@ func serveStore(t testing.TB, st store.Store, clock *testutil.Clock, commits *at
 	if opts.Now == nil {
 		opts.Now = clock.Now
 	}
+	if opts.APIToken == nil {
+		opts.APIToken = []byte(testAPIToken)
+	}
 	opts.Store = st
 	opts.Log = logr.Discard()
 	s, err := NewServer(tp, opts)
@@ -174,9 +188,16 @@ func serveStore(t testing.TB, st store.Store, clock *testutil.Clock, commits *at
 	if commits != nil {
 		commits.Store(s)
 	}
-	hs := httptest.NewServer(s.Handler())
+	hs := httptest.NewServer(s.PublicHandler())
 	t.Cleanup(hs.Close)
-	return &testServer{Server: s, URL: hs.URL, Store: st, Clock: clock}
+	ps := httptest.NewServer(s.PrivateHandler())
+	t.Cleanup(ps.Close)
+	return &testServer{Server: s, URL: hs.URL, PrivateURL: ps.URL, Store: st, Clock: clock, Token: string(opts.APIToken)}
+}
+
+// target is the private surface with the test's credential.
+func (ts *testServer) target() collectorclient.Target {
+	return collectorclient.Target{Endpoint: ts.PrivateURL, Token: ts.Token}
 }
 
 // httpAnswer is a response of the API with its body read.
@@ -187,7 +208,8 @@ type httpAnswer struct {
 }
 
 // do sends a request with body (a string, bytes, or a value encoded as
-// JSON) and reads the answer.
+// JSON) and reads the answer. Paths of the private surface go to it with
+// ts.Token; the others to the public surface.
 func (ts *testServer) do(t testing.TB, method, path string, body any) httpAnswer {
 	t.Helper()
 	var r io.Reader
@@ -207,6 +229,14 @@ func (ts *testServer) do(t testing.TB, method, path string, body any) httpAnswer
 	req, err := http.NewRequest(method, ts.URL+path, r)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, pattern := ts.private.Handler(req); pattern != "" && !strings.HasPrefix(pattern, "GET /healthz") && !strings.HasPrefix(pattern, "GET /readyz") {
+		if req, err = http.NewRequest(method, ts.PrivateURL+path, r); err != nil {
+			t.Fatal(err)
+		}
+		if ts.Token != "" {
+			req.Header.Set("Authorization", "Bearer "+ts.Token)
+		}
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

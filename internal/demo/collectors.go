@@ -17,11 +17,13 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/collectorclient"
 )
 
 // configFileKey is the ConfigMap key of the collector configuration.
@@ -36,7 +38,17 @@ const demoCollectorRateLimit = 5000
 type collectorProc struct {
 	touchpoint string
 	lis        net.Listener
-	endpoint   string
+	privLis    net.Listener
+	// Surfaces; the private credential is known once Start read it.
+	CollectorEndpoints
+}
+
+// CollectorEndpoints are where one collector serves its two surfaces.
+type CollectorEndpoints struct {
+	// Public is the URL customers post responses to.
+	Public string
+	// Private is the credentialed API (invitations, status, metrics).
+	Private collectorclient.Target
 }
 
 // Collectors runs one collector per touchpoint in this process, each on
@@ -65,7 +77,17 @@ func NewCollectors(namespace string, touchpoints []string, basePort int) (*Colle
 			c.closeListeners()
 			return nil, fmt.Errorf("collector of touchpoint %s: %w", tp, err)
 		}
-		c.procs[tp] = &collectorProc{touchpoint: tp, lis: lis, endpoint: "http://" + lis.Addr().String()}
+		// The private surface on a free port: only the demo's manager
+		// and traffic generator call it.
+		privLis, err := listenLoopback(0, "")
+		if err != nil {
+			_ = lis.Close()
+			c.closeListeners()
+			return nil, fmt.Errorf("collector of touchpoint %s: %w", tp, err)
+		}
+		c.procs[tp] = &collectorProc{touchpoint: tp, lis: lis, privLis: privLis, CollectorEndpoints: CollectorEndpoints{
+			Public: "http://" + lis.Addr().String(), Private: collectorclient.Target{Endpoint: "http://" + privLis.Addr().String()},
+		}}
 	}
 	return c, nil
 }
@@ -73,39 +95,34 @@ func NewCollectors(namespace string, touchpoints []string, basePort int) (*Colle
 func (c *Collectors) closeListeners() {
 	for _, p := range c.procs {
 		_ = p.lis.Close()
+		_ = p.privLis.Close()
 	}
 }
 
-// Endpoint is the URL of the touchpoint's collector ("" when the demo runs
-// none for it). It is the manager's CollectorEndpoint.
+// Endpoint is the URL of the private surface of the touchpoint's collector
+// ("" when the demo runs none for it). It is the manager's
+// CollectorEndpoint.
 func (c *Collectors) Endpoint(tp *cxv1alpha1.SurveyTouchpoint) string {
 	if p, ok := c.procs[tp.Name]; ok && tp.Namespace == c.namespace {
-		return p.endpoint
+		return p.Private.Endpoint
 	}
 	return ""
 }
 
-// Endpoints returns the collector URLs by touchpoint name.
-func (c *Collectors) Endpoints() map[string]string {
-	out := map[string]string{}
+// Endpoints returns the collectors' surfaces by touchpoint name.
+func (c *Collectors) Endpoints() map[string]CollectorEndpoints {
+	out := map[string]CollectorEndpoints{}
 	for name, p := range c.procs {
-		out[name] = p.endpoint
+		out[name] = p.CollectorEndpoints
 	}
 	return out
 }
-
-// envMu serialises the collectors' starts: a collector reads its secrets
-// (signing key, API token) from the process environment when it starts, as
-// in its pod, and in-process collectors share one environment.
-var envMu sync.Mutex
 
 // Start waits for each touchpoint's rendered configuration and workload,
 // then starts its collector with the store under dataDir and the clock now,
 // and waits until it answers. Collectors stop when ctx ends; Wait waits
 // for them.
 func (c *Collectors) Start(ctx context.Context, kube *rest.Config, cl client.Client, namespace, dataDir string, now func() time.Time, log logr.Logger) error {
-	envMu.Lock()
-	defer envMu.Unlock()
 	for _, name := range slices.Sorted(maps.Keys(c.procs)) {
 		p := c.procs[name]
 		cfg, env, err := renderedCollector(ctx, cl, namespace, name)
@@ -119,13 +136,16 @@ func (c *Collectors) Start(ctx context.Context, kube *rest.Config, cl client.Cli
 			}
 			cfg.SQLitePath = filepath.Join(dir, "responses.db")
 		}
-		cfg.ListenAddress = p.lis.Addr().String()
-		restore := setEnv(env)
+		cfg.ListenAddress, cfg.PrivateListenAddress = p.lis.Addr().String(), p.privLis.Addr().String()
+		p.Private.Token = env[collector.EnvAPIToken]
 		kc := rest.CopyConfig(kube)
 		kc.QPS, kc.Burst = 100, 200
 		c.wg.Go(func() {
+			// The options main.go fills from the pod's environment.
 			err := collector.Run(ctx, cfg, collector.RunOptions{
-				Kube: kc, Listener: p.lis, Now: now,
+				Kube: kc, Listener: p.lis, PrivateListener: p.privLis, Now: now,
+				StoreDSN: env[collector.EnvStoreDSN], SigningKey: envBytes(env, collector.EnvSigningKey),
+				APIToken: envBytes(env, collector.EnvAPIToken), ProgramAPIToken: envBytes(env, collector.EnvProgramAPIToken),
 				RateLimit: demoCollectorRateLimit, RateBurst: 2 * demoCollectorRateLimit,
 				MatchReportEvery: 2 * time.Second,
 				ShutdownTimeout:  5 * time.Second,
@@ -135,9 +155,7 @@ func (c *Collectors) Start(ctx context.Context, kube *rest.Config, cl client.Cli
 				c.errs <- fmt.Errorf("collector of touchpoint %s stopped: %w", name, err)
 			}
 		})
-		err = waitHealthy(ctx, p.endpoint, c.errs)
-		restore()
-		if err != nil {
+		if err := waitHealthy(ctx, p.Public, c.errs); err != nil {
 			return fmt.Errorf("collector of touchpoint %s: %w", name, err)
 		}
 	}
@@ -221,6 +239,9 @@ func resolveEnv(ctx context.Context, cl client.Client, namespace string, tmpl *c
 			ref := e.ValueFrom.SecretKeyRef
 			s := &corev1.Secret{}
 			if err := cl.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, s); err != nil {
+				if apierrors.IsNotFound(err) && ref.Optional != nil && *ref.Optional {
+					continue
+				}
 				return nil, fmt.Errorf("env %s: Secret %s: %w", e.Name, ref.Name, err)
 			}
 			v, ok := s.Data[ref.Key]
@@ -235,27 +256,12 @@ func resolveEnv(ctx context.Context, cl client.Client, namespace string, tmpl *c
 	return env, nil
 }
 
-// setEnv sets the variables and returns a function restoring them.
-func setEnv(env map[string]string) func() {
-	type old struct {
-		value string
-		set   bool
+// envBytes is the variable's value, nil when unset.
+func envBytes(env map[string]string, name string) []byte {
+	if v, ok := env[name]; ok && v != "" {
+		return []byte(v)
 	}
-	saved := map[string]old{}
-	for k, v := range env {
-		prev, set := os.LookupEnv(k)
-		saved[k] = old{prev, set}
-		_ = os.Setenv(k, v)
-	}
-	return func() {
-		for k, o := range saved {
-			if o.set {
-				_ = os.Setenv(k, o.value)
-			} else {
-				_ = os.Unsetenv(k)
-			}
-		}
-	}
+	return nil
 }
 
 // waitHealthy waits until endpoint answers /healthz, or a collector fails.

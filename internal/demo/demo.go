@@ -37,7 +37,6 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/controllers"
-	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/notify"
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
 )
@@ -404,7 +403,7 @@ func (s *session) startProgram(ctx context.Context) error {
 		return err
 	}
 	for _, name := range s.touchpoints {
-		s.out.Printf("collector of %s serving at %s (SQLite in collectors/%s)\n", name, s.collectors.Endpoints()[name], name)
+		s.out.Printf("collector of %s serving at %s (SQLite in collectors/%s)\n", name, s.collectors.Endpoints()[name].Public, name)
 	}
 	// The manager's cache: wake lists every Case each tick.
 	var team *uint64
@@ -482,7 +481,6 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Sche
 		CollectorStatusEvery: 2 * time.Second,
 		Now:                  clock.Now,
 		Deliverer:            deliverer,
-		AggregateSource:      collector.HTTPSource{Endpoint: collectors.Endpoint},
 		// Closed Cases past their template's retention go to the store of
 		// their touchpoint's in-process collector.
 		CaseArchiver: &controllers.CollectorArchiver{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Endpoint: collectors.Endpoint},

@@ -18,7 +18,7 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/controllers"
-	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/collectorclient"
 	"github.com/cxloop/cxloop/internal/report"
 )
 
@@ -169,7 +169,7 @@ func formatElapsed(d time.Duration) string {
 // (at most a real minute) until the collectors' outboxes are drained, so
 // every Case and notification of the replayed responses exists.
 func settle(ctx context.Context, clock *Clock, simulate time.Duration, collectors *Collectors, mgrErr <-chan error) error {
-	api := collector.NewClient(nil)
+	api := collectorclient.New(nil)
 	var drainedBy time.Time
 	for {
 		if clock.Elapsed() >= simulate {
@@ -178,9 +178,9 @@ func settle(ctx context.Context, clock *Clock, simulate time.Duration, collector
 			}
 			depth := int64(0)
 			for _, ep := range collectors.Endpoints() {
-				st, err := api.Status(ctx, ep)
+				st, err := api.Status(ctx, ep.Private)
 				if err != nil {
-					return fmt.Errorf("read collector status at %s: %w", ep, err)
+					return fmt.Errorf("read collector status at %s: %w", ep.Private.Endpoint, err)
 				}
 				depth += st.OutboxDepth
 			}

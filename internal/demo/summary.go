@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
-	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/collectorclient"
 	"github.com/cxloop/cxloop/internal/metrics"
 	"github.com/cxloop/cxloop/internal/validate"
 )
@@ -158,16 +158,16 @@ func gather(ctx context.Context, cl client.Client, namespace string, clock *Cloc
 		Rejected: stats.Rejected.Load(), RejectedErrors: stats.Errors,
 		InboxDir: inbox.Dir(), ReportPath: reportPath,
 	}
-	api := collector.NewClient(nil)
+	api := collectorclient.New(nil)
 	now := clock.Now()
 	for i := range touchpoints {
 		tp := &touchpoints[i]
-		ep := collectors.Endpoint(tp)
+		ep := collectors.Endpoints()[tp.Name].Private
 		st, err := api.Status(ctx, ep)
 		if err != nil {
 			return nil, fmt.Errorf("read the status of the collector of %s: %w", tp.Name, err)
 		}
-		res, err := api.Metrics(ctx, ep, collector.MetricsQuery{From: now.Add(-clock.Elapsed() - 24*time.Hour), To: now.Add(time.Minute)})
+		res, err := api.Metrics(ctx, ep, collectorclient.MetricsQuery{From: now.Add(-clock.Elapsed() - 24*time.Hour), To: now.Add(time.Minute)})
 		if err != nil {
 			return nil, fmt.Errorf("read the metrics of the collector of %s: %w", tp.Name, err)
 		}

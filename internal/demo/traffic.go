@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -16,6 +17,7 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/collectorclient"
 )
 
 // store is a reseller store; quality is its customers' mean mood (0..1).
@@ -295,18 +297,21 @@ func (s *Stats) NotInvitedCounts() map[string]int64 {
 }
 
 // Replay sends answers through the collectors' HTTP API until n responses
-// were accepted: for each, it asks the collector for an invitation (which
-// applies sampling and contact-frequency rules and signs a token) and, when
-// invited, posts the response with the token. workers send concurrently.
-func Replay(ctx context.Context, g *Generator, endpoints map[string]string, n, workers int, stats *Stats) error {
+// were accepted: for each, it asks the collector's private surface for an
+// invitation, as the business system would (which applies sampling and
+// contact-frequency rules and signs a token) and, when invited, posts the
+// response with the token to the public surface, as the customer would.
+// workers send concurrently.
+func Replay(ctx context.Context, g *Generator, endpoints map[string]CollectorEndpoints, n, workers int, stats *Stats) error {
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	api := collectorclient.New(hc)
 	jobs := make(chan Job)
 	var wg sync.WaitGroup
 	errc := make(chan error, workers)
 	for range workers {
 		wg.Go(func() {
 			for j := range jobs {
-				if err := send(ctx, hc, endpoints[j.Touchpoint], j, int64(n), stats); err != nil {
+				if err := send(ctx, api, hc, endpoints[j.Touchpoint], j, int64(n), stats); err != nil {
 					errc <- err
 					return
 				}
@@ -340,19 +345,18 @@ func Replay(ctx context.Context, g *Generator, endpoints map[string]string, n, w
 // send asks for an invitation and posts the response, unless n responses
 // are accepted or on their way. Rejected responses are counted; only
 // transport failures (a collector down) are errors.
-func send(ctx context.Context, hc *http.Client, endpoint string, j Job, n int64, stats *Stats) error {
-	var inv collector.InvitationAnswer
-	req := collector.InvitationRequest{}
-	req.Customer.ID = j.Customer.ID
-	status, err := post(ctx, hc, endpoint+"/v1/invitations", req, &inv)
+func send(ctx context.Context, api *collectorclient.Client, hc *http.Client, ep CollectorEndpoints, j Job, n int64, stats *Stats) error {
+	inv, err := api.Invite(ctx, ep.Private, j.Customer.ID)
 	if err != nil {
-		return err
-	}
-	stats.Invitations.Add(1)
-	if status/100 != 2 {
-		stats.reject(fmt.Errorf("invitation for %s at %s: HTTP %d", j.Customer.ID, j.Touchpoint, status))
+		var ae *collectorclient.APIError
+		if !errors.As(err, &ae) {
+			return err
+		}
+		stats.Invitations.Add(1)
+		stats.reject(fmt.Errorf("invitation for %s at %s: HTTP %d", j.Customer.ID, j.Touchpoint, ae.Status))
 		return nil
 	}
+	stats.Invitations.Add(1)
 	if !inv.Invite {
 		stats.notInvited(inv.Reason)
 		return nil
@@ -375,7 +379,7 @@ func send(ctx context.Context, hc *http.Client, endpoint string, j Job, n int64,
 		Metadata: map[string]string{"store": j.Store.name, "agent": j.Agent, "region": j.Store.region},
 	}
 	var problem collector.Problem
-	status, err = post(ctx, hc, endpoint+"/v1/responses", resp, &problem)
+	status, err := post(ctx, hc, ep.Public+"/v1/responses", resp, &problem)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,130 @@
+package collector
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// rawRequest sends a request to url with an optional bearer token and
+// returns the status and body.
+func rawRequest(t *testing.T, method, url, token, body string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(raw)
+}
+
+var privateRoutes = []struct{ method, path, body string }{
+	{http.MethodGet, "/v1/status", ""},
+	{http.MethodGet, "/v1/metrics?window=36500d&groupBy=customer.tier", ""},
+	{http.MethodPost, "/v1/invitations", `{"customer":{"id":"C-1"}}`},
+	{http.MethodPost, "/v1/responses:batch", `{"responses":[]}`},
+	{http.MethodPut, "/v1/archive/cases/c-1", `{"closedAt":"2026-11-01T00:00:00Z","case":{}}`},
+	{http.MethodGet, "/v1/archive/cases/c-1", ""},
+}
+
+// What an Ingress exposes (the public surface) serves responses and
+// probes, and none of the private API: aggregates, status, invitation
+// tokens, batch import, the archive and Prometheus metrics are not there.
+func TestPublicSurfaceServesNoPrivateRoute(t *testing.T) {
+	ts := startServer(t, testEngines[0], invitingTouchpoint("edge", nil, true), Options{})
+	for _, r := range append(privateRoutes, struct{ method, path, body string }{http.MethodGet, "/metrics", ""}) {
+		for _, token := range []string{"", testAPIToken} {
+			if status, _, body := rawRequest(t, r.method, ts.URL+r.path, token, r.body); status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
+				t.Errorf("public %s %s (token %q): %d %s, want 404", r.method, r.path, token, status, body)
+			}
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if status, _, _ := rawRequest(t, http.MethodGet, ts.URL+path, "", ""); status != http.StatusOK {
+			t.Errorf("public %s: %d, want 200", path, status)
+		}
+	}
+	// Without a token the touchpoint refuses the response: a customer
+	// needs an invitation, and only a credentialed caller gets one.
+	if status, _, body := rawRequest(t, http.MethodPost, ts.URL+"/v1/responses", "", string(must(json.Marshal(validResponse("r-1"))))); status != http.StatusUnauthorized {
+		t.Errorf("public response without token: %d %s, want 401", status, body)
+	}
+}
+
+// The private surface answers 401 without the credential or with a wrong
+// one, and serves the touchpoint's and the program's credential.
+func TestPrivateSurfaceRequiresCredential(t *testing.T) {
+	ts := startServer(t, testEngines[0], invitingTouchpoint("edge", nil, true), Options{ProgramAPIToken: []byte("program-token-0123456789")})
+	for _, r := range privateRoutes {
+		for _, token := range []string{"", "not-the-token", testAPIToken[:len(testAPIToken)-1]} {
+			status, h, body := rawRequest(t, r.method, ts.PrivateURL+r.path, token, r.body)
+			if status != http.StatusUnauthorized || h.Get("WWW-Authenticate") == "" || !strings.Contains(body, "Authorization: Bearer") {
+				t.Errorf("private %s %s (token %q): %d %s, want 401 saying how to authenticate", r.method, r.path, token, status, body)
+			}
+		}
+	}
+	for _, token := range []string{testAPIToken, "program-token-0123456789"} {
+		status, _, body := rawRequest(t, http.MethodPost, ts.PrivateURL+"/v1/invitations", token, `{"customer":{"id":"C-1"}}`)
+		if status != http.StatusCreated || !strings.Contains(body, `"token"`) {
+			t.Errorf("invitation with credential %q: %d %s, want 201 with a token", token, status, body)
+		}
+	}
+	// Operations metrics need no credential (no customer data) and carry
+	// the Go runtime and process collectors.
+	status, _, body := rawRequest(t, http.MethodGet, ts.PrivateURL+"/metrics", "", "")
+	for _, series := range []string{"go_goroutines", "go_memstats_heap_inuse_bytes", "process_resident_memory_bytes", "cxloop_collector_unauthorized_requests_total"} {
+		if status != http.StatusOK || !strings.Contains(body, series) {
+			t.Errorf("/metrics: %d, want 200 with %s", status, series)
+		}
+	}
+}
+
+// A collector without any credential keeps its private API closed.
+func TestPrivateSurfaceClosedWithoutCredential(t *testing.T) {
+	ts := startServer(t, testEngines[0], feedbackTouchpoint("closed"), Options{APIToken: []byte{}})
+	status, _, body := rawRequest(t, http.MethodGet, ts.PrivateURL+"/v1/status", "anything", "")
+	if status != http.StatusForbidden || !strings.Contains(body, "collector-api") {
+		t.Errorf("status without configured credential: %d %s, want 403 naming the Secret", status, body)
+	}
+}
+
+// Routes added with HandlePublic are on the public surface only, behind
+// the per-client rate limit.
+func TestHandlePublicAddsRateLimitedRoute(t *testing.T) {
+	ts := startServer(t, testEngines[0], feedbackTouchpoint("pages"), Options{RateLimit: 1, RateBurst: 1})
+	ts.HandlePublic("GET /s/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "survey "+r.PathValue("id"))
+	}))
+	if status, _, body := rawRequest(t, http.MethodGet, ts.URL+"/s/abc", "", ""); status != http.StatusOK || body != "survey abc" {
+		t.Errorf("public /s/abc: %d %q", status, body)
+	}
+	if status, _, _ := rawRequest(t, http.MethodGet, ts.URL+"/s/abc", "", ""); status != http.StatusTooManyRequests {
+		t.Errorf("second request within the burst of 1: %d, want 429", status)
+	}
+	if status, _, _ := rawRequest(t, http.MethodGet, ts.PrivateURL+"/s/abc", testAPIToken, ""); status != http.StatusNotFound {
+		t.Errorf("private /s/abc: %d, want 404", status)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
