@@ -24,6 +24,7 @@ import (
 	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/demo"
 	"github.com/cxloop/cxloop/internal/notify"
+	"github.com/cxloop/cxloop/internal/programcheck"
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
 )
 
@@ -33,6 +34,7 @@ Usage:
   cxloop manager [flags]     run the controllers (leader-elected)
   cxloop collector [flags]   run the ingestion service of one touchpoint
   cxloop demo [flags]        run everything on this machine: control plane, manager, collectors, sample program
+  cxloop validate -f PATH    check a program offline, as applying it would (CRD schemas, CEL rules, the controllers' checks)
   cxloop help              show this text
 
 Run "cxloop <command> -h" for a command's flags.
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runCollector(ctx, args[1:], stderr)
 	case "demo":
 		return demo.Command(ctx, args[1:], os.Stdout, stderr)
+	case "validate":
+		return programcheck.Command(ctx, args[1:], os.Stdin, os.Stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stderr, usage)
 		return nil

@@ -197,25 +197,11 @@ func recordFiringTransition(rec recorder.EventRecorder, rule *cxv1alpha1.AlertRu
 // channels and template it names. It fills status.selectedTouchpoints and
 // returns the selected touchpoints; an error is transient.
 func (r *AlertRuleReconciler) check(ctx context.Context, rule *cxv1alpha1.AlertRule) (outcome, []cxv1alpha1.SurveyTouchpoint, error) {
-	var touchpoints cxv1alpha1.SurveyTouchpointList
-	if err := r.List(ctx, &touchpoints, client.InNamespace(rule.Namespace)); err != nil {
-		return outcome{}, nil, fmt.Errorf("list touchpoints: %w", err)
+	problems, selected, err := validate.CheckAlertRule(ctx, clientNamespace{c: r.Client, namespace: rule.Namespace}, rule)
+	if err != nil {
+		return outcome{}, nil, err
 	}
-	selected, problems := validate.SelectTouchpoints(rule.Spec.Touchpoints, touchpoints.Items)
 	rule.Status.SelectedTouchpoints = touchpointNames(selected)
-	problems = append(problems, validate.AlertRule(rule, selected)...)
-
-	refs := references{ctx: ctx, c: r.Client, namespace: rule.Namespace}
-	for i, n := range rule.Spec.Actions.Notify {
-		refs.require(fmt.Sprintf("spec.actions.notify[%d].channel", i), n.Channel, &cxv1alpha1.NotificationChannel{})
-	}
-	if oc := rule.Spec.Actions.OpenCase; oc != nil {
-		refs.require("spec.actions.openCase.template", oc.Template, &cxv1alpha1.CaseTemplate{})
-	}
-	if refs.err != nil {
-		return outcome{}, nil, refs.err
-	}
-	problems = append(problems, refs.problems...)
 
 	o := problemsOutcome(problems)
 	if o.ready {

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -26,25 +25,11 @@ type CaseTemplateReconciler struct {
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=casetemplates/status,verbs=get;update;patch
 
 func (r *CaseTemplateReconciler) check(ctx context.Context, t *cxv1alpha1.CaseTemplate) (outcome, ctrl.Result, error) {
-	problems := validate.CaseTemplate(t)
-	refs := references{ctx: ctx, c: r.Client, namespace: t.Namespace}
-	for i, n := range t.Spec.Notifications {
-		for j, ch := range n.To.Channels {
-			refs.require(fmt.Sprintf("spec.notifications[%d].to.channels[%d]", i, j), ch, &cxv1alpha1.NotificationChannel{})
-		}
+	problems, err := validate.CheckCaseTemplate(ctx, clientNamespace{c: r.Client, namespace: t.Namespace}, t)
+	if err != nil {
+		return outcome{}, ctrl.Result{}, err
 	}
-	for i, step := range t.Spec.Escalation {
-		if step.Notify == nil {
-			continue
-		}
-		for j, ch := range step.Notify.Channels {
-			refs.require(fmt.Sprintf("spec.escalation[%d].notify.channels[%d]", i, j), ch, &cxv1alpha1.NotificationChannel{})
-		}
-	}
-	if refs.err != nil {
-		return outcome{}, ctrl.Result{}, refs.err
-	}
-	return problemsOutcome(append(problems, refs.problems...)), ctrl.Result{}, nil
+	return problemsOutcome(problems), ctrl.Result{}, nil
 }
 
 // SetupWithManager registers the controller; templates are re-checked when

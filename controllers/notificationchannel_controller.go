@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
-	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/validate"
 )
 
@@ -77,41 +75,12 @@ func (r *NotificationChannelReconciler) check(ctx context.Context, ch *cxv1alpha
 	if err != nil {
 		return outcome{}, ctrl.Result{}, err
 	}
-	problems = append(problems, destinationProblems(&ch.Spec)...)
+	problems = append(problems, validate.NotificationChannel(&ch.Spec)...)
 	o := problemsOutcome(problems)
 	if o.ready {
 		o = deliveryOutcome(ch)
 	}
 	return o, ctrl.Result{}, nil
-}
-
-// destinationProblems refuses, without resolving anything, destinations
-// that are private addresses or cluster-internal names when the channel
-// does not allow them. The notifier checks every resolved address again
-// when it connects.
-func destinationProblems(spec *cxv1alpha1.NotificationChannelSpec) validate.Problems {
-	if spec.AllowPrivateDestinations {
-		return nil
-	}
-	var field, host string
-	switch {
-	case spec.Email != nil:
-		field, host = "spec.email.smtp.host", spec.Email.SMTP.Host
-	case spec.Webhook != nil && spec.Webhook.URL != "":
-		u, err := url.Parse(spec.Webhook.URL)
-		if err != nil {
-			return nil // the CRD's rules report a malformed URL
-		}
-		field, host = "spec.webhook.url", u.Hostname()
-	}
-	reason := notify.PrivateHost(host)
-	if host == "" || reason == "" {
-		return nil
-	}
-	return validate.Problems{{
-		Field: field, Reason: cxv1alpha1.ReasonInvalidSpec,
-		Message: fmt.Sprintf("destination %s is %s, which is refused so that notifications cannot reach internal services; set spec.allowPrivateDestinations: true if this is intended", host, reason),
-	}}
 }
 
 // deliveryOutcome is Ready for a valid channel unless its last

@@ -2,10 +2,7 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -14,47 +11,42 @@ import (
 	"github.com/cxloop/cxloop/internal/validate"
 )
 
-// references collects problems for objects a spec names but its namespace
-// lacks. The first transient error stops further lookups and is kept in err.
-type references struct {
-	ctx       context.Context
+// clientNamespace is the validate.Namespace of one namespace, read through
+// the controller's (cached) client: the controllers and `cxloop validate`
+// run the same checks of internal/validate over it.
+type clientNamespace struct {
 	c         client.Reader
 	namespace string
-	problems  validate.Problems
-	err       error
 }
 
-// require records a problem at field unless an object of obj's kind named
-// name exists.
-func (r *references) require(field, name string, obj client.Object) {
-	if r.err != nil {
-		return
+var _ validate.Namespace = clientNamespace{}
+
+func (n clientNamespace) Touchpoints(ctx context.Context) ([]cxv1alpha1.SurveyTouchpoint, error) {
+	var l cxv1alpha1.SurveyTouchpointList
+	if err := n.c.List(ctx, &l, client.InNamespace(n.namespace)); err != nil {
+		return nil, err
 	}
-	err := r.c.Get(r.ctx, types.NamespacedName{Namespace: r.namespace, Name: name}, obj)
-	switch {
-	case err == nil:
-	case client.IgnoreNotFound(err) == nil && !apimeta.IsNoMatchError(err):
-		r.problems = append(r.problems, validate.Problem{
-			Field:   field,
-			Reason:  cxv1alpha1.ReasonReferenceNotFound,
-			Message: fmt.Sprintf("%s %q not found in namespace %s; create it or fix the name", kindName(obj), name, r.namespace),
-		})
-	default:
-		r.err = fmt.Errorf("get %s %s/%s: %w", kindName(obj), r.namespace, name, err)
-	}
+	return l.Items, nil
 }
 
-// kindName names a cxloop kind for messages.
-func kindName(obj client.Object) string {
-	switch obj.(type) {
-	case *cxv1alpha1.NotificationChannel:
-		return "NotificationChannel"
-	case *cxv1alpha1.CaseTemplate:
-		return "CaseTemplate"
-	case *cxv1alpha1.SurveyTouchpoint:
-		return "SurveyTouchpoint"
+func (n clientNamespace) ChannelNames(ctx context.Context) ([]string, error) {
+	var l cxv1alpha1.NotificationChannelList
+	if err := n.c.List(ctx, &l, client.InNamespace(n.namespace)); err != nil {
+		return nil, err
 	}
-	return fmt.Sprintf("%T", obj)
+	names := make([]string, len(l.Items))
+	for i := range l.Items {
+		names[i] = l.Items[i].Name
+	}
+	return names, nil
+}
+
+func (n clientNamespace) CaseTemplates(ctx context.Context) ([]cxv1alpha1.CaseTemplate, error) {
+	var l cxv1alpha1.CaseTemplateList
+	if err := n.c.List(ctx, &l, client.InNamespace(n.namespace)); err != nil {
+		return nil, err
+	}
+	return l.Items, nil
 }
 
 // createOrDelete passes only creations and deletions: the controllers that

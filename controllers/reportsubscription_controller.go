@@ -93,26 +93,15 @@ func (r *ReportSubscriptionReconciler) checkAndRun(ctx context.Context, rs *cxv1
 	return o, r.schedule(ctx, rs, touchpoints), nil
 }
 
-// check validates the schedule, time zone and goals, and that the
-// touchpoints and channels exist; it returns the selected touchpoints.
+// check runs validate.CheckReportSubscription (schedule, time zone, goals,
+// touchpoints, channels, case templates); it returns the selected
+// touchpoints.
 func (r *ReportSubscriptionReconciler) check(ctx context.Context, rs *cxv1alpha1.ReportSubscription) (outcome, []cxv1alpha1.SurveyTouchpoint, error) {
-	problems := validate.ReportSubscription(rs)
-
-	var touchpoints cxv1alpha1.SurveyTouchpointList
-	if err := r.List(ctx, &touchpoints, client.InNamespace(rs.Namespace)); err != nil {
-		return outcome{}, nil, fmt.Errorf("list touchpoints: %w", err)
+	problems, selected, err := validate.CheckReportSubscription(ctx, clientNamespace{c: r.Client, namespace: rs.Namespace}, rs)
+	if err != nil {
+		return outcome{}, nil, err
 	}
-	selected, selProblems := validate.SelectTouchpoints(rs.Spec.Touchpoints, touchpoints.Items)
-	problems = append(problems, selProblems...)
-
-	refs := references{ctx: ctx, c: r.Client, namespace: rs.Namespace}
-	for i, ch := range rs.Spec.Channels {
-		refs.require(fmt.Sprintf("spec.channels[%d]", i), ch, &cxv1alpha1.NotificationChannel{})
-	}
-	if refs.err != nil {
-		return outcome{}, nil, refs.err
-	}
-	return problemsOutcome(append(problems, refs.problems...)), selected, nil
+	return problemsOutcome(problems), selected, nil
 }
 
 // schedule runs the report when a cron activation is due (within the
@@ -228,6 +217,7 @@ func (r *ReportSubscriptionReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		For(&cxv1alpha1.ReportSubscription{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&cxv1alpha1.SurveyTouchpoint{}, all, builder.WithPredicates(predicate.Or(createOrDelete(), predicate.LabelChangedPredicate{}))).
 		Watches(&cxv1alpha1.NotificationChannel{}, all, builder.WithPredicates(createOrDelete())).
+		Watches(&cxv1alpha1.CaseTemplate{}, all, builder.WithPredicates(createOrDelete())).
 		Named("reportsubscription").
 		// A run waits for its deliveries; other subscriptions need not.
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrentReports}).

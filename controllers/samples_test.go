@@ -13,7 +13,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/manifest"
+	"github.com/cxloop/cxloop/internal/programcheck"
 	"github.com/cxloop/cxloop/internal/testenv"
+	"github.com/cxloop/cxloop/internal/validate"
 )
 
 // The sample program applied with kubectl becomes valid everywhere: every
@@ -44,7 +47,8 @@ func TestSampleProgramIsReady(t *testing.T) {
 
 // Each manifest in config/samples/invalid/controller is accepted by the API
 // server and then reported by its controller with the reason and message
-// written in the file's header.
+// written in the file's header, and `cxloop validate` of the samples with
+// that manifest reports, offline, exactly the controller's message.
 func TestControllerCheckedManifestsReported(t *testing.T) {
 	dir := filepath.Join(testenv.SamplesDir, "invalid", "controller")
 	files := testenv.YAMLFiles(t, dir)
@@ -72,8 +76,35 @@ func TestControllerCheckedManifestsReported(t *testing.T) {
 					t.Errorf("message %q does not contain %q", c.Message, want)
 				}
 			}
+			if offline := offlineMessage(t, ns, path, last); offline != c.Message {
+				t.Errorf("cxloop validate says\n  %q\nthe controller says\n  %q", offline, c.Message)
+			}
 		})
 	}
+}
+
+// offlineMessage is what `cxloop validate -f config/samples -f path` reports
+// about obj, as the lines of a Ready condition.
+func offlineMessage(t *testing.T, ns, path string, obj *unstructured.Unstructured) string {
+	t.Helper()
+	docs, err := manifest.Load([]string{testenv.SamplesDir, path}, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := programcheck.Check(context.Background(), docs, programcheck.Options{Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, f := range res.Findings {
+		if f.Kind == obj.GetKind() && f.Name == obj.GetName() {
+			if f.Source != programcheck.SourceProgram {
+				t.Errorf("offline: the API server would refuse it: %s", f)
+			}
+			lines = append(lines, validate.Problem{Field: f.Field, Message: f.Message}.String())
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // typedObject returns an empty typed object to read u into.
