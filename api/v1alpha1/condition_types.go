@@ -30,6 +30,12 @@ const (
 	// ConditionFiring is True on an aggregate AlertRule whose condition is
 	// breached.
 	ConditionFiring = "Firing"
+	// ConditionPredictionReady is True on a SurveyTouchpoint whose
+	// prediction model met its minimum accuracy at the last training and is
+	// scoring interactions; False (with the reason) when it is refused or
+	// not trained yet. The touchpoint's Ready is about its collector and
+	// does not depend on it.
+	ConditionPredictionReady = "PredictionReady"
 )
 
 // Condition reasons. They are CamelCase and name the cause, so that
@@ -141,4 +147,16 @@ const (
 	ReasonReportSent = "ReportSent"
 	// ReasonReportFailed: a ReportSubscription's run failed.
 	ReasonReportFailed = "ReportFailed"
+)
+
+// Reasons of a SurveyTouchpoint's PredictionReady condition.
+const (
+	// ReasonModelAccepted: the prediction model met its minimum accuracy and
+	// training size and scores interactions.
+	ReasonModelAccepted = "ModelAccepted"
+	// ReasonModelRefused: the last training was below the minimum accuracy
+	// or training size; the message gives the figures. Nothing is predicted.
+	ReasonModelRefused = "ModelRefused"
+	// ReasonNotTrained: the prediction has not been trained yet.
+	ReasonNotTrained = "NotTrained"
 )

@@ -74,6 +74,7 @@ const (
 
 // SurveyTouchpointSpec declares a listening post on the customer journey.
 // +kubebuilder:validation:XValidation:rule="!has(self.storage) || self.storage.type != 'Embedded' || !has(self.collector) || !has(self.collector.replicas) || self.collector.replicas == 1",message="collector.replicas must be 1 with the Embedded store (a SQLite file has one writer); set storage.type: PostgreSQL to run more replicas",fieldPath=".collector.replicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.prediction) || self.questions.exists(q, q.id == self.prediction.question && (self.prediction.target == 'Detractor' ? q.type == 'NPS' : (self.prediction.target == 'BottomTwoBox' ? q.type in ['CSAT', 'Rating'] : q.type in ['CES', 'Rating'])))",message="prediction.question must name a question of this touchpoint: an NPS question for target Detractor, a CSAT or Rating question for BottomTwoBox, a CES or Rating question for Mean",fieldPath=".prediction.question"
 // +kubebuilder:validation:XValidation:rule="!has(self.contactPolicy) || !has(self.contactPolicy.scope) || self.contactPolicy.scope != 'Program' || (has(self.storage) && self.storage.type == 'PostgreSQL')",message="contactPolicy.scope: Program needs storage.type: PostgreSQL, the store the program's touchpoints share",fieldPath=".contactPolicy.scope"
 type SurveyTouchpointSpec struct {
 	// displayName is the touchpoint's name for people, shown in reports.
@@ -138,6 +139,11 @@ type SurveyTouchpointSpec struct {
 	// +optional
 	// +kubebuilder:default={sentiment: true}
 	TextAnalytics *TextAnalyticsSpec `json:"textAnalytics,omitempty"`
+
+	// prediction declares a model that predicts the answer of customers
+	// who were never asked, from business events; see PredictionSpec.
+	// +optional
+	Prediction *PredictionSpec `json:"prediction,omitempty"`
 }
 
 // Question is one question of a touchpoint.
@@ -481,6 +487,11 @@ type SurveyTouchpointStatus struct {
 	// outbox shows actions (cases, notifications) waiting for dispatch.
 	// +optional
 	Outbox *OutboxStatus `json:"outbox,omitempty"`
+
+	// prediction is the quality of the current prediction model; the
+	// PredictionReady condition says whether it is in use.
+	// +optional
+	Prediction *PredictionStatus `json:"prediction,omitempty"`
 }
 
 // ResponseCounts summarises stored responses.

@@ -347,12 +347,13 @@ func TestValidate(t *testing.T) {
 	err := Spec{Target: "Happy", Features: []Feature{
 		{Name: "a", Source: "metadata.a", Kind: Number},
 		{Name: "a", Source: "nope", Kind: "Text"},
+		{Name: "d", Source: "metadata.d", Aggregate: "Median"},
 		{Name: "c", Source: "customer.tier", Kind: Category, Aggregate: Sum},
 	}}.Validate()
 	for _, want := range []string{
 		`target: "Happy" is not one of`, "window: must be positive",
 		`features[1].name: "a" is declared twice`, `features[1].kind: "Text"`, `features[1].source: "nope" is not`,
-		"features[2].aggregate: Sum needs a Number feature",
+		"features[3].aggregate: Sum needs a Number feature", `features[2].aggregate: "Median" is not one of`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v: want %q", err, want)

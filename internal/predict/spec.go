@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -64,7 +65,7 @@ type Feature struct {
 	Source string `json:"source,omitempty"`
 	// Event, if set, takes the value only from events of this name.
 	Event string `json:"event,omitempty"`
-	// Kind is Number or Category.
+	// Kind is Number (the default) or Category.
 	Kind Kind `json:"kind"`
 	// Aggregate combines the values of the interaction's events.
 	Aggregate Aggregate `json:"aggregate,omitempty"`
@@ -118,6 +119,7 @@ const (
 )
 
 func (s Spec) withDefaults() Spec {
+	s.Features = slices.Clone(s.Features)
 	if s.L2 <= 0 {
 		s.L2 = DefaultL2
 	}
@@ -144,12 +146,16 @@ func (s Spec) withDefaults() Spec {
 		if s.Features[i].Aggregate == "" {
 			s.Features[i].Aggregate = Last
 		}
+		if s.Features[i].Kind == "" {
+			s.Features[i].Kind = Number
+		}
 	}
 	return s
 }
 
 // Validate reports every problem of the spec, naming the field.
 func (s Spec) Validate() error {
+	s = s.withDefaults()
 	var errs []error
 	switch s.Target {
 	case TargetDetractor, TargetBottomTwoBox, TargetMean:
