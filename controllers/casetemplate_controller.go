@@ -40,9 +40,9 @@ func (r *CaseTemplateReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&cxv1alpha1.CaseTemplate{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&cxv1alpha1.NotificationChannel{}, all, builder.WithPredicates(createOrDelete())).
 		Named("casetemplate").
-		Complete(&validationReconciler[*cxv1alpha1.CaseTemplate]{
+		Complete(&reconciler[*cxv1alpha1.CaseTemplate]{
 			client: r.Client, recorder: r.Recorder,
 			newObj: func() *cxv1alpha1.CaseTemplate { return &cxv1alpha1.CaseTemplate{} },
-			check:  r.check,
+			steps:  r.check,
 		})
 }

@@ -29,8 +29,12 @@ type outcome struct {
 	ready bool
 	// stalled is true when no retry can help until the spec changes.
 	stalled bool
-	// reconciling is true while children are still rolling out.
+	// reconciling is true while children are still rolling out, or a
+	// transient error is retried.
 	reconciling bool
+	// transient is true when the reconciliation failed for a reason a
+	// retry can fix (reason ProgressingWithRetry).
+	transient bool
 	// reason and message explain a not-ready outcome.
 	reason  string
 	message string
@@ -95,7 +99,7 @@ func (o outcome) apply(conds *[]metav1.Condition, generation int64) {
 // and a Normal one when it recovers; nothing when the state is unchanged, so
 // a resync does not flood events.
 func recordTransition(rec recorder.EventRecorder, obj runtime.Object, before []metav1.Condition, o outcome) {
-	if rec == nil || o.reconciling {
+	if rec == nil || o.reconciling && !o.transient {
 		return
 	}
 	prev := apimeta.FindStatusCondition(before, cxv1alpha1.ConditionReady)

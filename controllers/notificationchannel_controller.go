@@ -137,10 +137,10 @@ func (r *NotificationChannelReconciler) SetupWithManager(mgr ctrl.Manager) error
 		For(&cxv1alpha1.NotificationChannel{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, deliveryHealthChanged()))).
 		Watches(&corev1.Secret{}, all, builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		Named("notificationchannel").
-		Complete(&validationReconciler[*cxv1alpha1.NotificationChannel]{
+		Complete(&reconciler[*cxv1alpha1.NotificationChannel]{
 			client: r.Client, recorder: r.Recorder,
 			newObj: func() *cxv1alpha1.NotificationChannel { return &cxv1alpha1.NotificationChannel{} },
-			check:  r.check,
+			steps:  r.check,
 		})
 }
 

@@ -69,13 +69,13 @@ func (r *ReportSubscriptionReconciler) now() time.Time {
 }
 
 // Reconcile validates the subscription, runs the report when it is due and
-// requeues at the next run; the shared validationReconciler gets the object
+// requeues at the next run; the shared reconciler gets the object
 // and patches conditions and status once.
 func (r *ReportSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	v := validationReconciler[*cxv1alpha1.ReportSubscription]{
+	v := reconciler[*cxv1alpha1.ReportSubscription]{
 		client: r.Client, recorder: r.Recorder,
 		newObj: func() *cxv1alpha1.ReportSubscription { return &cxv1alpha1.ReportSubscription{} },
-		check:  r.checkAndRun,
+		steps:  r.checkAndRun,
 	}
 	return v.Reconcile(ctx, req)
 }

@@ -317,9 +317,9 @@ func (r *SurveyTouchpointReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&cxv1alpha1.AlertRule{}, all, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&cxv1alpha1.NotificationChannel{}, all, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named("surveytouchpoint").
-		Complete(&validationReconciler[*cxv1alpha1.SurveyTouchpoint]{
+		Complete(&reconciler[*cxv1alpha1.SurveyTouchpoint]{
 			client: r.Client, recorder: r.Recorder,
 			newObj: func() *cxv1alpha1.SurveyTouchpoint { return &cxv1alpha1.SurveyTouchpoint{} },
-			check:  r.check,
+			steps:  r.check,
 		})
 }
