@@ -3,10 +3,10 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,6 +21,7 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/alerting"
+	"github.com/cxloop/cxloop/internal/cases"
 	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/validate"
 )
@@ -59,8 +60,11 @@ const conflictRetry = time.Second
 //     one period later.
 //
 // Status is patched once per reconciliation, with the resourceVersion read
-// (a stale read, from the cache or a concurrent writer, loses and retries),
-// and notifications and Cases follow only a stored transition.
+// (a stale read, from the cache or a concurrent writer, loses and retries).
+// The notifications and Cases a transition owes are recorded in
+// status.pendingEffects in that same write, performed only once it is
+// stored, and removed when done: a crash or a leader change in between
+// loses none of them.
 type AlertRuleReconciler struct {
 	client.Client
 	// APIReader reads a rule past the cache before an evaluation, so that
@@ -76,7 +80,7 @@ type AlertRuleReconciler struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 
-	pending pendingEffects
+	router cases.Router
 }
 
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=alertrules,verbs=get;list;watch
@@ -93,39 +97,45 @@ func (r *AlertRuleReconciler) now() time.Time {
 }
 
 // Reconcile validates the rule, counts its Cases, evaluates it when it is
-// an aggregate rule whose period has come, stores the status, then sends
-// the notifications and opens the Cases of the transitions it stored.
+// an aggregate rule whose period has come, and stores the status with the
+// effects its transitions owe; then it performs those effects (see
+// runEffects).
 func (r *AlertRuleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	rule := &cxv1alpha1.AlertRule{}
-	if err := r.Get(ctx, req.NamespacedName, rule); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.pending.take(req.NamespacedName)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
 	now := r.now()
-	if alerting.Due(rule, now) && r.APIReader != nil {
-		if err := r.APIReader.Get(ctx, req.NamespacedName, rule); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
+	sk := reconciler[*cxv1alpha1.AlertRule]{
+		client: r.Client, recorder: r.Recorder, optimisticLock: true,
+		newObj: func() *cxv1alpha1.AlertRule { return &cxv1alpha1.AlertRule{} },
+		reload: func(ctx context.Context, rule *cxv1alpha1.AlertRule) error {
+			// An evaluation starts from the controller's own last write.
+			if alerting.Due(rule, now) && r.APIReader != nil {
+				return r.APIReader.Get(ctx, req.NamespacedName, rule)
+			}
+			return nil
+		},
+		steps: func(ctx context.Context, rule *cxv1alpha1.AlertRule) (outcome, ctrl.Result, error) {
+			return r.steps(ctx, rule, now)
+		},
+		afterPatch: r.runEffects,
 	}
-	before := rule.DeepCopy()
+	return sk.Reconcile(ctx, req)
+}
 
+// steps checks the rule, counts its Cases and evaluates it when due,
+// recording the effects of its transitions in status.pendingEffects.
+func (r *AlertRuleReconciler) steps(ctx context.Context, rule *cxv1alpha1.AlertRule, now time.Time) (outcome, ctrl.Result, error) {
+	before := slices.Clone(rule.Status.Conditions)
+	due := alerting.Due(rule, now)
 	o, selected, err := r.check(ctx, rule)
 	if err != nil {
-		return ctrl.Result{}, err
+		return outcome{}, ctrl.Result{}, err
 	}
-	recordTransition(r.Recorder, rule, before.Status.Conditions, o)
-	o.apply(&rule.Status.Conditions, rule.Generation)
-
 	var result ctrl.Result
 	clearIn, err := r.caseStatus(ctx, rule, now)
 	if err != nil {
-		return ctrl.Result{}, err
+		return outcome{}, ctrl.Result{}, err
 	}
 	requeueWithin(&result, clearIn)
 
-	var trs []alerting.Transition
 	switch {
 	case rule.Spec.Aggregate == nil:
 		// No longer (or never) an aggregate rule.
@@ -134,30 +144,18 @@ func (r *AlertRuleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	case !o.ready:
 		// Invalid or suspended: not evaluated; firing groups stay as they
 		// were until the rule is evaluated again. Watches bring it back.
-	case alerting.Due(before, now):
-		trs = r.evaluateAggregate(ctx, rule, selected, now)
+	case due:
+		trs := r.evaluateAggregate(ctx, rule, selected, now)
+		for _, tr := range trs {
+			ctrl.LoggerFrom(ctx).Info("aggregate rule transition", "group", tr.Group.Group, "resolved", tr.Resolved, "value", tr.Group.Value)
+		}
+		r.recordEffects(rule, trs, now)
 		requeueWithin(&result, alerting.Next(rule, now))
 	default:
 		requeueWithin(&result, alerting.Next(rule, now))
 	}
-	rule.Status.ObservedGeneration = rule.Generation
-	recordFiringTransition(r.Recorder, rule, before.Status.Conditions)
-
-	if err := r.Status().Patch(ctx, rule, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		if apierrors.IsConflict(err) {
-			ctrl.LoggerFrom(ctx).V(1).Info("status changed since read; retrying")
-			return ctrl.Result{RequeueAfter: conflictRetry}, nil
-		}
-		return ctrl.Result{}, fmt.Errorf("patch status of alertrule %s: %w", req.NamespacedName, client.IgnoreNotFound(err))
-	}
-	for _, tr := range trs {
-		ctrl.LoggerFrom(ctx).Info("aggregate rule transition", "group", tr.Group.Group, "resolved", tr.Resolved, "value", tr.Group.Value)
-	}
-	r.pending.add(req.NamespacedName, effectsOf(rule, trs, now)...)
-	if err := r.runEffects(ctx, rule); err != nil {
-		return ctrl.Result{}, fmt.Errorf("alertrule %s: %w", req.NamespacedName, err)
-	}
-	return result, nil
+	recordFiringTransition(r.Recorder, rule, before)
+	return o, result, nil
 }
 
 // requeueWithin shortens result's RequeueAfter to d (d > 0).

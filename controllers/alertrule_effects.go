@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,113 +13,92 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/alerting"
+	"github.com/cxloop/cxloop/internal/cases"
 	"github.com/cxloop/cxloop/internal/notify"
 )
 
-// effect is an action owed for a firing or resolved group: one message to
-// one channel, or one Case to create. Effects run after the status that
-// records the transition is stored, so a transition acts once even when
-// reconciliations race or the manager restarts; they are retried (in
-// memory) until done, and their idempotency keys and deterministic Case
-// names make a repeat harmless.
-type effect struct {
-	// channel and msg: a notification.
-	channel string
-	msg     notify.Message
-	// newCase: a Case to create.
-	newCase *cxv1alpha1.Case
-}
+// maxPendingEffects bounds status.pendingEffects (the CRD's MaxItems).
+const maxPendingEffects = 256
 
-func (e effect) String() string {
-	if e.newCase != nil {
-		return "create Case " + e.newCase.Name
+// recordEffects records what an evaluation's transitions owe in
+// status.pendingEffects, in the status write that stores the transitions
+// themselves (see alerting.Effects). Effects past the bound are dropped
+// oldest first, with a Warning event.
+func (r *AlertRuleReconciler) recordEffects(rule *cxv1alpha1.AlertRule, trs []alerting.Transition, now time.Time) {
+	for _, e := range alerting.Record(rule, alerting.Effects(rule, trs, now), maxPendingEffects) {
+		r.event(rule, corev1.EventTypeWarning, cxv1alpha1.ReasonDeliveryFailed,
+			"%s dropped: more than %d effects are pending (lastError: %s)", describeEffect(e), maxPendingEffects, e.LastError)
 	}
-	return fmt.Sprintf("%s notification to channel %s", e.msg.Event, e.channel)
 }
 
-// pendingEffects holds the effects not yet done, per rule.
-type pendingEffects struct {
-	mu sync.Mutex
-	m  map[types.NamespacedName][]effect
-}
-
-func (p *pendingEffects) add(key types.NamespacedName, effs ...effect) {
-	if len(effs) == 0 {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[types.NamespacedName][]effect{}
-	}
-	p.m[key] = append(p.m[key], effs...)
-}
-
-func (p *pendingEffects) take(key types.NamespacedName) []effect {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	effs := p.m[key]
-	delete(p.m, key)
-	return effs
-}
-
-// effectsOf lists what the transitions of an evaluation owe: a message to
-// each of the rule's channels, and a Case for each group that began firing
-// when the rule has actions.openCase.
-func effectsOf(rule *cxv1alpha1.AlertRule, trs []alerting.Transition, now time.Time) []effect {
-	var effs []effect
-	for _, tr := range trs {
-		msg := alerting.Message(rule, tr, now)
-		for _, n := range rule.Spec.Actions.Notify {
-			effs = append(effs, effect{channel: n.Channel, msg: msg})
-		}
-		if !tr.Resolved && rule.Spec.Actions.OpenCase != nil {
-			effs = append(effs, effect{newCase: alerting.StrategicCase(rule, tr.Group)})
-		}
-	}
-	return effs
-}
-
-// runEffects does the rule's pending effects. Those that fail for a reason
-// a retry can fix stay pending and make the reconciliation fail (retried
-// with backoff); the others are reported as Warning events and dropped.
-func (r *AlertRuleReconciler) runEffects(ctx context.Context, rule *cxv1alpha1.AlertRule) error {
-	key := types.NamespacedName{Namespace: rule.Namespace, Name: rule.Name}
-	var failed []effect
+// runEffects performs the effects status.pendingEffects records, once the
+// status that records them is stored, and removes those done. An effect
+// that fails for a reason a retry can fix stays, with its attempts and
+// last error, and the reconciliation is retried with backoff; one that
+// fails for good is dropped with a Warning event. A manager that stops
+// anywhere in between finds the effects in the status after its restart:
+// the deterministic message keys and Case names make a repeat harmless.
+func (r *AlertRuleReconciler) runEffects(ctx context.Context, rule *cxv1alpha1.AlertRule) (ctrl.Result, error) {
+	var keep []cxv1alpha1.PendingEffect
 	var errs []error
-	for _, e := range r.pending.take(key) {
+	for _, e := range rule.Status.PendingEffects {
 		err := r.runEffect(ctx, rule, e)
 		switch {
 		case err == nil:
 		case notify.IsPermanent(err):
-			r.event(rule, corev1.EventTypeWarning, cxv1alpha1.ReasonDeliveryFailed, "%s failed and will not be retried: %v", e, err)
+			r.event(rule, corev1.EventTypeWarning, cxv1alpha1.ReasonDeliveryFailed, "%s failed and will not be retried: %v", describeEffect(e), err)
 		default:
-			failed = append(failed, e)
-			errs = append(errs, fmt.Errorf("%s: %w", e, err))
+			e.Attempts++
+			e.LastError = truncate(err.Error(), 1024)
+			if e.Attempts == 1 {
+				r.event(rule, corev1.EventTypeWarning, cxv1alpha1.ReasonDeliveryFailed, "%s failed; retrying: %v", describeEffect(e), err)
+			}
+			keep = append(keep, e)
+			errs = append(errs, fmt.Errorf("%s: %w", describeEffect(e), err))
 		}
 	}
-	r.pending.add(key, failed...)
-	return errors.Join(errs...)
+	rule.Status.PendingEffects = keep
+	if err := errors.Join(errs...); err != nil {
+		return ctrl.Result{}, fmt.Errorf("alertrule %s/%s: %w", rule.Namespace, rule.Name, err)
+	}
+	return ctrl.Result{}, nil
 }
 
-func (r *AlertRuleReconciler) runEffect(ctx context.Context, rule *cxv1alpha1.AlertRule, e effect) error {
-	log := ctrl.LoggerFrom(ctx)
-	if e.newCase != nil {
-		return r.openStrategicCase(ctx, rule, e.newCase)
+func describeEffect(e cxv1alpha1.PendingEffect) string {
+	if e.Case != "" {
+		return "create Case " + e.Case
 	}
+	event := alerting.EventFiring
+	if e.Resolved {
+		event = alerting.EventResolved
+	}
+	return fmt.Sprintf("%s notification to channel %s", event, e.Channel)
+}
+
+func (r *AlertRuleReconciler) runEffect(ctx context.Context, rule *cxv1alpha1.AlertRule, e cxv1alpha1.PendingEffect) error {
+	log := ctrl.LoggerFrom(ctx)
+	if e.Case != "" {
+		if rule.Spec.Actions.OpenCase == nil {
+			log.Info("Case not opened: the rule no longer has actions.openCase", "case", e.Case)
+			return nil
+		}
+		return r.openStrategicCase(ctx, rule, alerting.StrategicCase(rule, e.Group))
+	}
+	msg := alerting.Message(rule, alerting.TransitionOf(e), e.At.Time)
 	if r.Deliverer == nil {
-		log.Info("no notification deliverer configured; message not sent", "event", e.msg.Event, "channel", e.channel)
+		log.Info("no notification deliverer configured; message not sent", "event", msg.Event, "channel", e.Channel)
 		return nil
 	}
-	if err := r.Deliverer.Deliver(ctx, rule.Namespace, e.channel, e.msg); err != nil {
+	if err := r.Deliverer.Deliver(ctx, rule.Namespace, e.Channel, msg); err != nil {
 		return err
 	}
-	log.V(1).Info("notified", "event", e.msg.Event, "channel", e.channel, "key", e.msg.Key)
+	log.V(1).Info("notified", "event", msg.Event, "channel", e.Channel, "key", msg.Key)
 	return nil
 }
 
-// openStrategicCase creates c unless the rule is throttled. AlreadyExists
-// means an earlier attempt created it.
+// openStrategicCase creates c, with its template's defaults applied (see
+// cases.ApplyDefaults), unless the rule is throttled. AlreadyExists means
+// an earlier attempt created it.
 func (r *AlertRuleReconciler) openStrategicCase(ctx context.Context, rule *cxv1alpha1.AlertRule, c *cxv1alpha1.Case) error {
 	if th := rule.Spec.Throttle; th != nil {
 		cases, err := r.listRuleCases(ctx, rule)
@@ -139,6 +117,9 @@ func (r *AlertRuleReconciler) openStrategicCase(ctx context.Context, rule *cxv1a
 			return nil
 		}
 	}
+	if err := r.applyTemplateDefaults(ctx, c); err != nil {
+		return err
+	}
 	err := r.Create(ctx, c)
 	switch {
 	case err == nil:
@@ -150,6 +131,21 @@ func (r *AlertRuleReconciler) openStrategicCase(ctx context.Context, rule *cxv1a
 		return notify.Permanent(fmt.Errorf("create Case %s: %w", c.Name, err))
 	}
 	return fmt.Errorf("create Case %s: %w", c.Name, err)
+}
+
+// applyTemplateDefaults fills the new Case's severity, closure goal,
+// category and assignee from its template, as every opener of a Case does.
+// A template that does not exist yet leaves them to the Case controller.
+func (r *AlertRuleReconciler) applyTemplateDefaults(ctx context.Context, c *cxv1alpha1.Case) error {
+	tmpl := &cxv1alpha1.CaseTemplate{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: c.Spec.Template}, tmpl); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("read case template %s: %w", c.Spec.Template, err)
+	}
+	cases.ApplyDefaults(c, tmpl, &r.router)
+	return nil
 }
 
 func (r *AlertRuleReconciler) event(rule *cxv1alpha1.AlertRule, eventType, reason, format string, args ...any) {

@@ -245,6 +245,45 @@ type AlertRuleStatus struct {
 	// +optional
 	// +listType=atomic
 	Firing []FiringGroup `json:"firing,omitempty"`
+	// pendingEffects are the notifications and Cases that firing and
+	// resolved groups owe and that are not done yet. An effect is recorded
+	// here in the same write as the transition that owes it, before it is
+	// performed, and removed once it is done (or failed for good), so a
+	// manager stopped at any point performs it after its restart, once.
+	// +optional
+	// +listType=map
+	// +listMapKey=key
+	// +kubebuilder:validation:MaxItems=256
+	PendingEffects []PendingEffect `json:"pendingEffects,omitempty"`
+}
+
+// PendingEffect is one notification or Case an aggregate transition owes.
+type PendingEffect struct {
+	// key identifies the effect, deterministically: the message's
+	// idempotency key and the channel ("<key>@<channel>"), or
+	// "case/<name>" for a Case.
+	// +kubebuilder:validation:MaxLength=512
+	Key string `json:"key"`
+	// channel is the NotificationChannel to notify; empty for a Case.
+	// +optional
+	Channel string `json:"channel,omitempty"`
+	// case is the name of the Case to open; empty for a notification.
+	// +optional
+	Case string `json:"case,omitempty"`
+	// group is the firing group as the transition saw it.
+	Group FiringGroup `json:"group"`
+	// resolved is true when the group stopped firing (a Resolved message).
+	// +optional
+	Resolved bool `json:"resolved,omitempty"`
+	// at is when the transition happened.
+	At metav1.Time `json:"at"`
+	// attempts counts the attempts that failed for a reason a retry can
+	// fix; lastError is the last such failure.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	LastError string `json:"lastError,omitempty"`
 }
 
 // FiringGroup is a breached aggregate condition.

@@ -154,3 +154,55 @@ func truncateName(s string, n int) string {
 	}
 	return s
 }
+
+// Effects lists what transitions owe, as entries of
+// status.pendingEffects: a message to each of the rule's channels, and a
+// Case for each group that began firing when the rule has
+// actions.openCase. at is when the transitions happened. The keys are
+// deterministic, so recording the same transition twice records one
+// effect.
+func Effects(rule *cxv1alpha1.AlertRule, trs []Transition, at time.Time) []cxv1alpha1.PendingEffect {
+	var out []cxv1alpha1.PendingEffect
+	for _, tr := range trs {
+		base := cxv1alpha1.PendingEffect{Group: tr.Group, Resolved: tr.Resolved, At: metav1.NewTime(at.Truncate(time.Second))}
+		for _, n := range rule.Spec.Actions.Notify {
+			e := base
+			e.Key, e.Channel = Key(rule, tr)+"@"+n.Channel, n.Channel
+			out = append(out, e)
+		}
+		if !tr.Resolved && rule.Spec.Actions.OpenCase != nil {
+			e := base
+			e.Case = StrategicCaseName(rule.Name, tr.Group.Group, tr.Group.Since.Time)
+			e.Key = "case/" + e.Case
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Record adds effects to status.pendingEffects, once per key, keeping at
+// most limit (the oldest go first). It returns the effects it dropped.
+func Record(rule *cxv1alpha1.AlertRule, effects []cxv1alpha1.PendingEffect, limit int) (dropped []cxv1alpha1.PendingEffect) {
+	for _, e := range effects {
+		known := false
+		for _, p := range rule.Status.PendingEffects {
+			if p.Key == e.Key {
+				known = true
+				break
+			}
+		}
+		if !known {
+			rule.Status.PendingEffects = append(rule.Status.PendingEffects, e)
+		}
+	}
+	if n := len(rule.Status.PendingEffects); n > limit {
+		dropped = append(dropped, rule.Status.PendingEffects[:n-limit]...)
+		rule.Status.PendingEffects = append([]cxv1alpha1.PendingEffect(nil), rule.Status.PendingEffects[n-limit:]...)
+	}
+	return dropped
+}
+
+// TransitionOf is the transition a pending effect came from.
+func TransitionOf(e cxv1alpha1.PendingEffect) Transition {
+	return Transition{Group: e.Group, Resolved: e.Resolved}
+}

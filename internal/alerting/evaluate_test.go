@@ -219,3 +219,33 @@ func TestKeysMessagesAndCases(t *testing.T) {
 		t.Error("another group or breach has the same Case name")
 	}
 }
+
+func TestEffectsAreRecordedOncePerKey(t *testing.T) {
+	rule := npsRule("metadata.store")
+	rule.Spec.Actions.Notify = []cxv1alpha1.NotifyAction{{Channel: "ops"}, {Channel: "email"}}
+	rule.Spec.Actions.OpenCase = &cxv1alpha1.OpenCaseAction{Template: "cross-functional"}
+	f := cxv1alpha1.FiringGroup{Group: "north", Since: metav1.NewTime(t0), Value: 1, Count: 10}
+	effs := Effects(rule, []Transition{{Group: f}, {Group: f, Resolved: true}}, t0)
+	var keys []string
+	for _, e := range effs {
+		keys = append(keys, e.Key)
+	}
+	caseName := StrategicCaseName("nps-low", "north", t0)
+	want := []string{
+		"aggregate/rule-uid/north/2026-03-02T09:00:00Z@ops", "aggregate/rule-uid/north/2026-03-02T09:00:00Z@email", "case/" + caseName,
+		"aggregate/rule-uid/north/2026-03-02T09:00:00Z/resolved@ops", "aggregate/rule-uid/north/2026-03-02T09:00:00Z/resolved@email",
+	}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("keys %q, want %q", keys, want)
+	}
+	if effs[2].Case != caseName || effs[0].Channel != "ops" || TransitionOf(effs[3]).Resolved != true {
+		t.Errorf("effects %+v", effs)
+	}
+	if dropped := Record(rule, effs, 4); len(dropped) != 1 || dropped[0].Key != want[0] {
+		t.Errorf("dropped %+v, want the oldest", dropped)
+	}
+	Record(rule, effs[1:], 4)
+	if len(rule.Status.PendingEffects) != 4 {
+		t.Errorf("recording the same effects again: %d pending, want 4", len(rule.Status.PendingEffects))
+	}
+}
