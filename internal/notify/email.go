@@ -76,6 +76,11 @@ func (n *Notifier) newEmailSender(ctx context.Context, ch *cxv1alpha1.Notificati
 	}
 	if ref := e.SMTP.CredentialsSecretRef; ref != nil {
 		const field = "spec.email.smtp.credentialsSecretRef"
+		// AUTH PLAIN over a plain connection hands the password to anyone
+		// on the path, or to whichever server the host points at.
+		if e.SMTP.Security == cxv1alpha1.SMTPNone {
+			return nil, Permanent(fmt.Errorf("%s: credentials are never sent over an unencrypted connection (spec.email.smtp.security: None); use StartTLS or TLS, or remove the credentials", field))
+		}
 		sec, err := n.secret(ctx, ch.Namespace, field, ref.Name)
 		if err != nil {
 			return nil, err

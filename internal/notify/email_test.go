@@ -413,6 +413,26 @@ func TestEmailPermanentFailures(t *testing.T) {
 	}
 }
 
+// SMTP credentials are not sent without TLS, even to a server that offers
+// AUTH on a plain connection: the delivery fails permanently before
+// connecting.
+func TestEmailCredentialsNeedTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	srv := startSMTP(t, pki, false, "cx-bot", "s3cret")
+	ns := env.Namespace(t)
+	create(t,
+		secret(ns, "creds", map[string]string{"username": "cx-bot", "password": "s3cret"}),
+		emailChannel(ns, "plain", srv.port(t), cxv1alpha1.SMTPNone, "creds"))
+	n, _ := newTestNotifier(t, func(o *Options) { o.RootCAs = pki.pool })
+	err := n.Deliver(context.Background(), ns, "plain", reportMessage())
+	if !IsPermanent(err) || !strings.Contains(err.Error(), "spec.email.smtp.credentialsSecretRef: credentials are never sent over an unencrypted connection") {
+		t.Errorf("error = %v, want a permanent refusal naming the field", err)
+	}
+	if srv.AuthAttempts() != 0 || len(srv.Mails()) != 0 {
+		t.Errorf("auth attempts %d, mails %d; want none", srv.AuthAttempts(), len(srv.Mails()))
+	}
+}
+
 func (r *smtpReceiver) AuthAttempts() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -93,8 +93,8 @@ func installAccess(t *testing.T, source string) access {
 		}
 		created = append(created, u)
 	}
-	if policies < 3 {
-		t.Fatalf("%s rendered %d ValidatingAdmissionPolicies, want at least 3", source, policies)
+	if policies < 4 {
+		t.Fatalf("%s rendered %d ValidatingAdmissionPolicies, want at least 4", source, policies)
 	}
 	waitForPolicies(ctx, t)
 	return a
@@ -159,6 +159,7 @@ func TestAccessHierarchy(t *testing.T) {
 			a := installAccess(t, source)
 			t.Run("people", func(t *testing.T) { testCaseAccess(t, a) })
 			t.Run("collector", func(t *testing.T) { testCollectorAccess(t, a) })
+			t.Run("channels", func(t *testing.T) { testChannelAccess(t, a) })
 		})
 	}
 }
