@@ -103,9 +103,11 @@ lint-config: golangci-lint ## Verify the golangci-lint configuration.
 build: manifests generate fmt vet ## Build the cxloop binary into bin/.
 	go build -o $(LOCALBIN)/cxloop .
 
+# COLLECTOR_ENDPOINT reaches the collectors from outside the cluster, e.g.
+# make run COLLECTOR_ENDPOINT=http://127.0.0.1:9443 with kubectl port-forward (see README).
 .PHONY: run
-run: manifests generate fmt vet ## Run the manager against the cluster in ~/.kube/config.
-	go run . manager --collector-image=$(IMG)
+run: manifests generate fmt vet ## Run the manager against the cluster in ~/.kube/config; COLLECTOR_ENDPOINT=<url> reaches its collectors.
+	go run . manager --collector-image=$(IMG) $(if $(COLLECTOR_ENDPOINT),--collector-endpoint='$(COLLECTOR_ENDPOINT)')
 
 # DEMO_ARGS passes flags to the demo, e.g. make demo DEMO_ARGS="--responses 500 --exit".
 .PHONY: demo

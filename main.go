@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/controllers"
 	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/demo"
@@ -80,6 +81,7 @@ type managerFlags struct {
 	kubeAPIBurst     int
 	collectorImage   string
 	notificationURL  string
+	collectorURL     string
 	zap              zap.Options
 }
 
@@ -97,12 +99,23 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&f.kubeAPIBurst, "kube-api-burst", 100, "burst of requests to the API server")
 	fs.StringVar(&f.collectorImage, "collector-image", "", "image of touchpoint collectors (default: the manager's own image, read from its pod via POD_NAME and POD_NAMESPACE)")
 	fs.StringVar(&f.notificationURL, "notification-base-url", "", "base URL of links in notifications and reports, e.g. https://cx.example.com (links are <base>/namespaces/<ns>/cases/<name>); empty leaves links out")
+	fs.StringVar(&f.collectorURL, "collector-endpoint", "", "address of the collectors' private API for a manager outside the cluster (make run), "+
+		"e.g. http://127.0.0.1:9443 behind kubectl port-forward; {namespace}, {touchpoint} and {service} are replaced per touchpoint. "+
+		"Default: each collector Service's in-cluster address")
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
 	log := ctrl.Log.WithName("setup")
+	var collectorEndpoint func(*cxv1alpha1.SurveyTouchpoint) string
+	if f.collectorURL != "" {
+		var err error
+		if collectorEndpoint, err = controllers.CollectorEndpointTemplate(f.collectorURL); err != nil {
+			return err
+		}
+		log.Info("collectors reached through --collector-endpoint", "template", f.collectorURL)
+	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -146,8 +159,9 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	opts := controllers.Options{
 		CollectorImage:      f.collectorImage,
 		Deliverer:           notifier,
-		CaseArchiver:        &controllers.CollectorArchiver{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
+		CaseArchiver:        &controllers.CollectorArchiver{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Endpoint: collectorEndpoint},
 		NotificationBaseURL: strings.TrimSuffix(f.notificationURL, "/"),
+		CollectorEndpoint:   collectorEndpoint,
 	}
 	if err := controllers.SetupWithManager(mgr, opts); err != nil {
 		return err
