@@ -33,8 +33,10 @@ const maxRelatedResponses = 100
 type DispatcherOptions struct {
 	// Store holds the outbox.
 	Store store.Store
-	// Client creates and patches Cases. It should read from the API server,
-	// not a cache: dedup and throttling count Cases created moments ago.
+	// Client creates, reads and patches Cases. It should read from the API
+	// server, not a cache: dedup merges into Cases created moments ago.
+	// Throttle and dedup decisions read the Store's case ledger, never a
+	// list of Cases.
 	Client client.Client
 	// Notifier delivers notify and recognition actions.
 	Notifier notify.Deliverer
@@ -274,85 +276,143 @@ func (d *Dispatcher) deliver(ctx context.Context, namespace, channel string, msg
 
 // openCase creates the Case of a matched response, or merges the response
 // into an open Case with the same dedup key, or counts it against the
-// rule's throttle.
+// rule's throttle. Both decisions read the store's case ledger (a few
+// indexed rows), not the rule's Cases in the API server, so they cost the
+// same with ten Cases or ten thousand.
 func (d *Dispatcher) openCase(ctx context.Context, a store.Action, p *OpenCasePayload) result {
 	now := d.opts.Now()
-	var name string
 	labels := map[string]string{
 		cxv1alpha1.LabelRule: p.Rule, cxv1alpha1.LabelTemplate: p.Template, cxv1alpha1.LabelTouchpoint: p.Touchpoint,
 	}
 	if p.Dedup != nil {
-		keyHash := hashHex(p.Template+"\x00"+p.Dedup.Key, 16)
-		labels[cxv1alpha1.LabelDedupKey] = keyHash
-		var cases cxv1alpha1.CaseList
-		if err := d.opts.Client.List(ctx, &cases, client.InNamespace(p.Namespace),
-			client.MatchingLabels{cxv1alpha1.LabelTemplate: p.Template, cxv1alpha1.LabelDedupKey: keyHash}); err != nil {
-			return retry(fmt.Errorf("list cases with dedup key: %w", err))
-		}
-		if open := openCaseWithin(cases.Items, now.Add(-p.Dedup.Window)); open != nil {
-			return d.merge(ctx, open, p)
-		}
-		// The n-th Case of a key has a name of its own: two dispatchers
-		// racing to open it collide on the name, and the loser merges on
-		// its retry.
-		name = fmt.Sprintf("%s-%s-%d", truncate(p.Template, 200), keyHash, len(cases.Items))
-	} else {
-		name = CaseName(p.Template, p.Rule, p.Touchpoint, p.ResponseID)
+		return d.openDedupCase(ctx, a, p, labels, now)
 	}
-	if p.Throttle > 0 {
-		throttled, err := d.throttled(ctx, p, name, now)
+	res, _ := d.createCase(ctx, a, p, CaseName(p.Template, p.Rule, p.Touchpoint, p.ResponseID), labels, now)
+	return res
+}
+
+// maxDedupSteps bounds how many taken names one attempt of a dedup action
+// walks past (Cases opened before the ledger knew them); the next attempt
+// goes on from there.
+const maxDedupSteps = 8
+
+// openDedupCase merges the response into the oldest open Case of its
+// dedup key opened within the window, or opens the key's next Case. The
+// n-th Case of a key has a name of its own, <template>-<key>-<n>: two
+// dispatchers racing to open it collide on the name, and the loser
+// merges.
+func (d *Dispatcher) openDedupCase(ctx context.Context, a store.Action, p *OpenCasePayload, labels map[string]string, now time.Time) result {
+	keyHash := hashHex(p.Template+"\x00"+p.Dedup.Key, 16)
+	labels[cxv1alpha1.LabelDedupKey] = keyHash
+	since := now.Add(-p.Dedup.Window)
+	for range maxDedupSteps {
+		recorded, next, err := d.opts.Store.DedupCases(ctx, p.Namespace, p.Template, keyHash, since)
 		if err != nil {
 			return retry(err)
 		}
-		if throttled {
-			return d.notifyThrottled(ctx, p, now)
+		for _, rc := range recorded {
+			c := &cxv1alpha1.Case{}
+			err := d.opts.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: rc.Name}, c)
+			if apierrors.IsNotFound(err) {
+				continue // deleted
+			}
+			if err != nil {
+				return retry(fmt.Errorf("read case %s: %w", rc.Name, err))
+			}
+			if caseOpen(c) {
+				return d.merge(ctx, c, p)
+			}
+		}
+		name := fmt.Sprintf("%s-%s-%d", truncate(p.Template, 200), keyHash, next)
+		res, existing := d.createCase(ctx, a, p, name, labels, now)
+		if existing == nil {
+			if res.err == nil && res.outcome == outcomeDone {
+				if err := d.opts.Store.RecordDedupCase(ctx, p.Namespace, p.Template, keyHash, store.DedupCase{Seq: next, Name: name, OpenedAt: now}); err != nil {
+					// The retry finds the Case by its name and records it.
+					return retry(err)
+				}
+			}
+			return res
+		}
+		// The name is taken: by this action before a crash, by another
+		// collector a moment ago, or before the ledger existed. Record it
+		// and merge into it, or walk on to the next number.
+		if err := d.opts.Store.RecordDedupCase(ctx, p.Namespace, p.Template, keyHash,
+			store.DedupCase{Seq: next, Name: name, OpenedAt: existing.CreationTimestamp.Time}); err != nil {
+			return retry(err)
+		}
+		if (caseOpen(existing) && !existing.CreationTimestamp.Time.Before(since)) || ownCase(existing, p) {
+			return d.merge(ctx, existing, p)
+		}
+	}
+	return retry(fmt.Errorf("dedup key %s: %d Cases of the key exist that the case ledger did not know; going on at the next attempt", keyHash, maxDedupSteps))
+}
+
+// caseOpen reports whether a Case still absorbs matches: not Resolved,
+// Closed or being deleted.
+func caseOpen(c *cxv1alpha1.Case) bool {
+	return c.Spec.State != cxv1alpha1.CaseClosed && c.Spec.State != cxv1alpha1.CaseResolved && c.DeletionTimestamp == nil
+}
+
+// ownCase reports whether c was opened by the response of p.
+func ownCase(c *cxv1alpha1.Case, p *OpenCasePayload) bool {
+	return c.Spec.Source != nil && c.Spec.Source.ResponseID == p.ResponseID && c.Spec.Source.Touchpoint == p.Touchpoint
+}
+
+const outcomeDone = "done"
+
+// createCase applies the rule's throttle and creates the Case. When the
+// name is taken it returns the Case that has it (and, for a Case without
+// dedup, done: the name is the response's own).
+func (d *Dispatcher) createCase(ctx context.Context, a store.Action, p *OpenCasePayload, name string, labels map[string]string, now time.Time) (result, *cxv1alpha1.Case) {
+	if p.Throttle > 0 {
+		// The reservation is taken before the Case is created, in one
+		// transaction per rule across every collector of the program, so
+		// no number of workers opens more than the limit.
+		ok, err := d.opts.Store.ReserveCase(ctx, p.Namespace, p.Rule, name, now, int(p.Throttle))
+		if err != nil {
+			return retry(err), nil
+		}
+		if !ok {
+			return d.notifyThrottled(ctx, p, now), nil
 		}
 	}
 	c, err := newCase(name, labels, p)
 	if err != nil {
-		return drop(err)
+		d.release(ctx, p, name)
+		return drop(err), nil
 	}
 	err = d.opts.Client.Create(ctx, c)
 	switch {
 	case err == nil:
 		d.metrics.caseLatency.Observe(now.Sub(a.CreatedAt).Seconds())
 		d.opts.Log.Info("case opened", "case", name, "rule", p.Rule, "response", p.ResponseID)
-		return done("done")
+		return done(outcomeDone), nil
 	case apierrors.IsAlreadyExists(err):
-		if p.Dedup != nil {
-			// Another dispatcher opened the key's Case first: merge into
-			// it on the next attempt (unless it is this action's own).
-			existing := &cxv1alpha1.Case{}
-			if err := d.opts.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: name}, existing); err != nil {
-				return retry(fmt.Errorf("read case %s: %w", name, err))
-			}
-			return d.merge(ctx, existing, p)
+		if p.Dedup == nil {
+			return done(outcomeDone), nil
 		}
-		return done("done")
+		existing := &cxv1alpha1.Case{}
+		if err := d.opts.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: name}, existing); err != nil {
+			return retry(fmt.Errorf("read case %s: %w", name, err)), nil
+		}
+		return result{}, existing
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
-		return drop(fmt.Errorf("create case %s: the API server rejected it: %w", name, err))
+		d.release(ctx, p, name)
+		return drop(fmt.Errorf("create case %s: the API server rejected it: %w", name, err)), nil
 	default:
-		return retry(fmt.Errorf("create case %s: %w", name, err))
+		return retry(fmt.Errorf("create case %s: %w", name, err)), nil
 	}
 }
 
-// openCaseWithin returns the oldest Case that is not Resolved or Closed and
-// was opened at or after since.
-func openCaseWithin(cases []cxv1alpha1.Case, since time.Time) *cxv1alpha1.Case {
-	var best *cxv1alpha1.Case
-	for i := range cases {
-		c := &cases[i]
-		if c.Spec.State == cxv1alpha1.CaseClosed || c.Spec.State == cxv1alpha1.CaseResolved || c.DeletionTimestamp != nil {
-			continue
-		}
-		if c.CreationTimestamp.Time.Before(since) {
-			continue
-		}
-		if best == nil || c.CreationTimestamp.Before(&best.CreationTimestamp) {
-			best = c
-		}
+// release gives back the throttle place of a Case that will not exist.
+func (d *Dispatcher) release(ctx context.Context, p *OpenCasePayload, name string) {
+	if p.Throttle <= 0 {
+		return
 	}
-	return best
+	if err := d.opts.Store.ReleaseCase(ctx, p.Namespace, p.Rule, name); err != nil {
+		d.opts.Log.Error(err, "release throttle place", "rule", p.Rule, "case", name)
+	}
 }
 
 // merge appends the response to an open Case's related responses.
@@ -360,8 +420,8 @@ func (d *Dispatcher) merge(ctx context.Context, c *cxv1alpha1.Case, p *OpenCaseP
 	if c.Spec.Source == nil {
 		return drop(fmt.Errorf("case %s has no source to merge response %s into", c.Name, p.ResponseID))
 	}
-	if c.Spec.Source.ResponseID == p.ResponseID && c.Spec.Source.Touchpoint == p.Touchpoint {
-		return done("done") // this action opened it before a crash
+	if ownCase(c, p) {
+		return done(outcomeDone) // this action opened it before a crash
 	}
 	ref := relatedRef(p.Touchpoint, p.ResponseID)
 	if slices.Contains(c.Spec.RelatedResponses, ref) {
@@ -384,26 +444,6 @@ func (d *Dispatcher) merge(ctx context.Context, c *cxv1alpha1.Case, p *OpenCaseP
 // its touchpoint when a rule spans touchpoints.
 func relatedRef(touchpoint, responseID string) string {
 	return touchpoint + "/" + responseID
-}
-
-// throttled reports whether the rule already opened its maximum of Cases
-// in the hour before now (the Case this action would create excluded).
-func (d *Dispatcher) throttled(ctx context.Context, p *OpenCasePayload, name string, now time.Time) (bool, error) {
-	var cases cxv1alpha1.CaseList
-	if err := d.opts.Client.List(ctx, &cases, client.InNamespace(p.Namespace), client.MatchingLabels{cxv1alpha1.LabelRule: p.Rule}); err != nil {
-		return false, fmt.Errorf("list cases of rule %s: %w", p.Rule, err)
-	}
-	n := 0
-	for i := range cases.Items {
-		c := &cases.Items[i]
-		if c.Name == name {
-			return false, nil // created by this action before a crash
-		}
-		if !c.CreationTimestamp.Time.Before(now.Add(-time.Hour)) {
-			n++
-		}
-	}
-	return n >= int(p.Throttle), nil
 }
 
 // notifyThrottled sends the one "throttled" message per rule and hour to

@@ -105,6 +105,9 @@ type Store interface {
 	// GetArchivedCase returns an archived Case, or ErrNotFound.
 	GetArchivedCase(ctx context.Context, namespace, name string) (ArchivedCase, error)
 
+	// CaseLedger backs the dispatcher's throttle and dedup decisions.
+	CaseLedger
+
 	// SchemaVersion returns the highest applied migration version.
 	SchemaVersion(ctx context.Context) (int, error)
 	// Ping checks that the database answers (for /readyz).

@@ -120,6 +120,36 @@ func newProgram(t testing.TB, kube client.Client, rules ...*cxv1alpha1.AlertRule
 			t.Fatalf("create %T: %v", obj, err)
 		}
 	}
+	p := openProgram(t, ns, tp, kube)
+	p.setRules(rules...)
+	return p
+}
+
+// newProgramIn is another collector, with a store of its own, of the
+// program in namespace ns that newProgram made, running rules (which exist
+// in the API server already).
+func newProgramIn(t testing.TB, ns string, rules ...*cxv1alpha1.AlertRule) *program {
+	t.Helper()
+	tp := &cxv1alpha1.SurveyTouchpoint{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "upgrade-install"}, tp); err != nil {
+		t.Fatal(err)
+	}
+	p := openProgram(t, ns, tp, nil)
+	var list []cxv1alpha1.AlertRule
+	for _, r := range rules {
+		r = r.DeepCopy()
+		r.Namespace = ns
+		list = append(list, *r)
+	}
+	p.srv.SetAlertRules(list)
+	return p
+}
+
+// openProgram starts a collector of tp on a new SQLite store, and its
+// dispatcher (on kube, default the test's client).
+func openProgram(t testing.TB, ns string, tp *cxv1alpha1.SurveyTouchpoint, kube client.Client) *program {
+	t.Helper()
+	ctx := context.Background()
 	p := &program{t: t, ns: ns, tp: tp, clock: testutil.NewClock(time.Now()), sent: &recorder{}}
 	var err error
 	p.dbPath = filepath.Join(t.TempDir(), "responses.db")
@@ -136,7 +166,6 @@ func newProgram(t testing.TB, kube client.Client, rules ...*cxv1alpha1.AlertRule
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.setRules(rules...)
 	ts := httptest.NewServer(p.srv.Handler())
 	t.Cleanup(ts.Close)
 	p.url = ts.URL

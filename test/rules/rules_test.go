@@ -3,12 +3,15 @@ package rules_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -242,5 +245,76 @@ func TestInvalidOrSuspendedRulesDoNotStopValidOnes(t *testing.T) {
 	p.drain()
 	if cases := p.cases(); len(cases) != 1 || cases[0].Spec.Source.Rule != "installation-failed" {
 		t.Errorf("cases = %v, want one from installation-failed", caseNames(cases))
+	}
+}
+
+// However many workers drain the outbox at once, a throttled rule opens at
+// most maxCasesPerHour Cases: the places are taken in the store, one
+// decision at a time, before the Cases are created.
+func TestThrottleHoldsWithManyWorkers(t *testing.T) {
+	r := rule("installation-failed", "answers.completed == false")
+	r.Spec.Throttle = &cxv1alpha1.ThrottleSpec{MaxCasesPerHour: 3}
+	p := newProgram(t, nil, r)
+	for i := range 24 {
+		p.post(fmt.Sprintf("r-%d", i), fmt.Sprintf("C-%d", i), false, "")
+	}
+	d := collector.NewDispatcher(collector.DispatcherOptions{
+		Store: p.st, Client: env.Client, Notifier: p.sent, Now: p.clock.Now, Batch: 1, Log: logr.Discard(),
+	})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				n, err := d.DispatchOnce(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if n == 0 {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(p.cases()); n != 3 {
+		t.Errorf("8 workers opened %d cases (%v), want 3 (the throttle)", n, caseNames(p.cases()))
+	}
+}
+
+// A dedup key whose Cases were opened before the store recorded them (an
+// upgraded collector, or another program's) is still honoured: an open
+// Case absorbs the match, a resolved one is passed by.
+func TestDedupFindsCasesTheStoreDidNotRecord(t *testing.T) {
+	r := rule("installation-failed", "answers.completed == false")
+	r.Spec.Dedup = &cxv1alpha1.DedupSpec{Key: "customer.id", Window: metav1.Duration{Duration: 72 * time.Hour}}
+	p := newProgram(t, nil, r)
+	p.post("r-1", "C-100", false, "")
+	p.drain()
+	first := p.cases()
+	if len(first) != 1 {
+		t.Fatalf("cases = %v, want 1", caseNames(first))
+	}
+	// Forget the store's record: a fresh store on the same namespace.
+	q := newProgramIn(t, p.ns, r)
+	q.post("r-2", "C-100", false, "")
+	q.drain()
+	cases := q.cases()
+	if len(cases) != 1 || !reflect.DeepEqual(cases[0].Spec.RelatedResponses, []string{"upgrade-install/r-2"}) {
+		t.Fatalf("cases = %v, related %v; want r-2 merged into %s", caseNames(cases), cases[0].Spec.RelatedResponses, first[0].Name)
+	}
+	// Resolved, it is passed by: the next match opens the key's next Case.
+	c := cases[0]
+	before := c.DeepCopy()
+	c.Spec.State = cxv1alpha1.CaseResolved
+	if err := env.Client.Patch(context.Background(), &c, client.MergeFrom(before)); err != nil {
+		t.Fatal(err)
+	}
+	r3 := newProgramIn(t, p.ns, r)
+	r3.post("r-3", "C-100", false, "")
+	r3.drain()
+	got := caseNames(r3.cases())
+	if len(got) != 2 || !strings.HasSuffix(got[1], "-1") {
+		t.Errorf("cases = %v, want %s and the key's Case number 1", got, first[0].Name)
 	}
 }

@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Many workers of several collectors sharing the database reserve Cases
+// of one throttled rule at once: exactly the limit get one, a retry of a
+// reserved Case is not counted twice, the count survives a restart, and
+// the next window opens again.
+func TestReserveCaseNeverExceedsTheLimit(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+		st, reopen := e.open(t, Config{})
+		stores := []Store{st}
+		if e.name == DriverPostgres {
+			// A second collector of the program on the same PostgreSQL.
+			other, err := reopen(Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { other.Close() })
+			stores = append(stores, other)
+		}
+		const limit, attempts = 5, 40
+		var granted atomic.Int32
+		var wg sync.WaitGroup
+		for i := range attempts {
+			s := stores[i%len(stores)]
+			wg.Go(func() {
+				ok, err := s.ReserveCase(ctx, "acme", "installation-failed", fmt.Sprintf("case-%d", i), now.Add(time.Duration(i)*time.Second), limit)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					granted.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := granted.Load(); n != limit {
+			t.Fatalf("%d of %d concurrent reservations granted, want the limit %d", n, attempts, limit)
+		}
+		// Another rule and another namespace have their own counts.
+		for _, k := range [][2]string{{"acme", "other-rule"}, {"globex", "installation-failed"}} {
+			if ok, err := st.ReserveCase(ctx, k[0], k[1], "case-x", now, 1); err != nil || !ok {
+				t.Errorf("reserve for %s/%s = %v, %v; want granted", k[0], k[1], ok, err)
+			}
+		}
+
+		// After a restart, the reservations still count.
+		st.Close()
+		st, err := reopen(Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		var grantedName string
+		for i := range attempts {
+			name := fmt.Sprintf("case-%d", i)
+			ok, err := st.ReserveCase(ctx, "acme", "installation-failed", name, now.Add(time.Minute), limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok && grantedName == "" {
+				grantedName = name
+			}
+		}
+		if grantedName == "" {
+			t.Fatal("after a restart no reserved case was found again: a retry after a crash would be throttled")
+		}
+		if ok, _ := st.ReserveCase(ctx, "acme", "installation-failed", "case-new", now.Add(time.Minute), limit); ok {
+			t.Error("after a restart a sixth case was reserved within the hour")
+		}
+
+		// A released reservation frees its place.
+		if err := st.ReleaseCase(ctx, "acme", "installation-failed", grantedName); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := st.ReserveCase(ctx, "acme", "installation-failed", "case-new", now.Add(time.Minute), limit); !ok {
+			t.Error("a released place was not granted")
+		}
+
+		// An hour after them, the first reservations are out of the window.
+		later := now.Add(time.Hour + time.Minute)
+		n := 0
+		for i := range limit + 2 {
+			if ok, _ := st.ReserveCase(ctx, "acme", "installation-failed", fmt.Sprintf("late-%d", i), later, limit); ok {
+				n++
+			}
+		}
+		if n != limit-1 {
+			t.Errorf("next hour: %d granted, want %d (the limit less the one reserved at +1 min)", n, limit-1)
+		}
+	})
+}
+
+func TestDedupCasesAreNumberedAndWindowed(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		ctx := context.Background()
+		st, _ := e.open(t, Config{})
+		now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+		cases, next, err := st.DedupCases(ctx, "acme", "support", "k1", now.Add(-time.Hour))
+		if err != nil || len(cases) != 0 || next != 0 {
+			t.Fatalf("new key: %v, %d, %v; want none and 0", cases, next, err)
+		}
+		for i, at := range []time.Time{now.Add(-3 * time.Hour), now.Add(-30 * time.Minute), now.Add(-45 * time.Minute)} {
+			if err := st.RecordDedupCase(ctx, "acme", "support", "k1", DedupCase{Seq: i, Name: fmt.Sprintf("support-k1-%d", i), OpenedAt: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Recording a number again keeps the first.
+		if err := st.RecordDedupCase(ctx, "acme", "support", "k1", DedupCase{Seq: 1, Name: "other", OpenedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RecordDedupCase(ctx, "acme", "support", "k2", DedupCase{Seq: 7, Name: "support-k2-7", OpenedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		cases, next, err = st.DedupCases(ctx, "acme", "support", "k1", now.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, c := range cases {
+			names = append(names, c.Name)
+		}
+		if fmt.Sprint(names) != "[support-k1-2 support-k1-1]" || next != 3 {
+			t.Errorf("k1 within the hour = %v, next %d; want [support-k1-2 support-k1-1] (oldest first), next 3", names, next)
+		}
+		if !cases[0].OpenedAt.Equal(now.Add(-45 * time.Minute)) {
+			t.Errorf("opened at %v, want %v", cases[0].OpenedAt, now.Add(-45*time.Minute))
+		}
+		if err := st.RecordDedupCase(ctx, "acme", "support", "", DedupCase{Name: "x"}); err == nil {
+			t.Error("a dedup case without a key was recorded")
+		}
+	})
+}
