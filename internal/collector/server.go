@@ -60,6 +60,10 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Log receives structured logs; customer contact details never go in.
 	Log logr.Logger
+	// PublicURL is the collector's address as customers reach it (through
+	// the Ingress), for links in invitations and the public link's QR
+	// code, for example https://survey.example.com/install.
+	PublicURL string
 	// OnActions, when set, is called after responses that triggered
 	// actions were stored (it wakes the outbox dispatcher).
 	OnActions func()
@@ -76,6 +80,7 @@ type Server struct {
 	matches matchCounter
 	public  *http.ServeMux
 	private *http.ServeMux
+	surveyPages
 }
 
 // NewServer returns a server for tp. Call SetTouchpoint when tp changes.
@@ -201,6 +206,7 @@ func (s *Server) HandlePrivate(pattern string, h http.Handler) {
 func (s *Server) routes() {
 	s.public, s.private = http.NewServeMux(), http.NewServeMux()
 	s.HandlePublic("POST /v1/responses", http.HandlerFunc(s.handleResponse))
+	s.surveyRoutes()
 	s.HandlePrivate("POST /v1/responses:batch", http.HandlerFunc(s.handleBatch))
 	s.HandlePrivate("POST /v1/invitations", http.HandlerFunc(s.handleInvitation))
 	s.HandlePrivate("GET /v1/status", http.HandlerFunc(s.handleStatus))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cxloop/cxloop/internal/report"
+	"github.com/cxloop/cxloop/internal/testutil"
 )
 
 // phoneWidth is the CSS width of a small phone (iPhone SE, mini).
@@ -26,19 +27,7 @@ const phoneWidth = 375
 // missing browser fails the test: .ci/run installs Debian's chromium.
 func chromium(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("CXLOOP_TEST_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless_shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no chromium on PATH in CI: .ci/run should have installed Debian's chromium package")
-	}
-	t.Skip("SKIP: chromium is not installed (apt-get install chromium, or set CXLOOP_TEST_CHROMIUM); the rendered report is not checked in a browser")
-	return ""
+	return testutil.ChromiumPath(t)
 }
 
 // writePage writes the report HTML with its charts as files next to it (a
