@@ -108,17 +108,17 @@ func TestPrivateSurfaceClosedWithoutCredential(t *testing.T) {
 // the per-client rate limit.
 func TestHandlePublicAddsRateLimitedRoute(t *testing.T) {
 	ts := startServer(t, testEngines[0], feedbackTouchpoint("pages"), Options{RateLimit: 1, RateBurst: 1})
-	ts.HandlePublic("GET /s/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "survey "+r.PathValue("id"))
+	ts.HandlePublic("GET /kiosk/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "kiosk "+r.PathValue("id"))
 	}))
-	if status, _, body := rawRequest(t, http.MethodGet, ts.URL+"/s/abc", "", ""); status != http.StatusOK || body != "survey abc" {
-		t.Errorf("public /s/abc: %d %q", status, body)
+	if status, _, body := rawRequest(t, http.MethodGet, ts.URL+"/kiosk/abc", "", ""); status != http.StatusOK || body != "kiosk abc" {
+		t.Errorf("public /kiosk/abc: %d %q", status, body)
 	}
-	if status, _, _ := rawRequest(t, http.MethodGet, ts.URL+"/s/abc", "", ""); status != http.StatusTooManyRequests {
+	if status, _, _ := rawRequest(t, http.MethodGet, ts.URL+"/kiosk/abc", "", ""); status != http.StatusTooManyRequests {
 		t.Errorf("second request within the burst of 1: %d, want 429", status)
 	}
-	if status, _, _ := rawRequest(t, http.MethodGet, ts.PrivateURL+"/s/abc", testAPIToken, ""); status != http.StatusNotFound {
-		t.Errorf("private /s/abc: %d, want 404", status)
+	if status, _, _ := rawRequest(t, http.MethodGet, ts.PrivateURL+"/kiosk/abc", testAPIToken, ""); status != http.StatusNotFound {
+		t.Errorf("private /kiosk/abc: %d, want 404", status)
 	}
 }
 
