@@ -22,7 +22,9 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -137,6 +139,17 @@ func dryRunAll(ctx context.Context, t *testing.T, objs []*unstructured.Unstructu
 	for _, u := range objs {
 		if u.GetKind() != "Namespace" {
 			ordered = append(ordered, u)
+		}
+	}
+	// Objects the chart puts into program namespaces (the collectors'
+	// NetworkPolicy) need those namespaces, which exist before the chart is
+	// installed: create them for real, as the user already has.
+	for _, u := range ordered {
+		if ns := u.GetNamespace(); ns != "" {
+			err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+			if err != nil && !apierrors.IsAlreadyExists(err) {
+				errs = append(errs, fmt.Errorf("create namespace %s for %s: %w", ns, describe(u), err))
+			}
 		}
 	}
 	for _, u := range ordered {
