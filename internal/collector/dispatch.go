@@ -213,6 +213,12 @@ func (d *Dispatcher) finish(ctx context.Context, a store.Action, res result) err
 	}
 	d.metrics.actions.WithLabelValues(a.Kind, "retried").Inc()
 	delay := d.backoff(a.Attempts)
+	// An API server pushing back (Priority and Fairness: 429 with
+	// Retry-After, past the retries client-go makes itself) is waited out,
+	// not counted against the action.
+	if secs, ok := apierrors.SuggestsClientDelay(res.err); ok && time.Duration(secs)*time.Second > delay {
+		delay = time.Duration(secs) * time.Second
+	}
 	log.Info("outbox action failed; will retry", "error", res.err.Error(), "in", delay)
 	return d.opts.Store.RetryAction(ctx, a.ID, d.opts.Now().Add(delay), res.err.Error())
 }
