@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/cxloop/cxloop/controllers"
 	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/demo"
+	"github.com/cxloop/cxloop/internal/inbox"
 	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/programcheck"
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
@@ -34,6 +36,7 @@ const usage = `cxloop closes the customer-feedback loop on Kubernetes.
 Usage:
   cxloop manager [flags]     run the controllers (leader-elected)
   cxloop collector [flags]   run the ingestion service of one touchpoint
+  cxloop inbox [flags]       serve the frontline's case inbox (behind an authenticating proxy)
   cxloop demo [flags]        run everything on this machine: control plane, manager, collectors, sample program
   cxloop validate -f PATH    check a program offline, as applying it would (CRD schemas, CEL rules, the controllers' checks)
   cxloop help              show this text
@@ -58,6 +61,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return runManager(ctx, args[1:], stderr)
 	case "collector":
 		return runCollector(ctx, args[1:], stderr)
+	case "inbox":
+		return runInbox(ctx, args[1:], stderr)
 	case "demo":
 		return demo.Command(ctx, args[1:], os.Stdout, stderr)
 	case "validate":
@@ -247,4 +252,65 @@ func envBytes(name string) []byte {
 		return []byte(v)
 	}
 	return nil
+}
+
+func runInbox(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("inbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("bind-address", ":8090", "address the inbox serves HTTP on; expose it only to the authenticating proxy")
+	trusted := fs.String("trusted-proxy-cidrs", "", "comma-separated addresses or CIDRs of the authenticating proxy (required); identity headers from anywhere else are refused")
+	var auth inbox.ProxyAuth
+	fs.StringVar(&auth.UserHeader, "user-header", "X-Forwarded-User", "header carrying the signed-in user name (oauth2-proxy --pass-user-headers)")
+	fs.StringVar(&auth.GroupsHeader, "groups-header", "X-Forwarded-Groups", "header carrying the user's groups, comma-separated")
+	fs.StringVar(&auth.EmailHeader, "email-header", "X-Forwarded-Email", "header carrying the user's email (shown only)")
+	fs.StringVar(&auth.UserPrefix, "user-prefix", "", "prefix added to user names, as the API server's --oidc-username-prefix")
+	fs.StringVar(&auth.GroupPrefix, "group-prefix", "", "prefix added to group names, as the API server's --oidc-groups-prefix")
+	csrfKeyFile := fs.String("csrf-key-file", "", "file holding the key that signs form tokens (the same for every replica); default: a random key per process")
+	namespaces := fs.String("namespaces", "", "comma-separated namespaces to serve; default: all")
+	qps := fs.Float64("kube-api-qps", 50, "sustained requests per second to the API server")
+	burst := fs.Int("kube-api-burst", 100, "burst of requests to the API server")
+	var zapOpts zap.Options
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	var err error
+	if auth.Trusted, err = inbox.ParsePrefixes(*trusted); err != nil {
+		return fmt.Errorf("--trusted-proxy-cidrs: %w", err)
+	}
+	if len(auth.Trusted) == 0 {
+		return errors.New("--trusted-proxy-cidrs is required: the addresses of the authenticating proxy (for example oauth2-proxy's pod CIDR)")
+	}
+	opts := inbox.Options{Auth: auth, Scheme: cxscheme.New(), Log: ctrl.Log.WithName("inbox")}
+	if *csrfKeyFile != "" {
+		if opts.CSRFKey, err = os.ReadFile(*csrfKeyFile); err != nil {
+			return fmt.Errorf("--csrf-key-file: %w", err)
+		}
+		if len(opts.CSRFKey) < 32 {
+			return fmt.Errorf("--csrf-key-file %s: the key has %d bytes; use at least 32 random bytes", *csrfKeyFile, len(opts.CSRFKey))
+		}
+	}
+	for _, ns := range strings.Split(*namespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			opts.Namespaces = append(opts.Namespaces, ns)
+		}
+	}
+	if opts.Config, err = ctrl.GetConfig(); err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	opts.Config.QPS, opts.Config.Burst = float32(*qps), *burst
+	srv, err := inbox.New(opts)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("--bind-address %s: %w", *addr, err)
+	}
+	ctrl.Log.WithName("inbox").Info("serving the inbox", "address", l.Addr().String())
+	return srv.Serve(ctx, l)
 }
