@@ -47,7 +47,7 @@ func TestKilledCollectorKeepsEveryAcknowledgedResponse(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "responses.db")
 		cfg := crashConfig(t, "crash-sqlite", "sqlite", path)
 		crashAndRecover(t, bin, cfg, nil, func() store.Store {
-			st, err := store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, Path: path})
+			st, err := store.Open(context.Background(), store.Config{Namespace: "acme", Driver: store.DriverSQLite, Path: path})
 			if err != nil {
 				t.Fatalf("open the collector's SQLite file: %v", err)
 			}
@@ -62,7 +62,7 @@ func TestKilledCollectorKeepsEveryAcknowledgedResponse(t *testing.T) {
 		cfg := crashConfig(t, "crash-postgres", "postgres", "")
 		env := []string{EnvStoreDSN + "=" + withSearchPath(t, dsn, schema)}
 		crashAndRecover(t, bin, cfg, env, func() store.Store {
-			st, err := store.Open(context.Background(), store.Config{Driver: store.DriverPostgres, DSN: dsn, Schema: schema})
+			st, err := store.Open(context.Background(), store.Config{Namespace: "acme", Driver: store.DriverPostgres, DSN: dsn, Schema: schema})
 			if err != nil {
 				t.Fatalf("open the collector's PostgreSQL schema: %v", err)
 			}

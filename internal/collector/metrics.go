@@ -13,6 +13,7 @@ import (
 const (
 	resultAccepted     = "accepted"
 	resultDuplicate    = "duplicate"
+	resultConflict     = "conflict"
 	resultInvalid      = "invalid"
 	resultUnauthorized = "unauthorized"
 	resultRateLimited  = "rate_limited"
@@ -25,6 +26,8 @@ func resultForStatus(status int) string {
 		return resultInvalid
 	case http.StatusUnauthorized:
 		return resultUnauthorized
+	case http.StatusConflict:
+		return resultConflict
 	default:
 		return resultError
 	}
@@ -52,7 +55,7 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 	m := &serverMetrics{
 		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cxloop_collector_responses_total",
-			Help: "Responses received, by result (accepted, duplicate, invalid, unauthorized, rate_limited, error).",
+			Help: "Responses received, by result (accepted, duplicate, conflict, invalid, unauthorized, rate_limited, error).",
 		}, []string{"result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "cxloop_collector_ingest_duration_seconds",

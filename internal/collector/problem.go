@@ -14,6 +14,7 @@ const (
 	problemUnavailable     = "https://cxloop.io/problems/unavailable"
 	problemInvalidQuery    = "https://cxloop.io/problems/invalid-query"
 	problemMethod          = "https://cxloop.io/problems/method-not-allowed"
+	problemConflict        = "https://cxloop.io/problems/id-conflict"
 )
 
 // writeProblem answers with application/problem+json.

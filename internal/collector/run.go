@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 	}
 
 	var srv *Server
-	storeCfg := store.Config{Now: opts.Now, OnCommit: func(c store.CommitStats) {
+	storeCfg := store.Config{Namespace: cfg.Namespace, Touchpoint: cfg.Touchpoint, Now: opts.Now, OnCommit: func(c store.CommitStats) {
 		if srv != nil {
 			srv.ObserveCommit(c)
 		}

@@ -1,7 +1,10 @@
 package collector
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -286,6 +289,12 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := results[0]
+	if res.Status == store.StatusConflict {
+		s.metrics.responses.WithLabelValues(resultConflict).Inc()
+		writeProblem(w, Problem{Type: problemConflict, Title: "Another response has this id", Status: http.StatusConflict,
+			Detail: "nothing was stored", Errors: FieldErrors{conflictError(nr.ID)}})
+		return
+	}
 	if res.Status == store.StatusTokenRejected {
 		s.metrics.responses.WithLabelValues(resultUnauthorized).Inc()
 		writeProblem(w, Problem{Type: problemUnauthorized, Title: "Invalid invitation token", Status: http.StatusUnauthorized,
@@ -342,6 +351,7 @@ func (s *Server) prepare(st *state, body []byte, now time.Time) (*store.NewRespo
 	if err != nil {
 		return nil, FieldErrors{{Field: "answers", Message: err.Error()}}, nil
 	}
+	nr.BodyHash = requestHash(req)
 	m, err := st.rules.evaluate(s.opts.Namespace, resp, analysis.Sentiment, now)
 	if err != nil {
 		// A rule that fails on this response does not match it; the
@@ -350,6 +360,41 @@ func (s *Server) prepare(st *state, body []byte, now time.Time) (*store.NewRespo
 	}
 	nr.Actions = m.actions
 	return nr, nil, nil
+}
+
+// conflictError names the id of a response whose body differs from the
+// stored one.
+func conflictError(id string) FieldError {
+	return FieldError{Field: "id", Message: fmt.Sprintf("response %q was stored before with another body: a new response needs a new id; a retry must resend the same body", id)}
+}
+
+// requestHash identifies a response request by what it says (the token
+// aside), not by its bytes: a retry that re-encodes the same response
+// (other whitespace, key order) hashes the same.
+func requestHash(req *ResponseRequest) string {
+	answers := make(map[string]json.RawMessage, len(req.Answers))
+	for k, v := range req.Answers {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, v); err != nil {
+			answers[k] = v
+			continue
+		}
+		answers[k] = buf.Bytes()
+	}
+	canon := struct {
+		ID          string                     `json:"id"`
+		Customer    CustomerRequest            `json:"customer"`
+		Answers     map[string]json.RawMessage `json:"answers"`
+		Comment     string                     `json:"comment"`
+		Metadata    map[string]string          `json:"metadata"`
+		SubmittedAt *time.Time                 `json:"submittedAt"`
+	}{req.ID, req.Customer, answers, req.Comment, req.Metadata, req.SubmittedAt}
+	raw, err := json.Marshal(canon)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:16])
 }
 
 func toNewResponse(r *rules.Response, sentiment *float64, tokenID string) (*store.NewResponse, error) {
@@ -470,6 +515,8 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 				item.Replayed = res.Status == store.StatusDuplicate
 				at := res.Receipt.ReceivedAt
 				item.ReceivedAt = &at
+			case store.StatusConflict:
+				item.Status, item.Errors = http.StatusConflict, prefixFields(FieldErrors{conflictError(item.ID)}, fmt.Sprintf("responses[%d]", index[j]))
 			case store.StatusTokenRejected:
 				item.Status, item.Detail = http.StatusUnauthorized, "the token was already used or never issued"
 			default:

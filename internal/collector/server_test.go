@@ -189,15 +189,20 @@ func TestResponseBodyTooLarge(t *testing.T) {
 }
 
 // Submitting the same id twice stores it once; the second answer is the
-// first receipt, marked Idempotent-Replayed.
+// first receipt, marked Idempotent-Replayed. The same id with another body
+// is a 409 naming id, and the second body is not stored; in a batch, per
+// item.
 func TestSameIDIsStoredOnce(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e testEngine) {
 		ts := startServer(t, e, feedbackTouchpoint("idempotent"), Options{})
 		first := ts.post(t, "/v1/responses", validResponse("r-1")).receipt(t)
-		retry := validResponse("r-1")
-		retry["comment"] = "sent again"
 		ts.Clock.Advance(time.Minute)
-		a := ts.post(t, "/v1/responses", retry)
+		// The same response, encoded again with other whitespace.
+		raw, err := json.MarshalIndent(validResponse("r-1"), "", "   ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := ts.post(t, "/v1/responses", raw)
 		second := a.receipt(t)
 		if a.Header.Get("Idempotent-Replayed") != "true" {
 			t.Errorf("retry answered without Idempotent-Replayed: true (headers %v)", a.Header)
@@ -205,8 +210,25 @@ func TestSameIDIsStoredOnce(t *testing.T) {
 		if second.Seq != first.Seq || !second.ReceivedAt.Equal(first.ReceivedAt) {
 			t.Errorf("retry receipt %+v, want the first one %+v", second, first)
 		}
-		if n := total(t, ts.Store, "idempotent"); n != 1 {
-			t.Errorf("%d responses stored, want 1", n)
+
+		other := validResponse("r-1")
+		other["comment"] = "another response reusing the id"
+		p := ts.post(t, "/v1/responses", other).problem(t, http.StatusConflict)
+		if len(p.Errors) != 1 || p.Errors[0].Field != "id" {
+			t.Errorf("conflict problem %+v, want one error naming id", p)
+		}
+
+		batch := ts.post(t, "/v1/responses:batch", map[string]any{"responses": []any{validResponse("r-1"), other, validResponse("r-2")}})
+		var res BatchResult
+		if err := json.Unmarshal(batch.Body, &res); err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Results) != 3 || !res.Results[0].Replayed || res.Results[1].Status != http.StatusConflict || res.Results[2].Status != http.StatusAccepted ||
+			len(res.Results[1].Errors) != 1 || res.Results[1].Errors[0].Field != "responses[1].id" {
+			t.Errorf("batch results %+v, want replayed, 409 naming responses[1].id, accepted", res.Results)
+		}
+		if n := total(t, ts.Store, "idempotent"); n != 2 {
+			t.Errorf("%d responses stored, want 2 (r-1 once, r-2)", n)
 		}
 		got, err := ts.Store.GetResponse(context.Background(), "idempotent", "r-1")
 		if err != nil || got.Comment != "all good" {

@@ -121,7 +121,7 @@ func TestShutdownDrainsRequestsInFlight(t *testing.T) {
 		t.Fatal("Run did not return within a minute of the last request")
 	}
 
-	st, err := store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, Path: path})
+	st, err := store.Open(context.Background(), store.Config{Namespace: "acme", Driver: store.DriverSQLite, Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -204,8 +204,8 @@ func (s *sqlStore) aggDialect() aggDialect {
 
 // whereClause selects the responses of an aggregate query.
 func (s *sqlStore) whereClause(q AggregateQuery, part seqRange) (string, []any) {
-	var conds []string
-	var args []any
+	conds := []string{"namespace = ?"}
+	args := []any{s.cfg.Namespace}
 	if part != (seqRange{}) {
 		conds = append(conds, "seq BETWEEN ? AND ?")
 		args = append(args, part.from, part.to)
@@ -223,9 +223,6 @@ func (s *sqlStore) whereClause(q AggregateQuery, part seqRange) (string, []any) 
 	if !q.To.IsZero() {
 		conds = append(conds, "submitted_at < ?")
 		args = append(args, s.d.ts(utc(q.To)))
-	}
-	if len(conds) == 0 {
-		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
 }

@@ -118,7 +118,7 @@ func (s *sqlStore) GetResponse(ctx context.Context, touchpoint, id string) (Resp
 	j := s.d.jsonOut
 	err := s.r.queryRow(ctx, `SELECT seq, touchpoint, response_id, customer_id, customer_tier, customer_segment,
 		`+j("customer_attributes")+`, `+j("answers")+`, comment, sentiment, `+j("themes")+`, `+j("metadata")+`,
-		submitted_at, received_at FROM responses WHERE touchpoint = ? AND response_id = ?`, touchpoint, id).Scan(
+		submitted_at, received_at FROM responses WHERE namespace = ? AND touchpoint = ? AND response_id = ?`, s.cfg.Namespace, touchpoint, id).Scan(
 		&r.Seq, &r.Touchpoint, &r.ID, &r.Customer.ID, &r.Customer.Tier, &r.Customer.Segment,
 		&attrs, &answers, &r.Comment, &sentiment, &themes, &metadata, &submittedAt, &receivedAt)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -159,15 +159,15 @@ func unmarshalNonEmpty(b []byte, v any) error {
 func (s *sqlStore) Counts(ctx context.Context, touchpoint string, since time.Time) (int64, int64, time.Time, error) {
 	var total, recent int64
 	var last nullTime
-	if err := s.r.queryRow(ctx, `SELECT count(*) FROM responses WHERE touchpoint = ?`, touchpoint).Scan(&total); err != nil {
+	if err := s.r.queryRow(ctx, `SELECT count(*) FROM responses WHERE namespace = ? AND touchpoint = ?`, s.cfg.Namespace, touchpoint).Scan(&total); err != nil {
 		return 0, 0, time.Time{}, fmt.Errorf("count responses of %s: %w", touchpoint, err)
 	}
-	if err := s.r.queryRow(ctx, `SELECT count(*), max(received_at) FROM responses WHERE touchpoint = ? AND received_at >= ?`,
-		touchpoint, s.d.ts(since)).Scan(&recent, &last); err != nil {
+	if err := s.r.queryRow(ctx, `SELECT count(*), max(received_at) FROM responses WHERE namespace = ? AND touchpoint = ? AND received_at >= ?`,
+		s.cfg.Namespace, touchpoint, s.d.ts(since)).Scan(&recent, &last); err != nil {
 		return 0, 0, time.Time{}, fmt.Errorf("count recent responses of %s: %w", touchpoint, err)
 	}
 	if last.T.IsZero() && total > 0 {
-		if err := s.r.queryRow(ctx, `SELECT max(received_at) FROM responses WHERE touchpoint = ?`, touchpoint).Scan(&last); err != nil {
+		if err := s.r.queryRow(ctx, `SELECT max(received_at) FROM responses WHERE namespace = ? AND touchpoint = ?`, s.cfg.Namespace, touchpoint).Scan(&last); err != nil {
 			return 0, 0, time.Time{}, fmt.Errorf("last response of %s: %w", touchpoint, err)
 		}
 	}
@@ -183,10 +183,10 @@ func (s *sqlStore) ClaimActions(ctx context.Context, now time.Time, limit int, l
 	}
 	until := utc(now.Add(lease))
 	rows, err := s.w.query(ctx, `UPDATE outbox_actions SET attempts = attempts + 1, next_attempt_at = ?
-		WHERE id IN (SELECT id FROM outbox_actions WHERE done_at IS NULL AND next_attempt_at <= ?
+		WHERE id IN (SELECT id FROM outbox_actions WHERE namespace = ? AND done_at IS NULL AND next_attempt_at <= ?
 			ORDER BY next_attempt_at, id LIMIT ?`+s.d.skipLocked+`)
 		RETURNING id, touchpoint, response_id, kind, dedup_key, payload, attempts, last_error, created_at`,
-		s.d.ts(until), s.d.ts(utc(now)), limit)
+		s.d.ts(until), s.cfg.Namespace, s.d.ts(utc(now)), limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim actions: %w", err)
 	}
@@ -216,8 +216,8 @@ func sortActions(as []Action) {
 }
 
 func (s *sqlStore) CompleteAction(ctx context.Context, id int64) error {
-	n, err := s.w.exec(ctx, `UPDATE outbox_actions SET done_at = ? WHERE id = ? AND done_at IS NULL`,
-		s.d.ts(utc(s.cfg.Now())), id)
+	n, err := s.w.exec(ctx, `UPDATE outbox_actions SET done_at = ? WHERE namespace = ? AND id = ? AND done_at IS NULL`,
+		s.d.ts(utc(s.cfg.Now())), s.cfg.Namespace, id)
 	if err != nil {
 		return fmt.Errorf("complete action %d: %w", id, err)
 	}
@@ -228,8 +228,8 @@ func (s *sqlStore) CompleteAction(ctx context.Context, id int64) error {
 }
 
 func (s *sqlStore) RetryAction(ctx context.Context, id int64, nextAttemptAt time.Time, errMsg string) error {
-	n, err := s.w.exec(ctx, `UPDATE outbox_actions SET next_attempt_at = ?, last_error = ? WHERE id = ? AND done_at IS NULL`,
-		s.d.ts(utc(nextAttemptAt)), errMsg, id)
+	n, err := s.w.exec(ctx, `UPDATE outbox_actions SET next_attempt_at = ?, last_error = ? WHERE namespace = ? AND id = ? AND done_at IS NULL`,
+		s.d.ts(utc(nextAttemptAt)), errMsg, s.cfg.Namespace, id)
 	if err != nil {
 		return fmt.Errorf("retry action %d: %w", id, err)
 	}
@@ -243,7 +243,7 @@ func (s *sqlStore) RetryAction(ctx context.Context, id int64, nextAttemptAt time
 // from an unknown one.
 func (s *sqlStore) actionMissing(ctx context.Context, id int64) error {
 	var one int
-	err := s.w.queryRow(ctx, `SELECT 1 FROM outbox_actions WHERE id = ?`, id).Scan(&one)
+	err := s.w.queryRow(ctx, `SELECT 1 FROM outbox_actions WHERE namespace = ? AND id = ?`, s.cfg.Namespace, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("action %d: %w", id, ErrNotFound)
 	}
@@ -253,7 +253,7 @@ func (s *sqlStore) actionMissing(ctx context.Context, id int64) error {
 func (s *sqlStore) OutboxStats(ctx context.Context) (int64, time.Time, error) {
 	var depth int64
 	var oldest nullTime
-	err := s.r.queryRow(ctx, `SELECT count(*), min(created_at) FROM outbox_actions WHERE done_at IS NULL`).Scan(&depth, &oldest)
+	err := s.r.queryRow(ctx, `SELECT count(*), min(created_at) FROM outbox_actions WHERE namespace = ? AND done_at IS NULL`, s.cfg.Namespace).Scan(&depth, &oldest)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("outbox stats: %w", err)
 	}
@@ -262,17 +262,17 @@ func (s *sqlStore) OutboxStats(ctx context.Context) (int64, time.Time, error) {
 
 func (s *sqlStore) DeleteCompletedActionsBefore(ctx context.Context, t time.Time) (int64, error) {
 	return s.deleteInBatches(ctx, "done actions",
-		`DELETE FROM outbox_actions WHERE id IN (SELECT id FROM outbox_actions WHERE done_at IS NOT NULL AND done_at < ? LIMIT ?)`,
-		s.d.ts(utc(t)))
+		`DELETE FROM outbox_actions WHERE id IN (SELECT id FROM outbox_actions WHERE namespace = ? AND done_at IS NOT NULL AND done_at < ? LIMIT ?)`,
+		s.cfg.Namespace, s.d.ts(utc(t)))
 }
 
 func (s *sqlStore) RecordInvitation(ctx context.Context, inv Invitation) error {
 	if inv.TokenID == "" || inv.Touchpoint == "" || inv.CustomerID == "" {
 		return fmt.Errorf("%w: invitation needs a token id, a touchpoint and a customer id", ErrInvalid)
 	}
-	_, err := s.w.exec(ctx, `INSERT INTO invitations (token_id, touchpoint, customer_id, issued_at, expires_at)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (token_id) DO NOTHING`,
-		inv.TokenID, inv.Touchpoint, inv.CustomerID, s.d.ts(utc(inv.IssuedAt)), s.d.ts(utc(inv.ExpiresAt)))
+	_, err := s.w.exec(ctx, `INSERT INTO invitations (token_id, namespace, touchpoint, customer_id, issued_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (token_id) DO NOTHING`,
+		inv.TokenID, s.cfg.Namespace, inv.Touchpoint, inv.CustomerID, s.d.ts(utc(inv.IssuedAt)), s.d.ts(utc(inv.ExpiresAt)))
 	if err != nil {
 		return fmt.Errorf("record invitation: %w", err)
 	}
@@ -280,8 +280,8 @@ func (s *sqlStore) RecordInvitation(ctx context.Context, inv Invitation) error {
 }
 
 func (s *sqlStore) InvitationsSince(ctx context.Context, scope, customerID string, since time.Time) (int, time.Time, error) {
-	q := `SELECT count(*), max(issued_at) FROM invitations WHERE customer_id = ? AND issued_at >= ?`
-	args := []any{customerID, s.d.ts(utc(since))}
+	q := `SELECT count(*), max(issued_at) FROM invitations WHERE namespace = ? AND customer_id = ? AND issued_at >= ?`
+	args := []any{s.cfg.Namespace, customerID, s.d.ts(utc(since))}
 	if scope != "" {
 		q += ` AND touchpoint = ?`
 		args = append(args, scope)
@@ -296,8 +296,8 @@ func (s *sqlStore) InvitationsSince(ctx context.Context, scope, customerID strin
 
 func (s *sqlStore) UseToken(ctx context.Context, tokenID string, at time.Time) (bool, error) {
 	at = utc(at)
-	n, err := s.w.exec(ctx, `UPDATE invitations SET used_at = ? WHERE token_id = ? AND used_at IS NULL AND expires_at > ?`,
-		s.d.ts(at), tokenID, s.d.ts(at))
+	n, err := s.w.exec(ctx, `UPDATE invitations SET used_at = ? WHERE namespace = ? AND token_id = ? AND used_at IS NULL AND expires_at > ?`,
+		s.d.ts(at), s.cfg.Namespace, tokenID, s.d.ts(at))
 	if err != nil {
 		return false, fmt.Errorf("use token: %w", err)
 	}
@@ -306,14 +306,14 @@ func (s *sqlStore) UseToken(ctx context.Context, tokenID string, at time.Time) (
 
 func (s *sqlStore) DeleteInvitationsBefore(ctx context.Context, t time.Time) (int64, error) {
 	return s.deleteInBatches(ctx, "expired invitations",
-		`DELETE FROM invitations WHERE token_id IN (SELECT token_id FROM invitations WHERE expires_at < ? LIMIT ?)`,
-		s.d.ts(utc(t)))
+		`DELETE FROM invitations WHERE token_id IN (SELECT token_id FROM invitations WHERE namespace = ? AND expires_at < ? LIMIT ?)`,
+		s.cfg.Namespace, s.d.ts(utc(t)))
 }
 
 func (s *sqlStore) DeleteResponsesBefore(ctx context.Context, touchpoint string, t time.Time) (int64, error) {
 	return s.deleteInBatches(ctx, "responses of "+touchpoint,
-		`DELETE FROM responses WHERE seq IN (SELECT seq FROM responses WHERE touchpoint = ? AND submitted_at < ? LIMIT ?)`,
-		touchpoint, s.d.ts(utc(t)))
+		`DELETE FROM responses WHERE seq IN (SELECT seq FROM responses WHERE namespace = ? AND touchpoint = ? AND submitted_at < ? LIMIT ?)`,
+		s.cfg.Namespace, touchpoint, s.d.ts(utc(t)))
 }
 
 // deleteInBatches runs a DELETE whose last argument is the batch size until
@@ -355,8 +355,8 @@ func (s *sqlStore) EraseContactDetails(ctx context.Context, touchpoint string, b
 		var pageT time.Time
 		err := s.inTx(ctx, func(q querier) error {
 			page = page[:0]
-			sel := `SELECT seq, submitted_at FROM responses WHERE touchpoint = ? AND submitted_at < ?`
-			args := []any{touchpoint, s.d.ts(utc(before))}
+			sel := `SELECT seq, submitted_at FROM responses WHERE namespace = ? AND touchpoint = ? AND submitted_at < ?`
+			args := []any{s.cfg.Namespace, touchpoint, s.d.ts(utc(before))}
 			if started {
 				sel += ` AND (submitted_at > ? OR (submitted_at = ? AND seq > ?))`
 				args = append(args, s.d.ts(lastT), s.d.ts(lastT), lastSeq)

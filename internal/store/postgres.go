@@ -151,33 +151,34 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, schema string) err
 //	$1 touchpoint, $2 id, $3 customer id, $4 tier, $5 segment,
 //	$6 attributes, $7 answers, $8 comment, $9 sentiment, $10 themes,
 //	$11 metadata, $12 submitted at, $13 received at,
-//	$14 action kinds, $15 action dedup keys, $16 action payloads, $17 token id
+//	$14 action kinds, $15 action dedup keys, $16 action payloads, $17 token id,
+//	$18 namespace, $19 body hash
 const pgSaveSQL = `WITH t AS (
 	UPDATE invitations SET used_at = $13::timestamptz
-	WHERE $17::text <> '' AND token_id = $17::text AND touchpoint = $1::text AND customer_id = $3::text
+	WHERE $17::text <> '' AND namespace = $18::text AND token_id = $17::text AND touchpoint = $1::text AND customer_id = $3::text
 		AND used_at IS NULL AND expires_at > $13::timestamptz
-		AND NOT EXISTS (SELECT 1 FROM responses WHERE touchpoint = $1::text AND response_id = $2::text)
+		AND NOT EXISTS (SELECT 1 FROM responses WHERE namespace = $18::text AND touchpoint = $1::text AND response_id = $2::text)
 	RETURNING 1
 ), r AS (
-	INSERT INTO responses (touchpoint, response_id, customer_id, customer_tier, customer_segment,
+	INSERT INTO responses (namespace, touchpoint, response_id, body_hash, customer_id, customer_tier, customer_segment,
 		customer_attributes, answers, comment, sentiment, themes, metadata, submitted_at, received_at)
-	SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::jsonb, $7::jsonb, $8::text, $9::float8,
+	SELECT $18::text, $1::text, $2::text, $19::text, $3::text, $4::text, $5::text, $6::jsonb, $7::jsonb, $8::text, $9::float8,
 		$10::jsonb, $11::jsonb, $12::timestamptz, $13::timestamptz
 	WHERE $17::text = '' OR EXISTS (SELECT 1 FROM t)
-	ON CONFLICT (touchpoint, response_id) DO NOTHING
+	ON CONFLICT (namespace, touchpoint, response_id) DO NOTHING
 	RETURNING seq, received_at
 ), a AS (
-	INSERT INTO outbox_actions (touchpoint, response_id, kind, dedup_key, payload, next_attempt_at, created_at)
-	SELECT $1::text, $2::text, x.kind, x.dedup_key, x.payload::json, $13::timestamptz, $13::timestamptz
+	INSERT INTO outbox_actions (namespace, touchpoint, response_id, kind, dedup_key, payload, next_attempt_at, created_at)
+	SELECT $18::text, $1::text, $2::text, x.kind, x.dedup_key, x.payload::json, $13::timestamptz, $13::timestamptz
 	FROM r, unnest($14::text[], $15::text[], $16::text[]) AS x(kind, dedup_key, payload)
-	ON CONFLICT (touchpoint, dedup_key) DO NOTHING
+	ON CONFLICT (namespace, touchpoint, dedup_key) DO NOTHING
 )
-SELECT 1, seq, received_at FROM r
+SELECT 1, seq, received_at, $19::text FROM r
 UNION ALL
-SELECT 2, seq, received_at FROM responses WHERE touchpoint = $1::text AND response_id = $2::text
+SELECT 2, seq, received_at, body_hash FROM responses WHERE namespace = $18::text AND touchpoint = $1::text AND response_id = $2::text
 UNION ALL
-SELECT 3, 0, $13::timestamptz WHERE $17::text <> '' AND NOT EXISTS (SELECT 1 FROM t)
-	AND NOT EXISTS (SELECT 1 FROM responses WHERE touchpoint = $1::text AND response_id = $2::text)`
+SELECT 3, 0, $13::timestamptz, '' WHERE $17::text <> '' AND NOT EXISTS (SELECT 1 FROM t)
+	AND NOT EXISTS (SELECT 1 FROM responses WHERE namespace = $18::text AND touchpoint = $1::text AND response_id = $2::text)`
 
 type pgItem struct {
 	batchItem
@@ -216,7 +217,7 @@ func (s *pgStore) flush(ctx context.Context, reqs []*saveRequest) error {
 		}
 		p.args = []any{it.r.Touchpoint, it.r.ID, it.r.Customer.ID, it.r.Customer.Tier, it.r.Customer.Segment,
 			enc.attrs, enc.answers, it.r.Comment, sentiment, enc.themes, enc.metadata, enc.submittedAt, now,
-			nonNil(enc.kinds), nonNil(enc.keys), nonNil(enc.payloads), it.r.TokenID}
+			nonNil(enc.kinds), nonNil(enc.keys), nonNil(enc.payloads), it.r.TokenID, s.cfg.Namespace, it.r.BodyHash}
 		items = append(items, p)
 	}
 	if len(items) == 0 {
@@ -268,7 +269,7 @@ func (s *pgStore) saveBatch(ctx context.Context, tx pgx.Tx, items []*pgItem) err
 		if p.firstOf >= 0 {
 			continue
 		}
-		res, found, err := scanSaveResult(br.QueryRow())
+		res, found, err := scanSaveResult(br.QueryRow(), p.r)
 		if err != nil {
 			br.Close()
 			return err
@@ -289,7 +290,7 @@ func (s *pgStore) saveOneByOne(ctx context.Context, tx pgx.Tx, items []*pgItem) 
 		if _, err := tx.Exec(ctx, "SAVEPOINT response"); err != nil {
 			return err
 		}
-		res, found, err := scanSaveResult(tx.QueryRow(ctx, pgSaveSQL, p.args...))
+		res, found, err := scanSaveResult(tx.QueryRow(ctx, pgSaveSQL, p.args...), p.r)
 		if err != nil {
 			if !isStatementError(err) {
 				return err
@@ -316,8 +317,9 @@ func (s *pgStore) finishItems(ctx context.Context, tx pgx.Tx, items []*pgItem) e
 		}
 		var seq int64
 		var received time.Time
-		err := tx.QueryRow(ctx, `SELECT seq, received_at FROM responses WHERE touchpoint = $1 AND response_id = $2`,
-			p.r.Touchpoint, p.r.ID).Scan(&seq, &received)
+		var hash string
+		err := tx.QueryRow(ctx, `SELECT seq, received_at, body_hash FROM responses WHERE namespace = $1 AND touchpoint = $2 AND response_id = $3`,
+			s.cfg.Namespace, p.r.Touchpoint, p.r.ID).Scan(&seq, &received, &hash)
 		if errors.Is(err, pgx.ErrNoRows) {
 			*p.res = SaveResult{Err: fmt.Errorf("save response %s/%s: not stored, try again", p.r.Touchpoint, p.r.ID)}
 			continue
@@ -325,26 +327,27 @@ func (s *pgStore) finishItems(ctx context.Context, tx pgx.Tx, items []*pgItem) e
 		if err != nil {
 			return err
 		}
-		*p.res = SaveResult{Status: StatusDuplicate, Receipt: Receipt{Seq: seq, ReceivedAt: received.UTC()}}
+		*p.res = duplicateResult(p.r, hash, Receipt{Seq: seq, ReceivedAt: received.UTC()})
 	}
 	for _, p := range items {
 		if p.firstOf < 0 {
 			continue
 		}
 		orig := *items[p.firstOf].res
-		if orig.Status == StatusStored {
-			orig.Status = StatusDuplicate
+		if orig.Status == StatusStored || orig.Status == StatusDuplicate {
+			orig = duplicateResult(p.r, items[p.firstOf].r.BodyHash, orig.Receipt)
 		}
 		*p.res = orig
 	}
 	return nil
 }
 
-func scanSaveResult(row pgx.Row) (SaveResult, bool, error) {
+func scanSaveResult(row pgx.Row, r *NewResponse) (SaveResult, bool, error) {
 	var status int
 	var seq int64
 	var received time.Time
-	err := row.Scan(&status, &seq, &received)
+	var hash string
+	err := row.Scan(&status, &seq, &received, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return SaveResult{}, false, nil
 	}
@@ -355,7 +358,7 @@ func scanSaveResult(row pgx.Row) (SaveResult, bool, error) {
 	case 1:
 		return SaveResult{Status: StatusStored, Receipt: Receipt{Seq: seq, ReceivedAt: received.UTC()}}, true, nil
 	case 2:
-		return SaveResult{Status: StatusDuplicate, Receipt: Receipt{Seq: seq, ReceivedAt: received.UTC()}}, true, nil
+		return duplicateResult(r, hash, Receipt{Seq: seq, ReceivedAt: received.UTC()}), true, nil
 	default:
 		return SaveResult{Status: StatusTokenRejected}, true, nil
 	}

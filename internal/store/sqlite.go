@@ -170,15 +170,15 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		st, err = s.writer.PrepareContext(ctx, q)
 		return st
 	}
-	s.stmts.insertResponse = prep(`INSERT INTO responses (touchpoint, response_id, customer_id, customer_tier,
+	s.stmts.insertResponse = prep(`INSERT INTO responses (namespace, touchpoint, response_id, body_hash, customer_id, customer_tier,
 		customer_segment, customer_attributes, answers, comment, sentiment, themes, metadata, submitted_at, received_at)
-		VALUES (?, ?, ?, ?, ?, jsonb(?), jsonb(?), ?, ?, jsonb(?), jsonb(?), ?, ?)
-		ON CONFLICT (touchpoint, response_id) DO NOTHING RETURNING seq, received_at`)
-	s.stmts.selectReceipt = prep(`SELECT seq, received_at FROM responses WHERE touchpoint = ? AND response_id = ?`)
-	s.stmts.useToken = prep(`UPDATE invitations SET used_at = ? WHERE token_id = ? AND touchpoint = ? AND customer_id = ?
+		VALUES (?, ?, ?, ?, ?, ?, ?, jsonb(?), jsonb(?), ?, ?, jsonb(?), jsonb(?), ?, ?)
+		ON CONFLICT (namespace, touchpoint, response_id) DO NOTHING RETURNING seq, received_at`)
+	s.stmts.selectReceipt = prep(`SELECT seq, received_at, body_hash FROM responses WHERE namespace = ? AND touchpoint = ? AND response_id = ?`)
+	s.stmts.useToken = prep(`UPDATE invitations SET used_at = ? WHERE namespace = ? AND token_id = ? AND touchpoint = ? AND customer_id = ?
 		AND used_at IS NULL AND expires_at > ?`)
-	s.stmts.insertAction = prep(`INSERT INTO outbox_actions (touchpoint, response_id, kind, dedup_key, payload,
-		next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (touchpoint, dedup_key) DO NOTHING`)
+	s.stmts.insertAction = prep(`INSERT INTO outbox_actions (namespace, touchpoint, response_id, kind, dedup_key, payload,
+		next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, touchpoint, dedup_key) DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("prepare sqlite statements: %w", err)
 	}
@@ -214,7 +214,7 @@ func (s *sqliteStore) flush(ctx context.Context, reqs []*saveRequest) error {
 				return fmt.Errorf("group commit: %w", err)
 			}
 		}
-		res, err := saveOneSQLite(ctx, &st, it.r, &enc, now)
+		res, err := saveOneSQLite(ctx, &st, s.cfg.Namespace, it.r, &enc, now)
 		if !single {
 			if err != nil || res.Status == StatusTokenRejected {
 				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO response"); rerr != nil {
@@ -236,27 +236,28 @@ func (s *sqliteStore) flush(ctx context.Context, reqs []*saveRequest) error {
 	return nil
 }
 
-func saveOneSQLite(ctx context.Context, st *sqliteStmts, r *NewResponse, enc *encodedResponse, now time.Time) (SaveResult, error) {
+func saveOneSQLite(ctx context.Context, st *sqliteStmts, ns string, r *NewResponse, enc *encodedResponse, now time.Time) (SaveResult, error) {
 	var seq int64
 	var received nullTime
 	var sentiment any
 	if r.Sentiment != nil {
 		sentiment = *r.Sentiment
 	}
-	err := st.insertResponse.QueryRowContext(ctx, r.Touchpoint, r.ID, r.Customer.ID, r.Customer.Tier, r.Customer.Segment,
+	err := st.insertResponse.QueryRowContext(ctx, ns, r.Touchpoint, r.ID, r.BodyHash, r.Customer.ID, r.Customer.Tier, r.Customer.Segment,
 		enc.attrs, enc.answers, r.Comment, sentiment, enc.themes, enc.metadata, micros(enc.submittedAt), micros(now)).
 		Scan(&seq, &received)
 	if errors.Is(err, sql.ErrNoRows) {
-		if err := st.selectReceipt.QueryRowContext(ctx, r.Touchpoint, r.ID).Scan(&seq, &received); err != nil {
+		var hash string
+		if err := st.selectReceipt.QueryRowContext(ctx, ns, r.Touchpoint, r.ID).Scan(&seq, &received, &hash); err != nil {
 			return SaveResult{}, fmt.Errorf("read receipt of duplicate: %w", err)
 		}
-		return SaveResult{Status: StatusDuplicate, Receipt: Receipt{Seq: seq, ReceivedAt: received.T}}, nil
+		return duplicateResult(r, hash, Receipt{Seq: seq, ReceivedAt: received.T}), nil
 	}
 	if err != nil {
 		return SaveResult{}, err
 	}
 	if r.TokenID != "" {
-		res, err := st.useToken.ExecContext(ctx, micros(now), r.TokenID, r.Touchpoint, r.Customer.ID, micros(now))
+		res, err := st.useToken.ExecContext(ctx, micros(now), ns, r.TokenID, r.Touchpoint, r.Customer.ID, micros(now))
 		if err != nil {
 			return SaveResult{}, fmt.Errorf("use token: %w", err)
 		}
@@ -265,7 +266,7 @@ func saveOneSQLite(ctx context.Context, st *sqliteStmts, r *NewResponse, enc *en
 		}
 	}
 	for i := range enc.kinds {
-		if _, err := st.insertAction.ExecContext(ctx, r.Touchpoint, r.ID, enc.kinds[i], enc.keys[i], enc.payloads[i],
+		if _, err := st.insertAction.ExecContext(ctx, ns, r.Touchpoint, r.ID, enc.kinds[i], enc.keys[i], enc.payloads[i],
 			micros(now), micros(now)); err != nil {
 			return SaveResult{}, fmt.Errorf("write action %d (%s): %w", i, enc.kinds[i], err)
 		}

@@ -144,6 +144,10 @@ type NewResponse struct {
 	// Metadata such as store, agent or channel.
 	Metadata    map[string]string
 	SubmittedAt time.Time
+	// BodyHash identifies the request the response came from (the
+	// collector hashes it). Saving a known ID with another non-empty
+	// BodyHash is StatusConflict; the same hash is StatusDuplicate.
+	BodyHash string
 	// TokenID, when set, is the invitation token the response was submitted
 	// with: it is marked used in the same transaction, and a token that is
 	// unknown, expired, used, or issued for another customer or touchpoint
@@ -186,7 +190,19 @@ const (
 	StatusDuplicate
 	// StatusTokenRejected: TokenID was not usable; nothing was stored.
 	StatusTokenRejected
+	// StatusConflict: a response with this id but another BodyHash was
+	// stored before; nothing was stored. Receipt is the stored one.
+	StatusConflict
 )
+
+// duplicateResult answers a known id: Duplicate when r is the stored body
+// (or either hash is unknown), Conflict otherwise.
+func duplicateResult(r *NewResponse, storedHash string, rc Receipt) SaveResult {
+	if storedHash != "" && r.BodyHash != "" && storedHash != r.BodyHash {
+		return SaveResult{Status: StatusConflict, Receipt: rc}
+	}
+	return SaveResult{Status: StatusDuplicate, Receipt: rc}
+}
 
 func (s SaveStatus) String() string {
 	switch s {
@@ -196,6 +212,8 @@ func (s SaveStatus) String() string {
 		return "Duplicate"
 	case StatusTokenRejected:
 		return "TokenRejected"
+	case StatusConflict:
+		return "Conflict"
 	default:
 		return "Failed"
 	}
@@ -282,6 +300,15 @@ type CommitStats struct {
 
 // Config selects and tunes an engine.
 type Config struct {
+	// Namespace is the program whose rows this store reads and writes:
+	// every key (responses, idempotency, outbox, invitations) includes it,
+	// so programs sharing one database never see each other's data.
+	Namespace string
+	// Touchpoint, when set with Namespace, claims the rows of that
+	// touchpoint written before namespaces were recorded (schema 0002)
+	// for Namespace at Open.
+	Touchpoint string
+
 	// Driver is DriverSQLite or DriverPostgres.
 	Driver string
 	// Path of the SQLite database file (DSN is accepted as a synonym).
@@ -356,12 +383,47 @@ func (c *Config) setDefaults() {
 // committer.
 func Open(ctx context.Context, cfg Config) (Store, error) {
 	cfg.setDefaults()
+	var (
+		s   Store
+		err error
+	)
 	switch cfg.Driver {
 	case DriverSQLite:
-		return openSQLite(ctx, cfg)
+		s, err = openSQLite(ctx, cfg)
 	case DriverPostgres:
-		return openPostgres(ctx, cfg)
+		s, err = openPostgres(ctx, cfg)
 	default:
 		return nil, fmt.Errorf("%w: driver %q: use %q or %q", ErrInvalid, cfg.Driver, DriverSQLite, DriverPostgres)
 	}
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Namespace != "" && cfg.Touchpoint != "" {
+		if err := claimUnscoped(ctx, s, cfg.Namespace, cfg.Touchpoint); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// claimUnscoped moves the touchpoint's rows written before the namespace
+// was recorded (namespace ”) into namespace. It is cheap when there are
+// none (an index lookup per table).
+func claimUnscoped(ctx context.Context, st Store, namespace, touchpoint string) error {
+	var s *sqlStore
+	switch x := st.(type) {
+	case *sqliteStore:
+		s = &x.sqlStore
+	case *pgStore:
+		s = &x.sqlStore
+	default:
+		return nil
+	}
+	for _, table := range []string{"responses", "outbox_actions", "invitations"} {
+		if _, err := s.w.exec(ctx, `UPDATE `+table+` SET namespace = ? WHERE namespace = '' AND touchpoint = ?`, namespace, touchpoint); err != nil {
+			return fmt.Errorf("claim the rows of touchpoint %s in %s for namespace %s: %w", touchpoint, table, namespace, err)
+		}
+	}
+	return nil
 }
