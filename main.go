@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -79,6 +80,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 // managerFlags are the flags of `cxloop manager`.
 type managerFlags struct {
 	metricsAddr      string
+	metricsSecure    bool
+	metricsCertDir   string
 	probeAddr        string
 	leaderElect      bool
 	leaderElectionNS string
@@ -95,6 +98,8 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var f managerFlags
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", "address the Prometheus metrics endpoint binds to; 0 disables it")
+	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS, only to callers the API server authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview); false serves plain HTTP to anyone who reaches the port")
+	fs.StringVar(&f.metricsCertDir, "metrics-cert-dir", "", "directory with tls.crt and tls.key for the metrics endpoint (reloaded when they change); empty uses a self-signed certificate generated at start")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader so that only one manager replica reconciles")
 	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader-election lease (default: the manager's namespace)")
@@ -130,11 +135,17 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cfg.QPS, cfg.Burst = float32(f.kubeAPIQPS), f.kubeAPIBurst
 
+	metricsOpts := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.metricsSecure}
+	if f.metricsSecure {
+		// Authenticated and authorized with the API server, as the
+		// metrics-auth-role and metrics-reader ClusterRoles of config/rbac
+		// and the chart expect.
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.CertDir = f.metricsCertDir
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: cxscheme.New(),
-		Metrics: metricsserver.Options{
-			BindAddress: f.metricsAddr,
-		},
+		Scheme:                  cxscheme.New(),
+		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  f.probeAddr,
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        "manager.cxloop.io",

@@ -2,6 +2,7 @@ package install_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	cxv1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -98,9 +101,12 @@ func testCollectorAccess(t *testing.T, a access) {
 	// ServiceAccount, Role and RoleBinding (creating a Role needs the
 	// manager to hold what the Role grants).
 	_, managerCfg := a.manager(t)
+	metricsAddr := freeAddr(t)
 	mgr, err := ctrl.NewManager(managerCfg, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
+		Scheme: env.Scheme,
+		// As `cxloop manager` serves them (--metrics-secure, the default).
+		Metrics: metricsserver.Options{BindAddress: metricsAddr, SecureServing: true,
+			FilterProvider: filters.WithAuthenticationAndAuthorization},
 		HealthProbeBindAddress: "0",
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
 		// Each install path runs a manager in this process.
@@ -125,6 +131,8 @@ func testCollectorAccess(t *testing.T, a access) {
 			t.Errorf("manager: %v", err)
 		}
 	})
+
+	testMetricsNeedAuthorization(t, a, ns, "https://"+metricsAddr+"/metrics")
 
 	role := &rbacv1.Role{}
 	eventually(t, "the manager to create the collector's Role naming the channel's Secret", func() bool {
@@ -272,5 +280,77 @@ func eventually(t *testing.T, what string, ok func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// freeAddr is a loopback address with a port free at the time of the call.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	_ = lis.Close()
+	return addr
+}
+
+// testMetricsNeedAuthorization: the manager's metrics answer only a caller
+// whose token the API server authenticates and who may GET /metrics (the
+// install's metrics-reader ClusterRole); the manager checks with its own
+// identity (the install's metrics-auth-role).
+func testMetricsNeedAuthorization(t *testing.T, a access, ns, url string) {
+	t.Helper()
+	ctx := context.Background()
+	token := func(sa string) string {
+		mustCreate(ctx, t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}})
+		req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}
+		sao := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}}
+		if err := env.Client.SubResource("token").Create(ctx, sao, req); err != nil {
+			t.Fatalf("token for %s: %v", sa, err)
+		}
+		return req.Status.Token
+	}
+	prometheus, stranger := token("prometheus"), token("stranger")
+	mustCreate(ctx, t, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-prometheus"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: a.prefix + "metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "prometheus"}},
+	})
+	t.Cleanup(func() {
+		_ = env.Client.Delete(context.Background(), &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: ns + "-prometheus"}})
+	})
+	// The certificate is self-signed (no --metrics-cert-dir).
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed test certificate
+	get := func(bearer string) int {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	eventually(t, "the metrics endpoint to serve Prometheus", func() bool { return get(prometheus) == http.StatusOK })
+	if code := get(""); code != http.StatusUnauthorized {
+		t.Errorf("metrics without a token: %d, want 401", code)
+	}
+	if code := get(stranger); code != http.StatusForbidden {
+		t.Errorf("metrics with a token not bound to metrics-reader: %d, want 403", code)
+	}
+	// A token the API server rejects: controller-runtime's filter answers
+	// 500 ("Authentication failed"), not the metrics.
+	if code := get("not-a-token"); code == http.StatusOK || code == 0 {
+		t.Errorf("metrics with a bad token: %d, want a refusal", code)
+	}
+	plain, err := http.Get(strings.Replace(url, "https://", "http://", 1))
+	if err == nil {
+		_ = plain.Body.Close()
+		if plain.StatusCode == http.StatusOK {
+			t.Error("metrics answered 200 over plain HTTP")
+		}
 	}
 }
