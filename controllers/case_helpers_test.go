@@ -75,13 +75,18 @@ type delivery struct {
 type recordingDeliverer struct {
 	mu        sync.Mutex
 	delivered []delivery
-	attempts  map[string]int   // Deliver calls by channel and Key
-	fail      map[string]error // by namespace/channel
+	attempts  map[string]int              // Deliver calls by channel and Key
+	fail      map[string]error            // by namespace/channel
+	forward   map[string]notify.Deliverer // by namespace: a real notifier
 }
 
 // Deliver implements notify.Deliverer.
-func (d *recordingDeliverer) Deliver(_ context.Context, namespace, channel string, msg notify.Message) error {
+func (d *recordingDeliverer) Deliver(ctx context.Context, namespace, channel string, msg notify.Message) error {
 	d.mu.Lock()
+	if fwd := d.forward[namespace]; fwd != nil {
+		d.mu.Unlock()
+		return fwd.Deliver(ctx, namespace, channel, msg)
+	}
 	defer d.mu.Unlock()
 	if d.attempts == nil {
 		d.attempts = map[string]int{}
@@ -97,6 +102,22 @@ func (d *recordingDeliverer) Deliver(_ context.Context, namespace, channel strin
 	}
 	d.delivered = append(d.delivered, delivery{Namespace: namespace, Channel: channel, Msg: msg})
 	return nil
+}
+
+// forwardTo makes deliveries in a namespace go through a real Deliverer
+// until the test ends.
+func (d *recordingDeliverer) forwardTo(t *testing.T, namespace string, to notify.Deliverer) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.forward == nil {
+		d.forward = map[string]notify.Deliverer{}
+	}
+	d.forward[namespace] = to
+	t.Cleanup(func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		delete(d.forward, namespace)
+	})
 }
 
 // failChannel makes deliveries to a channel fail until the test ends.

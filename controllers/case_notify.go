@@ -16,22 +16,28 @@ import (
 	"github.com/cxloop/cxloop/internal/notify"
 )
 
-// people names the persons and groups the recipients designate, with the
-// email the template gives for them: "priya.nair <priya.nair@acme.example>".
-// The Deliverer addresses NotificationChannels only, so people are named in
-// the message that goes to the channels.
-func people(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, r cxv1alpha1.Recipients) []string {
-	var out []string
+// person is someone a notification names: a user or group of the
+// template's team, with the email the team entry gives (may be empty).
+type person struct{ name, email string }
+
+func (p person) String() string {
+	if p.email == "" {
+		return p.name
+	}
+	return p.name + " <" + p.email + ">"
+}
+
+// persons are the people the recipients designate, each once: the
+// assignee, the case managers, the members.
+func persons(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, r cxv1alpha1.Recipients) []person {
+	var out []person
 	seen := map[string]bool{}
 	add := func(name, email string) {
 		if name == "" || seen[name] {
 			return
 		}
 		seen[name] = true
-		if email != "" {
-			name += " <" + email + ">"
-		}
-		out = append(out, name)
+		out = append(out, person{name: name, email: email})
 	}
 	emailOf := func(name string) string {
 		for _, s := range slices.Concat(t.Spec.Team.CaseManagers, t.Spec.Team.Members) {
@@ -56,6 +62,20 @@ func people(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, r cxv1alpha1.Recipie
 	}
 	return out
 }
+
+// people names the persons for messages to channels:
+// "priya.nair <priya.nair@acme.example>".
+func people(ps []person) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// personKey is the idempotency key of the message a transition owes one
+// person: the transition's key and the person's name.
+func personKey(key string, p person) string { return key + "/to/" + p.name }
 
 // caseLink is the page of the Case under the manager's base URL.
 func caseLink(base string, c *cxv1alpha1.Case) string {
@@ -153,40 +173,60 @@ func appendFullDetail(c *cxv1alpha1.Case, text *strings.Builder, fields *[]notif
 // announced with a Warning event, and not retried.
 func (r *CaseReconciler) notifyTransition(ctx context.Context, c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, tr cases.Transition, now time.Time) []cases.Transition {
 	rcpt := cases.Recipients(t, tr)
-	to := people(c, t, rcpt)
-	if len(rcpt.Channels) == 0 && len(to) == 0 {
+	ps := persons(c, t, rcpt)
+	to := people(ps)
+	if len(rcpt.Channels) == 0 && len(ps) == 0 {
 		return nil
 	}
-	record := func(channel string, outcome cxv1alpha1.DeliveryOutcome, message string) {
+	record := func(key, channel string, outcome cxv1alpha1.DeliveryOutcome, message string) {
 		c.Status.Notifications = append(c.Status.Notifications, cxv1alpha1.NotificationRecord{
 			Event: tr.Event, Channel: channel, Time: metav1.NewTime(now), Outcome: outcome,
-			Key: tr.Key, Message: truncate(message, 1024),
+			Key: key, Message: truncate(message, 1024),
 		})
 	}
 	var failures []cases.Transition
-	if len(rcpt.Channels) == 0 {
+	deliver := func(key, ch string, msg notify.Message, delivered string) {
+		if r.Deliverer == nil {
+			record(key, ch, cxv1alpha1.DeliverySkipped, "the manager has no notifier configured")
+			return
+		}
+		if err := r.Deliverer.Deliver(ctx, c.Namespace, ch, msg); err != nil {
+			record(key, ch, cxv1alpha1.DeliveryFailed, err.Error())
+			failures = append(failures, cases.Transition{Warning: true, Reason: cxv1alpha1.ReasonDeliveryFailed,
+				Note: fmt.Sprintf("%s notification to channel %s failed: %v", tr.Event, ch, err)})
+			return
+		}
+		record(key, ch, cxv1alpha1.DeliveryDelivered, delivered)
+	}
+	if len(rcpt.Channels) == 0 && t.Spec.PeopleChannel == "" {
 		if !cases.Notified(c, tr.Key, "") {
-			record("", cxv1alpha1.DeliverySkipped, "no channel to deliver to: "+strings.Join(to, ", ")+
-				" have no NotificationChannel; add channels to the template's notifications (to.channels)")
+			record(tr.Key, "", cxv1alpha1.DeliverySkipped, "no channel to deliver to: "+strings.Join(to, ", ")+
+				" have no NotificationChannel; set the template's peopleChannel (an email channel) or add channels to its notifications (to.channels)")
 		}
 		return nil
 	}
 	msg := buildCaseMessage(c, t, tr, to, r.NotificationBaseURL)
 	for _, ch := range rcpt.Channels {
-		if cases.Notified(c, tr.Key, ch) {
-			continue
+		if !cases.Notified(c, tr.Key, ch) {
+			deliver(tr.Key, ch, msg, "for "+orNobody(to))
 		}
-		if r.Deliverer == nil {
-			record(ch, cxv1alpha1.DeliverySkipped, "the manager has no notifier configured")
-			continue
+	}
+	// Each person with an email gets a message of their own through the
+	// template's people channel, under a key of their own.
+	if ch := t.Spec.PeopleChannel; ch != "" {
+		for _, p := range ps {
+			key := personKey(tr.Key, p)
+			if cases.Notified(c, key, ch) {
+				continue
+			}
+			if p.email == "" {
+				record(key, ch, cxv1alpha1.DeliverySkipped, p.name+" has no email in the template's team; add spec.team[].email")
+				continue
+			}
+			pm := msg
+			pm.Key, pm.To = key, []string{p.String()}
+			deliver(key, ch, pm, "to "+p.name)
 		}
-		if err := r.Deliverer.Deliver(ctx, c.Namespace, ch, msg); err != nil {
-			record(ch, cxv1alpha1.DeliveryFailed, err.Error())
-			failures = append(failures, cases.Transition{Warning: true, Reason: cxv1alpha1.ReasonDeliveryFailed,
-				Note: fmt.Sprintf("%s notification to channel %s failed: %v", tr.Event, ch, err)})
-			continue
-		}
-		record(ch, cxv1alpha1.DeliveryDelivered, "for "+orNobody(to))
 	}
 	return failures
 }

@@ -118,6 +118,16 @@ type CaseTemplateSpec struct {
 	// +kubebuilder:validation:MaxItems=20
 	Notifications []EventNotification `json:"notifications,omitempty"`
 
+	// peopleChannel is an email NotificationChannel (same namespace) through
+	// which the people that notifications and escalation steps name (the
+	// assignee, caseManagers, team members) each get a message of their
+	// own, at the email their team entry gives; the channel's own to list
+	// is not used for them. Without it, people are only named in the
+	// messages to channels.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	PeopleChannel string `json:"peopleChannel,omitempty"`
+
 	// customerDetail is how much about the customer notifications carry:
 	// IDOnly, IDAndTier or Full.
 	// +optional

@@ -83,8 +83,9 @@ type EmailChannel struct {
 	// +kubebuilder:validation:Pattern=`^([^<>]*<)?[^@\s<>]+@[^@\s<>]+>?$`
 	From string `json:"from"`
 
-	// to addresses that receive every message, in addition to the people a
-	// template or rule names.
+	// to addresses that receive every message sent to the channel, except
+	// messages addressed to people (a CaseTemplate's peopleChannel), which
+	// go to those people only.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=100

@@ -71,9 +71,6 @@ func (n *Notifier) newEmailSender(ctx context.Context, ch *cxv1alpha1.Notificati
 		}
 		s.to = append(s.to, a)
 	}
-	if len(s.to) == 0 {
-		return nil, Permanent(errors.New("spec.email.to: no recipients; list at least one address"))
-	}
 	if ref := e.SMTP.CredentialsSecretRef; ref != nil {
 		const field = "spec.email.smtp.credentialsSecretRef"
 		// AUTH PLAIN over a plain connection hands the password to anyone
@@ -96,8 +93,24 @@ func (n *Notifier) newEmailSender(ctx context.Context, ch *cxv1alpha1.Notificati
 }
 
 func (s *emailSender) send(ctx context.Context, msg Message) error {
+	// A message addressed to people goes to them only, not to the
+	// channel's own list.
+	rcpt := s.to
+	if len(msg.To) > 0 {
+		rcpt = nil
+		for i, to := range msg.To {
+			a, err := mail.ParseAddress(to)
+			if err != nil {
+				return Permanent(fmt.Errorf("message recipient %d: %q is not an email address (%w)", i, to, err))
+			}
+			rcpt = append(rcpt, a)
+		}
+	}
+	if len(rcpt) == 0 {
+		return Permanent(errors.New("spec.email.to: no recipients; list at least one address"))
+	}
 	raw, err := buildEmail(emailHeader{
-		From: s.from, To: s.to, Date: s.n.opts.Now(),
+		From: s.from, To: rcpt, Date: s.n.opts.Now(),
 		MessageID: messageID(s.scope, msg.Key, s.from.Address),
 	}, msg)
 	if err != nil {
@@ -116,7 +129,7 @@ func (s *emailSender) send(ctx context.Context, msg Message) error {
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	_ = conn.SetDeadline(time.Now().Add(smtpTimeout))
-	if err := s.session(conn, raw); err != nil {
+	if err := s.session(conn, rcpt, raw); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("SMTP %s: %w", addr, ctx.Err())
 		}
@@ -126,7 +139,7 @@ func (s *emailSender) send(ctx context.Context, msg Message) error {
 }
 
 // session speaks SMTP on conn: TLS as configured, AUTH PLAIN, one message.
-func (s *emailSender) session(conn net.Conn, raw []byte) error {
+func (s *emailSender) session(conn net.Conn, rcpt []*mail.Address, raw []byte) error {
 	cfg := &tls.Config{ServerName: s.host, RootCAs: s.n.opts.RootCAs, MinVersion: tls.VersionTLS12}
 	var c *smtp.Client
 	switch s.security {
@@ -158,8 +171,8 @@ func (s *emailSender) session(conn net.Conn, raw []byte) error {
 			return fmt.Errorf("AUTH PLAIN: %w", err)
 		}
 	}
-	to := make([]string, len(s.to))
-	for i, a := range s.to {
+	to := make([]string, len(rcpt))
+	for i, a := range rcpt {
 		to[i] = a.Address
 	}
 	if err := c.SendMail(s.from.Address, to, bytes.NewReader(raw)); err != nil {

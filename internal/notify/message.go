@@ -35,6 +35,12 @@ type Message struct {
 	Attachments []Attachment
 	// Data is an optional structured payload for generic webhooks.
 	Data map[string]any
+	// To addresses the message to people ("Name <name@example.com>" or
+	// bare addresses): an email channel sends it to them instead of its
+	// spec.email.to; other channel types refuse it (a permanent error).
+	// Give each person's message its own Key (the channel remembers
+	// delivered Keys).
+	To []string
 }
 
 // Field is one headline fact of a Message.

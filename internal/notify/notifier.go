@@ -205,6 +205,9 @@ func (n *Notifier) Deliver(ctx context.Context, namespace, channel string, msg M
 		return fmt.Errorf("deliver %s to %s/%s: %w", describe(msg), namespace, channel, err)
 	}
 	typ := string(ch.Spec.Type)
+	if len(msg.To) > 0 && ch.Spec.Type != cxv1alpha1.ChannelTypeEmail {
+		return Permanent(fmt.Errorf("deliver %s to %s/%s: the message is addressed to people, and a %s channel cannot address people; use an email NotificationChannel", describe(msg), namespace, channel, typ))
+	}
 	st := n.state(namespace, channel)
 
 	done, duplicate, err := st.begin(ctx, msg.Key)

@@ -126,6 +126,11 @@ func CheckCaseTemplate(ctx context.Context, ns Namespace, t *cxv1alpha1.CaseTemp
 			}
 		}
 	}
+	if t.Spec.PeopleChannel != "" {
+		if err := require("spec.peopleChannel", t.Spec.PeopleChannel); err != nil {
+			return nil, err
+		}
+	}
 	return ps, nil
 }
 
