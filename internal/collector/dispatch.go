@@ -191,20 +191,29 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("claim outbox actions: %w", err)
 	}
 	var errs []error
+	// Done actions are marked done together, in one commit per batch: a
+	// crash before it makes them run again, and every action is
+	// idempotent (a Case that exists is found by its name).
+	var completed []int64
 	for _, a := range actions {
-		if err := d.finish(ctx, a, d.handle(ctx, a)); err != nil {
+		res := d.handle(ctx, a)
+		if res.err == nil {
+			d.metrics.actions.WithLabelValues(a.Kind, res.outcome).Inc()
+			completed = append(completed, a.ID)
+			continue
+		}
+		if err := d.finish(ctx, a, res); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := d.opts.Store.CompleteActions(ctx, completed); err != nil {
+		errs = append(errs, err)
 	}
 	return len(actions), errors.Join(errs...)
 }
 
-// finish records the outcome of one action in the store.
+// finish records the outcome of one failed action in the store.
 func (d *Dispatcher) finish(ctx context.Context, a store.Action, res result) error {
-	if res.err == nil {
-		d.metrics.actions.WithLabelValues(a.Kind, res.outcome).Inc()
-		return d.opts.Store.CompleteAction(ctx, a.ID)
-	}
 	log := d.opts.Log.WithValues("action", a.ID, "kind", a.Kind, "touchpoint", a.Touchpoint, "response", a.ResponseID, "attempt", a.Attempts)
 	if res.permanent {
 		d.metrics.actions.WithLabelValues(a.Kind, "dropped").Inc()

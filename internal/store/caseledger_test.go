@@ -141,3 +141,33 @@ func TestDedupCasesAreNumberedAndWindowed(t *testing.T) {
 		}
 	})
 }
+
+func TestCompleteActionsMarksABatchDone(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+		st, _ := e.open(t, Config{Now: func() time.Time { return now }})
+		var in []NewResponse
+		for i := range 3 {
+			in = append(in, NewResponse{Touchpoint: "tp", ID: fmt.Sprint(i), SubmittedAt: now,
+				Actions: []NewAction{{Kind: ActionNotify, Payload: []byte(`{}`)}}})
+		}
+		if _, err := st.SaveResponses(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := st.ClaimActions(ctx, now, 10, time.Minute)
+		if err != nil || len(claimed) != 3 {
+			t.Fatalf("claimed %d, %v; want 3", len(claimed), err)
+		}
+		if err := st.CompleteActions(ctx, []int64{claimed[0].ID, claimed[2].ID, 999999}); err != nil {
+			t.Fatal(err)
+		}
+		depth, _, err := st.OutboxStats(ctx)
+		if err != nil || depth != 1 {
+			t.Errorf("depth = %d, %v; want 1 (the action not completed)", depth, err)
+		}
+		if err := st.CompleteActions(ctx, nil); err != nil {
+			t.Errorf("completing none: %v", err)
+		}
+	})
+}

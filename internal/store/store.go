@@ -69,6 +69,8 @@ type Store interface {
 	ClaimActions(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Action, error)
 	// CompleteAction marks a claimed action done.
 	CompleteAction(ctx context.Context, id int64) error
+	// CompleteActions marks claimed actions done at once.
+	CompleteActions(ctx context.Context, ids []int64) error
 	// RetryAction releases a claimed action to be tried again at
 	// nextAttemptAt, recording why this attempt failed.
 	RetryAction(ctx context.Context, id int64, nextAttemptAt time.Time, errMsg string) error

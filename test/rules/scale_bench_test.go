@@ -1,0 +1,183 @@
+package rules_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+)
+
+// BenchmarkCaseOpening measures how fast the real dispatcher (4 workers)
+// turns open_case actions of a real SQLite store into Cases in the real API
+// server, for a plain rule, a rule with dedup (every response its own key,
+// so each one opens a Case) and a rule with a throttle (high enough never
+// to bite), with 0, 2,000 and 10,000 Cases of those rules already in the
+// namespace, beside the raw ceiling: a controller-runtime client creating
+// the same Cases from 4 workers. Each figure is Cases/s and its ratio to
+// the ceiling measured at the same size, in the same run.
+//
+// Target (issue 17): every ratio at least 0.8, at 0 and at 10,000.
+//
+//	make bench BENCH=CaseOpening BENCH_PKGS=./test/rules/ BENCHTIME=1x
+//
+// CXLOOP_BENCH_EXISTING (default 0,2000,10000) and CXLOOP_BENCH_CASES
+// (default 400 per mode) resize it.
+func BenchmarkCaseOpening(b *testing.B) {
+	sizes := []int{0, 2000, 10000}
+	if v := os.Getenv("CXLOOP_BENCH_EXISTING"); v != "" {
+		sizes = sizes[:0]
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				b.Fatalf("CXLOOP_BENCH_EXISTING: %v", err)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	perMode := 400
+	if v := os.Getenv("CXLOOP_BENCH_CASES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("CXLOOP_BENCH_CASES: %v", err)
+		}
+		perMode = n
+	}
+	for _, existing := range sizes {
+		b.Run(fmt.Sprintf("existing=%d", existing), func(b *testing.B) {
+			for b.Loop() {
+				runCaseOpening(b, existing, perMode)
+			}
+		})
+	}
+}
+
+// openingModes are the rules of the benchmark, one per mode.
+func openingRules() []*cxv1alpha1.AlertRule {
+	plain := rule("plain", "metadata.mode == 'plain'")
+	dedup := rule("dedup", "metadata.mode == 'dedup'")
+	dedup.Spec.Dedup = &cxv1alpha1.DedupSpec{Key: "customer.id", Window: metav1.Duration{Duration: 24 * time.Hour}}
+	throttle := rule("throttle", "metadata.mode == 'throttle'")
+	throttle.Spec.Throttle = &cxv1alpha1.ThrottleSpec{MaxCasesPerHour: 1_000_000}
+	return []*cxv1alpha1.AlertRule{plain, dedup, throttle}
+}
+
+func runCaseOpening(b *testing.B, existing, perMode int) {
+	ctx := context.Background()
+	rules := openingRules()
+	p := newProgram(b, nil, rules...)
+	p.clock.FollowWallClock()
+
+	// The Cases already there: of the three rules, with dedup-key labels,
+	// as a program that has run for a while has them.
+	if existing > 0 {
+		start := time.Now()
+		createRawCases(b, p.ns, "existing", existing, func(i int) map[string]string {
+			return map[string]string{
+				cxv1alpha1.LabelRule: rules[i%3].Name, cxv1alpha1.LabelTemplate: "installation-support",
+				cxv1alpha1.LabelDedupKey: fmt.Sprintf("%016x", i),
+			}
+		})
+		b.Logf("existing=%d: created in %v", existing, time.Since(start).Round(time.Millisecond))
+	}
+
+	start := time.Now()
+	createRawCases(b, p.ns, "raw", perMode, func(int) map[string]string {
+		return map[string]string{cxv1alpha1.LabelRule: "raw", cxv1alpha1.LabelTemplate: "installation-support"}
+	})
+	ceiling := float64(perMode) / time.Since(start).Seconds()
+	b.ReportMetric(ceiling, "raw-cases/s")
+
+	report := fmt.Sprintf("existing=%d: raw %.0f/s", existing, ceiling)
+	rssBefore := rssMiBNow()
+	for _, r := range rules {
+		for i := range perMode {
+			p.post(fmt.Sprintf("%s-%06d", r.Name, i), fmt.Sprintf("C-%s-%06d", r.Name, i), false, `,"metadata":{"mode":"`+r.Name+`"}`)
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		start := time.Now()
+		done := make(chan struct{})
+		go func() { defer close(done); p.disp.Run(runCtx) }()
+		p.disp.Wake()
+		deadline := start.Add(5 * time.Minute)
+		for {
+			depth, _, err := p.st.OutboxStats(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if depth == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("%s: %d actions left after 5 minutes", r.Name, depth)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		rate := float64(perMode) / time.Since(start).Seconds()
+		cancel()
+		<-done
+		b.ReportMetric(rate, r.Name+"-cases/s")
+		b.ReportMetric(rate/ceiling, r.Name+"/raw")
+		report += fmt.Sprintf(", %s %.0f/s (%.2f)", r.Name, rate, rate/ceiling)
+	}
+	rss := rssMiBNow()
+	b.ReportMetric(rss, "rss-MiB")
+	b.Logf("%s; process RSS %.0f MiB (%.0f before the dispatcher ran); target: every ratio >= 0.8", report, rss, rssBefore)
+	b.ReportMetric(0, "ns/op")
+}
+
+// createRawCases creates n Cases named <prefix>-<i> with a
+// controller-runtime client from 4 workers: the raw ceiling.
+func createRawCases(b *testing.B, ns, prefix string, n int, labels func(i int) map[string]string) {
+	b.Helper()
+	ctx := context.Background()
+	next := make(chan int)
+	go func() {
+		defer close(next)
+		for i := range n {
+			next <- i
+		}
+	}()
+	var wg sync.WaitGroup
+	var once sync.Once
+	for range 4 {
+		wg.Go(func() {
+			for i := range next {
+				c := &cxv1alpha1.Case{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-%06d", prefix, i), Labels: labels(i)},
+					Spec: cxv1alpha1.CaseSpec{
+						Template: "installation-support", Title: "Installation failed",
+						Customer: &cxv1alpha1.Customer{ID: fmt.Sprintf("C-%06d", i), Tier: "Gold"},
+					},
+				}
+				if err := env.Client.Create(ctx, c); err != nil {
+					once.Do(func() { b.Errorf("create case: %v", err) })
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// rssMiBNow is this process's resident set (the dispatcher and the
+// store), from /proc; the Go runtime's view where /proc is missing.
+func rssMiBNow() float64 {
+	if raw, err := os.ReadFile("/proc/self/statm"); err == nil {
+		if f := strings.Fields(string(raw)); len(f) > 1 {
+			if pages, err := strconv.ParseFloat(f[1], 64); err == nil {
+				return pages * float64(os.Getpagesize()) / (1 << 20)
+			}
+		}
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return float64(m.Sys) / (1 << 20)
+}
