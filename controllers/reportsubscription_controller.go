@@ -59,6 +59,7 @@ type ReportSubscriptionReconciler struct {
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=reportsubscriptions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=reportsubscriptions/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cx.cxloop.io,resources=casetemplates,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch
 
 func (r *ReportSubscriptionReconciler) now() time.Time {

@@ -85,18 +85,23 @@ func (r *ReportSubscriptionReconciler) render(ctx context.Context, rs *cxv1alpha
 		return nil, errors.New("this manager has no source of response aggregates configured")
 	}
 	var cases cxv1alpha1.CaseList
+	var templates cxv1alpha1.CaseTemplateList
 	if slices.Contains(report.Sections(&rs.Spec), cxv1alpha1.SectionCases) {
 		if err := r.List(ctx, &cases, client.InNamespace(rs.Namespace)); err != nil {
 			return nil, fmt.Errorf("list cases: %w", err)
 		}
+		if err := r.List(ctx, &templates, client.InNamespace(rs.Namespace)); err != nil {
+			return nil, fmt.Errorf("list case templates: %w", err)
+		}
 	}
 	rep, err := report.Build(ctx, report.Input{
-		Subscription: rs,
-		Touchpoints:  touchpoints,
-		Cases:        cases.Items,
-		Source:       r.Source,
-		End:          runAt,
-		Previous:     r.previousReport(ctx, rs),
+		Subscription:  rs,
+		Touchpoints:   touchpoints,
+		Cases:         cases.Items,
+		CaseTemplates: templates.Items,
+		Source:        r.Source,
+		End:           runAt,
+		Previous:      r.previousReport(ctx, rs),
 	})
 	if err != nil {
 		return nil, err

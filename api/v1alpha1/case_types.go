@@ -164,6 +164,39 @@ type CaseSource struct {
 	// response is a snapshot of the triggering response.
 	// +optional
 	Response *ResponseSnapshot `json:"response,omitempty"`
+
+	// prediction is set when the Case was opened on a predicted score of a
+	// customer who was never asked (no response): what was predicted and
+	// how accurate the model was.
+	// +optional
+	Prediction *PredictionSource `json:"prediction,omitempty"`
+}
+
+// PredictionSource is the predicted score a Case was opened on.
+type PredictionSource struct {
+	// interactionID is the interaction (customer and events) scored.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	InteractionID string `json:"interactionID"`
+
+	// target is what was predicted: Detractor, BottomTwoBox or Mean.
+	// +required
+	Target PredictionTarget `json:"target"`
+
+	// score is the prediction: a probability for Detractor and
+	// BottomTwoBox, the expected answer for Mean.
+	// +required
+	Score float64 `json:"score"`
+
+	// accuracy is the model's held-out AUC (probabilities) or R² (Mean)
+	// when it scored.
+	// +required
+	Accuracy float64 `json:"accuracy"`
+
+	// trainedAt is when the model was trained.
+	// +required
+	TrainedAt metav1.Time `json:"trainedAt"`
 }
 
 // ResponseSnapshot is a copy of a response at the time the Case opened.
@@ -220,6 +253,13 @@ type CaseAction struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=2000
 	Text string `json:"text,omitempty"`
+
+	// timeSpent is the work the action took, for example 30m; reports
+	// count it at the template's value.costPerHour.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	TimeSpent *metav1.Duration `json:"timeSpent,omitempty"`
 }
 
 // Resolution records how a Case ended.

@@ -146,6 +146,67 @@ type CaseTemplateSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="retention must be a positive duration such as 720h"
 	Retention *metav1.Duration `json:"retention,omitempty"`
+
+	// value says what the customers of these Cases are worth and what
+	// handling a Case costs, for the return on acting in reports' Cases
+	// section (value at risk, recovered, cost, net return).
+	// +optional
+	Value *CaseValue `json:"value,omitempty"`
+}
+
+// CaseValue is the worth of a template's customers and the cost of its
+// Cases, in one currency.
+// +kubebuilder:validation:XValidation:rule="has(self.customerAttribute) || (has(self.perTier) && size(self.perTier) > 0) || has(self.defaultValue)",message="value needs customerAttribute, perTier or defaultValue to put a value on a customer",fieldPath=".customerAttribute",reason=FieldValueRequired
+type CaseValue struct {
+	// currency of every amount, an ISO 4217 code such as EUR.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[A-Z]{3}$`
+	Currency string `json:"currency"`
+
+	// customerAttribute is the customer attribute that holds the customer's
+	// value as a number, for example annualRevenue. A Case whose customer
+	// lacks it (or holds no number) takes perTier, then defaultValue.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_.-]*$`
+	CustomerAttribute string `json:"customerAttribute,omitempty"`
+
+	// perTier is the value of a customer by tier.
+	// +optional
+	// +listType=map
+	// +listMapKey=tier
+	// +kubebuilder:validation:MaxItems=20
+	PerTier []TierValue `json:"perTier,omitempty"`
+
+	// defaultValue of a customer with no attribute and no tier value.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	DefaultValue *float64 `json:"defaultValue,omitempty"`
+
+	// costPerCase is the cost of handling one Case, whatever it took.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	CostPerCase *float64 `json:"costPerCase,omitempty"`
+
+	// costPerHour is the cost of an hour of work, counted over the
+	// timeSpent of the Case's action log.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	CostPerHour *float64 `json:"costPerHour,omitempty"`
+}
+
+// TierValue is the value of a customer of one tier.
+type TierValue struct {
+	// tier of the customer, for example Gold.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Tier string `json:"tier"`
+
+	// value of such a customer.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Value float64 `json:"value"`
 }
 
 // Team works a template's Cases.

@@ -64,6 +64,9 @@ type Input struct {
 	// Cases of the namespace; the Cases section counts those of
 	// spec.caseTemplates (all when empty).
 	Cases []cxv1alpha1.Case
+	// CaseTemplates of the namespace: their spec.value puts a value on the
+	// Cases' customers and a cost on handling them (the return on acting).
+	CaseTemplates []cxv1alpha1.CaseTemplate
 	// Source of the responses' aggregates (required).
 	Source Source
 	// End of the window: the run time.
@@ -311,7 +314,7 @@ func (b *builder) build() *Report {
 		case cxv1alpha1.SectionSegments:
 			sec = b.segmentSection()
 		case cxv1alpha1.SectionCases:
-			sec = caseSection(b.in.Cases, b.spec.CaseTemplates, b.cur, b.span)
+			sec = caseSection(b.in.Cases, b.in.CaseTemplates, b.spec.CaseTemplates, b.cur, b.span)
 		case cxv1alpha1.SectionKeyDrivers:
 			sec = b.driverSection()
 		case cxv1alpha1.SectionThemes:

@@ -11,9 +11,11 @@ import (
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 )
 
-// caseSection counts the Cases of templates (all when empty) for w.
-func caseSection(cases []cxv1alpha1.Case, templates []string, w Window, span func(Window) string) Section {
+// caseSection counts the Cases of templates (all when empty) for w, and
+// values them with the caseTemplates' spec.value.
+func caseSection(cases []cxv1alpha1.Case, caseTemplates []cxv1alpha1.CaseTemplate, templates []string, w Window, span func(Window) string) Section {
 	st, considered := CaseStatistics(cases, templates, w)
+	st.Return = ReturnOnActing(cases, caseTemplates, templates, w)
 	scope := "all case templates"
 	if len(templates) > 0 {
 		scope = fmt.Sprintf("case templates %v", templates)

@@ -4,6 +4,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/report"
 )
 
@@ -68,5 +71,74 @@ func TestMedianDuration(t *testing.T) {
 				t.Errorf("MedianDuration reordered its input")
 			}
 		}
+	}
+}
+
+// The return on acting of the fixture, by hand (see fixtureCaseTemplates).
+func TestReturnOnActing(t *testing.T) {
+	w := report.Window{From: fixtureEnd.AddDate(0, 0, -7), To: fixtureEnd}
+	got := report.ReturnOnActing(fixtureCases(), fixtureCaseTemplates(), nil, w)
+	want := []report.CaseReturn{{
+		Currency:       "EUR",
+		AtRiskMeasured: 20000, AtRiskMeasuredCustomers: 1,
+		AtRiskPredicted: 5000, AtRiskPredictedCustomers: 1,
+		Recovered: 12000, RecoveredCustomers: 1,
+		Cost: 360, ClosedCases: 3, HoursSpent: 3.5,
+		NetReturn: 11640,
+		Unvalued:  1,
+	}}
+	if len(got) != 1 || got[0] != want[0] {
+		t.Errorf("return\n got %+v\nwant %+v", got, want)
+	}
+	// Only the follow-up template: c5 at risk (predicted), nothing closed.
+	got = report.ReturnOnActing(fixtureCases(), fixtureCaseTemplates(), []string{"detractor-follow-up"}, w)
+	if len(got) != 1 || got[0] != (report.CaseReturn{Currency: "EUR", AtRiskPredicted: 5000, AtRiskPredictedCustomers: 1}) {
+		t.Errorf("follow-up template: %+v", got)
+	}
+	// Without template values there is nothing to value.
+	if got := report.ReturnOnActing(fixtureCases(), nil, nil, w); len(got) != 0 {
+		t.Errorf("no values: %+v", got)
+	}
+}
+
+// A customer counts once per figure, a measured Case wins over a predicted
+// one, and currencies are kept apart.
+func TestReturnOnActingCountsEachCustomerOnce(t *testing.T) {
+	w := report.Window{From: fixtureEnd.AddDate(0, 0, -7), To: fixtureEnd}
+	opened := metav1.NewTime(fixtureEnd.Add(-48 * time.Hour))
+	closed := metav1.NewTime(fixtureEnd.Add(-time.Hour))
+	yes := true
+	c := func(name, template, customer string, predicted bool, closedAt *metav1.Time) cxv1alpha1.Case {
+		cs := cxv1alpha1.Case{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       cxv1alpha1.CaseSpec{Template: template, Customer: &cxv1alpha1.Customer{ID: customer, Tier: "Gold"}},
+			Status:     cxv1alpha1.CaseStatus{OpenedAt: &opened, ClosedAt: closedAt},
+		}
+		if predicted {
+			cs.Spec.Source = &cxv1alpha1.CaseSource{Prediction: &cxv1alpha1.PredictionSource{InteractionID: "i", Target: cxv1alpha1.PredictionDetractor}}
+		}
+		if closedAt != nil {
+			cs.Spec.Resolution = &cxv1alpha1.Resolution{CustomerRecovered: &yes}
+		}
+		return cs
+	}
+	tpl := func(name, currency string) cxv1alpha1.CaseTemplate {
+		return cxv1alpha1.CaseTemplate{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: cxv1alpha1.CaseTemplateSpec{
+			Value: &cxv1alpha1.CaseValue{Currency: currency, PerTier: []cxv1alpha1.TierValue{{Tier: "Gold", Value: 1000}}}}}
+	}
+	got := report.ReturnOnActing([]cxv1alpha1.Case{
+		c("a1", "eu", "a", false, nil), c("a2", "eu", "a", false, nil), // twice at risk: once
+		c("a3", "eu", "a", true, nil),                                          // also predicted: measured wins
+		c("b1", "eu", "b", true, nil),                                          // predicted only
+		c("b2", "eu", "b", false, &closed), c("b3", "eu", "b", false, &closed), // recovered twice: once
+		c("u1", "us", "a", false, nil), // same customer, other currency
+	}, []cxv1alpha1.CaseTemplate{tpl("eu", "EUR"), tpl("us", "USD")}, nil, w)
+	want := []report.CaseReturn{
+		{Currency: "EUR", AtRiskMeasured: 1000, AtRiskMeasuredCustomers: 1, AtRiskPredicted: 1000, AtRiskPredictedCustomers: 1,
+			Recovered: 1000, RecoveredCustomers: 1, ClosedCases: 2, NetReturn: 1000},
+		{Currency: "USD", AtRiskMeasured: 1000, AtRiskMeasuredCustomers: 1},
+	}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("return\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -146,7 +146,14 @@ func fixtureCases() []cxv1alpha1.Case {
 			Status:     st,
 		}
 	}
-	return []cxv1alpha1.Case{
+	spent := func(ds ...time.Duration) []cxv1alpha1.CaseAction {
+		var out []cxv1alpha1.CaseAction
+		for _, d := range ds {
+			out = append(out, cxv1alpha1.CaseAction{By: "sofia", Type: cxv1alpha1.ActionNote, TimeSpent: &metav1.Duration{Duration: d}})
+		}
+		return out
+	}
+	cases := []cxv1alpha1.Case{
 		// Opened and closed in the window within its goal: 2h to first
 		// action, 20h to close.
 		mk("c1", "install-failed", cxv1alpha1.CaseStatus{OpenedAt: at("2026-03-03 09:00"), FirstActionAt: at("2026-03-03 11:00"),
@@ -166,6 +173,40 @@ func fixtureCases() []cxv1alpha1.Case {
 		mk("c5", "detractor-follow-up", cxv1alpha1.CaseStatus{OpenedAt: at("2026-03-08 12:00"), DueAt: at("2026-03-11 12:00")}, nil),
 		// Opened after the end: not counted.
 		mk("c6", "install-failed", cxv1alpha1.CaseStatus{OpenedAt: at("2026-03-09 09:00")}, nil),
+	}
+	// The customers and the work logged, for the return on acting (see
+	// fixtureCaseTemplates).
+	cases[0].Spec.Customer = &cxv1alpha1.Customer{ID: "cust-1", Tier: "Gold", Attributes: map[string]string{"annualRevenue": "12000"}}
+	cases[0].Spec.Actions = spent(30*time.Minute, time.Hour)
+	cases[1].Spec.Customer = &cxv1alpha1.Customer{ID: "cust-2", Tier: "Silver"}
+	cases[1].Spec.Actions = spent(2 * time.Hour)
+	cases[2].Spec.Customer = &cxv1alpha1.Customer{ID: "cust-3"}
+	cases[3].Spec.Customer = &cxv1alpha1.Customer{ID: "cust-4", Tier: "Gold"}
+	cases[4].Spec.Customer = &cxv1alpha1.Customer{ID: "cust-5", Tier: "Bronze"}
+	cases[4].Spec.Source = &cxv1alpha1.CaseSource{Rule: "predicted-detractor", Prediction: &cxv1alpha1.PredictionSource{
+		InteractionID: "cust-5/t-9", Target: cxv1alpha1.PredictionDetractor, Score: 0.86, Accuracy: 0.78, TrainedAt: *at("2026-03-01 03:00"),
+	}}
+	cases[5].Spec.Customer = &cxv1alpha1.Customer{ID: "cust-6", Tier: "Gold"}
+	return cases
+}
+
+// fixtureCaseTemplates value the fixture's customers. By hand, for the
+// week: at risk measured c4 (Gold, 20,000), predicted c5 (Bronze, the
+// default 5,000); recovered c1 (its annualRevenue 12,000 before its Gold
+// tier); cost of c1, c2, c3: 3 × 50 + 60 × (1.5 h + 2 h) = 360; net 11,640;
+// c3's customer has no value.
+func fixtureCaseTemplates() []cxv1alpha1.CaseTemplate {
+	f := func(v float64) *float64 { return &v }
+	return []cxv1alpha1.CaseTemplate{
+		{ObjectMeta: metav1.ObjectMeta{Name: "install-failed", Namespace: "acme"}, Spec: cxv1alpha1.CaseTemplateSpec{
+			Value: &cxv1alpha1.CaseValue{Currency: "EUR", CustomerAttribute: "annualRevenue",
+				PerTier:     []cxv1alpha1.TierValue{{Tier: "Gold", Value: 20000}, {Tier: "Silver", Value: 8000}},
+				CostPerCase: f(50), CostPerHour: f(60)},
+		}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "detractor-follow-up", Namespace: "acme"}, Spec: cxv1alpha1.CaseTemplateSpec{
+			Value: &cxv1alpha1.CaseValue{Currency: "EUR", PerTier: []cxv1alpha1.TierValue{{Tier: "Gold", Value: 30000}},
+				DefaultValue: f(5000), CostPerCase: f(80)},
+		}},
 	}
 }
 

@@ -112,3 +112,14 @@ func plural(n int, noun string) string {
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
 }
+
+// formatMoney writes a whole amount with thousands separators and the
+// currency code: "12,400 EUR", "-350 EUR".
+func formatMoney(v float64, currency string) string {
+	return formatCount(int64(math.Round(v))) + " " + currency
+}
+
+// formatHours writes hours of work with one decimal: "3.5 h".
+func formatHours(h float64) string {
+	return strconv.FormatFloat(round(h, 1), 'f', -1, 64) + " h"
+}

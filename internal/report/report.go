@@ -212,6 +212,9 @@ type CaseStats struct {
 	// recovered, of RecoveryKnown that say whether.
 	Recovered     int `json:"recovered"`
 	RecoveryKnown int `json:"recoveryKnown"`
+	// Return is the return on acting, per currency, of the Cases whose
+	// template declares a value (see ReturnOnActing); empty without one.
+	Return []CaseReturn `json:"return,omitempty"`
 }
 
 // Count is a named count.

@@ -22,11 +22,12 @@ func buildFixture(t *testing.T) *report.Rendered {
 func buildFixtureFrom(t *testing.T, st store.Store) *report.Rendered {
 	t.Helper()
 	r, err := report.Build(context.Background(), report.Input{
-		Subscription: fixtureSubscription(),
-		Touchpoints:  fixtureTouchpoints(),
-		Cases:        fixtureCases(),
-		Source:       source(st),
-		End:          fixtureEnd,
+		Subscription:  fixtureSubscription(),
+		Touchpoints:   fixtureTouchpoints(),
+		Cases:         fixtureCases(),
+		CaseTemplates: fixtureCaseTemplates(),
+		Source:        source(st),
+		End:           fixtureEnd,
 	})
 	if err != nil {
 		t.Fatalf("build: %v", err)

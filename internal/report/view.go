@@ -304,7 +304,39 @@ func caseBlocks(c *CaseStats) []block {
 		}
 		blocks = append(blocks, rc)
 	}
+	for _, r := range c.Return {
+		blocks = append(blocks, returnBlock(r))
+	}
 	return blocks
+}
+
+// returnBlock shows the return on acting in one currency.
+func returnBlock(r CaseReturn) block {
+	money := func(v float64) string { return formatMoney(v, r.Currency) }
+	customers := func(amount float64, n int) cell {
+		return num(fmt.Sprintf("%s (%s)", money(amount), plural(n, "customer")))
+	}
+	cost := fmt.Sprintf("%s (%s, %s logged)", money(r.Cost), plural(r.ClosedCases, "closed Case"), formatHours(r.HoursSpent))
+	net := num(money(r.NetReturn))
+	switch {
+	case r.NetReturn > 0:
+		net.Tone = toneGood
+	case r.NetReturn < 0:
+		net.Tone = toneBad
+	}
+	b := block{Heading: "Return on acting (" + r.Currency + ")", Rows: [][]cell{
+		{txt("Value at risk, measured (open Cases from responses)"), customers(r.AtRiskMeasured, r.AtRiskMeasuredCustomers)},
+		{txt("Value at risk, predicted (open Cases from predictions)"), customers(r.AtRiskPredicted, r.AtRiskPredictedCustomers)},
+		{txt("Value recovered"), customers(r.Recovered, r.RecoveredCustomers)},
+		{txt("Cost of handling"), num(cost)},
+		{strong("Net return"), net},
+	}}
+	b.Rows[4][1].Strong = true
+	if r.Unvalued > 0 {
+		b.Notes = append(b.Notes, fmt.Sprintf("%s without a customer value left out.", plural(r.Unvalued, "Case")))
+	}
+	b.Notes = append(b.Notes, ReturnClaim)
+	return b
 }
 
 var priorityNames = map[metrics.Priority]string{
