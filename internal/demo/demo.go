@@ -220,6 +220,7 @@ The simulated clock runs ahead of the wall clock, so kubectl shows times it
 takes to be in the future, such as Due, as <invalid>.
 Notifications: %[4]s
 `, s.kubeconfig, o.Namespace, sum.ExampleCase, s.inbox.Dir())
+	s.printSignIn()
 	select {
 	case <-ctx.Done():
 	case err := <-s.mgrErr:
@@ -247,6 +248,9 @@ type session struct {
 	cl          client.Client
 	clock       *Clock
 	kubeconfig  string
+	inboxURL    string
+	signIn      map[string]string // user → sign-in URL
+	team        *team
 	// tempDir is the data directory when the demo created it.
 	tempDir    string
 	mgrErr     chan error
@@ -388,32 +392,40 @@ func (s *session) startProgram(ctx context.Context) error {
 	s.clock = NewClock(s.o.ReplaySpeed)
 	s.mgrErr = make(chan error, 1)
 	scheme := cxscheme.New()
-	cached, err := startManager(ctx, s.cfg, scheme, s.clock, s.collectors, s.log, &s.background, s.mgrErr)
-	if err != nil {
-		return err
-	}
+	var err error
 	if s.cl, err = client.New(s.cfg, client.Options{Scheme: scheme}); err != nil {
 		return fmt.Errorf("API client: %w", err)
+	}
+	// The inbox first: notification links point at it.
+	if s.inboxURL, s.signIn, err = startInbox(ctx, s.cfg, scheme, s.o.Namespace, s.clock.Now, s.log.WithName("inbox"), &s.background); err != nil {
+		return err
+	}
+	cached, err := startManager(ctx, s.cfg, scheme, s.clock, s.collectors, s.inboxURL, s.log, &s.background, s.mgrErr)
+	if err != nil {
+		return err
 	}
 	if err := s.program.Apply(ctx, s.cl, s.o.Namespace); err != nil {
 		return err
 	}
 	s.out.Printf("applied the sample program (%d objects) in namespace %s; channels point at the local sinks\n", len(s.program.Objects), s.o.Namespace)
+	if err := grantPeople(ctx, s.cl, scheme, s.o.Namespace, s.o.Repo); err != nil {
+		return err
+	}
 	if err := s.collectors.Start(ctx, s.cfg, s.cl, s.o.Namespace, s.o.DataDir, s.clock.Now, s.log.WithName("collector")); err != nil {
 		return err
 	}
 	for _, name := range s.touchpoints {
 		s.out.Printf("collector of %s serving at %s (SQLite in collectors/%s)\n", name, s.collectors.Endpoints()[name].Public, name)
 	}
+	s.printSignIn()
 	// The manager's cache: wake lists every Case each tick.
-	var team *uint64
 	if !s.o.NoTeam {
-		team = &s.o.Seed
+		s.team = &team{seed: s.o.Seed, inbox: newInboxClient(s.inboxURL), worked: map[string]bool{}}
 	}
 	// Wake the controllers every simulated hour at the final speed, at
 	// most every second and at least every 200 ms.
 	tick := min(max(time.Duration(float64(time.Hour)/s.o.Speed), 200*time.Millisecond), time.Second)
-	s.background.Go(func() { wake(ctx, cached, s.o.Namespace, s.clock, tick, team, s.log) })
+	s.background.Go(func() { wake(ctx, cached, s.o.Namespace, s.clock, tick, s.team, s.log) })
 	return nil
 }
 
@@ -454,6 +466,9 @@ func (s *session) simulate(ctx context.Context) (*Summary, error) {
 		return nil, err
 	}
 	sum.Seed = s.o.Seed
+	if s.team != nil {
+		sum.WorkedInInbox = s.team.Worked()
+	}
 	return sum, nil
 }
 
@@ -461,7 +476,7 @@ func (s *session) simulate(ctx context.Context) (*Summary, error) {
 // clock, with the real notifier and the in-process collectors' endpoints,
 // and returns its (cached) client. Its error (it stopped before ctx
 // ended) goes to errc.
-func startManager(ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Scheme, clock *Clock, collectors *Collectors, log logr.Logger, wg *sync.WaitGroup, errc chan<- error) (client.Client, error) {
+func startManager(ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Scheme, clock *Clock, collectors *Collectors, baseURL string, log logr.Logger, wg *sync.WaitGroup, errc chan<- error) (client.Client, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 log.WithName("manager"),
@@ -484,8 +499,8 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Sche
 		// Closed Cases past their template's retention go to the store of
 		// their touchpoint's in-process collector.
 		CaseArchiver: &controllers.CollectorArchiver{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Endpoint: collectors.Endpoint},
-		// NotificationBaseURL stays empty: the demo serves no web UI that
-		// Case and report links could point at.
+		// Case links in notifications open the Case in the demo's inbox.
+		NotificationBaseURL: baseURL,
 	}); err != nil {
 		return nil, err
 	}
@@ -536,4 +551,13 @@ func (p *printer) Printf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_, _ = fmt.Fprintf(p.w, format, args...)
+}
+
+// printSignIn prints the inbox's sign-in links: each opens the inbox as a
+// demo person through a local stand-in for the authenticating proxy.
+func (s *session) printSignIn() {
+	s.out.Printf("case inbox: open it in a browser, signed in as\n")
+	for _, p := range demoPeople {
+		s.out.Printf("  %-12s (%s): %s/cases\n", p.user, p.role, s.signIn[p.user])
+	}
 }

@@ -73,6 +73,16 @@ func TestDemoShortMode(t *testing.T) {
 	if open := sum.Cases.ByState[string(cxv1alpha1.CaseOpen)]; open >= sum.Cases.Total {
 		t.Errorf("all %d Cases still Open after 40 simulated hours: %v", sum.Cases.Total, sum.Cases.ByState)
 	}
+	// ... through the inbox, and the summary says how many.
+	if n := intAfter(t, text, `worked through the inbox: (\d+)`); n == 0 || n != sum.WorkedInInbox {
+		t.Errorf("summary counts %d Cases worked through the inbox (summary field %d), want some", n, sum.WorkedInInbox)
+	}
+	if closed := sum.Cases.ByState[string(cxv1alpha1.CaseClosed)]; closed == 0 {
+		t.Errorf("no Case closed through the inbox by a case manager: %v", sum.Cases.ByState)
+	}
+	if m := regexp.MustCompile(`maria.lopez\s+\(case manager\): (http://127\.0\.0\.1:\d+)/cases`).FindStringSubmatch(text); m == nil {
+		t.Error("the demo prints no inbox sign-in link for the case manager")
+	}
 	if sum.Cases.BySeverity[string(cxv1alpha1.SeverityUrgent)] == 0 {
 		t.Errorf("no Urgent Case (Gold tier policy): %v", sum.Cases.BySeverity)
 	}

@@ -32,9 +32,9 @@ import (
 // changes. It also labels each SurveyTouchpoint with the simulated time,
 // which makes the AlertRule controller reconcile the namespace's rules, so
 // aggregate rules evaluate when their period has passed on the injected
-// clock. With team (the seed of its plans), the simulated frontline team
-// works the Cases (see work).
-func wake(ctx context.Context, cl client.Client, namespace string, clock *Clock, tick time.Duration, team *uint64, log logr.Logger) {
+// clock. With team, the simulated frontline team works the Cases through
+// the inbox (see team.work).
+func wake(ctx context.Context, cl client.Client, namespace string, clock *Clock, tick time.Duration, team *team, log logr.Logger) {
 	every(ctx, tick, func() {
 		if err := wakeOnce(ctx, cl, namespace, clock.Now().UTC(), team); err != nil && ctx.Err() == nil {
 			log.Error(err, "wake controllers on the simulated clock")
@@ -56,7 +56,7 @@ func every(ctx context.Context, d time.Duration, f func()) {
 	}
 }
 
-func wakeOnce(ctx context.Context, cl client.Client, namespace string, now time.Time, team *uint64) error {
+func wakeOnce(ctx context.Context, cl client.Client, namespace string, now time.Time, team *team) error {
 	var templates cxv1alpha1.CaseTemplateList
 	if err := cl.List(ctx, &templates, client.InNamespace(namespace)); err != nil {
 		return fmt.Errorf("list case templates: %w", err)
@@ -70,7 +70,7 @@ func wakeOnce(ctx context.Context, cl client.Client, namespace string, now time.
 		return fmt.Errorf("list cases: %w", err)
 	}
 	if team != nil {
-		if err := work(ctx, cl, cases.Items, byName, now, *team); err != nil {
+		if err := team.work(ctx, cases.Items, byName, now); err != nil {
 			return err
 		}
 	}

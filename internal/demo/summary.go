@@ -48,6 +48,9 @@ type Summary struct {
 	ReportPath string
 	// ExampleCase names an escalated (else any) Case, for kubectl describe.
 	ExampleCase string
+	// WorkedInInbox counts the Cases the simulated team changed through
+	// the inbox's HTTP endpoints.
+	WorkedInInbox int
 }
 
 // RuleLine is one AlertRule's status.
@@ -269,6 +272,7 @@ func (s *Summary) Print(out *printer) {
 	out.Printf("Cases:          %d  by state: %s  by severity: %s\n", c.Total, counts(c.ByState), counts(c.BySeverity))
 	out.Printf("  overdue %d, first response overdue %d, escalated %d (%d escalation steps run)\n",
 		c.Overdue, c.FirstResponseOverdue, c.Escalated, c.EscalationSteps)
+	out.Printf("  worked through the inbox: %d\n", s.WorkedInInbox)
 	out.Printf("Rules:\n")
 	for _, r := range s.Rules {
 		out.Printf("  %s\n", r)

@@ -2,13 +2,12 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/url"
+	"sync"
 	"time"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 )
@@ -47,43 +46,88 @@ func planFor(name string, seed uint64) plan {
 	return p
 }
 
+// team is the simulated frontline team: it works Cases through the
+// inbox's HTTP endpoints, signed in as the Case's assignee (and as the
+// template's first case manager to close), as people would in a browser.
+type team struct {
+	seed  uint64
+	inbox *inboxClient
+
+	mu     sync.Mutex
+	worked map[string]bool // Cases changed through the inbox
+}
+
+// Worked is how many Cases the team changed through the inbox.
+func (tm *team) Worked() int {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return len(tm.worked)
+}
+
 // work plays the frontline team: for each Case whose plan step is due on
-// the simulated clock, the assignee logs a CustomerContacted action and
-// moves it to InProgress, then resolves it with a root cause from the
-// template and a summary, then closes it, as people would with kubectl.
-// A Case changed meanwhile (a conflict) is retried at the next tick.
-func work(ctx context.Context, cl client.Client, cases []cxv1alpha1.Case, templates map[string]*cxv1alpha1.CaseTemplate, now time.Time, seed uint64) error {
+// the simulated clock, the assignee logs a call and moves it to
+// InProgress, then logs the fix and resolves it, then a case manager of
+// its template closes it with a root cause from the template, a summary
+// and whether the customer recovered. A step the inbox refuses (the Case
+// changed meanwhile) is tried again at the next tick.
+func (tm *team) work(ctx context.Context, cases []cxv1alpha1.Case, templates map[string]*cxv1alpha1.CaseTemplate, now time.Time) error {
 	for i := range cases {
-		c := cases[i].DeepCopy()
+		c := &cases[i]
 		t := templates[c.Spec.Template]
 		if c.Status.OpenedAt == nil || t == nil || c.Spec.Assignee == "" {
 			continue
 		}
-		p := planFor(c.Name, seed)
+		p := planFor(c.Name, tm.seed)
 		age := now.Sub(c.Status.OpenedAt.Time)
-		at := metav1.NewTime(now)
+		var steps []inboxStep
 		switch state := c.Spec.State; {
 		case (state == "" || state == cxv1alpha1.CaseOpen) && p.contact > 0 && age >= p.contact:
-			c.Spec.State = cxv1alpha1.CaseInProgress
-			c.Spec.Actions = append(c.Spec.Actions, cxv1alpha1.CaseAction{At: at, By: c.Spec.Assignee, Type: cxv1alpha1.ActionCustomerContacted,
-				Text: "Called the customer and went through what happened; working on it."})
-		case state == cxv1alpha1.CaseInProgress && p.resolve > 0 && age >= p.resolve:
-			c.Spec.State = cxv1alpha1.CaseResolved
-			recovered := p.recovered
-			c.Spec.Resolution = &cxv1alpha1.Resolution{Summary: "Walked the customer through the fix and confirmed it works.", CustomerRecovered: &recovered}
-			if causes := t.Spec.Closure.RootCauses; len(causes) > 0 {
-				c.Spec.Resolution.RootCause = causes[p.rootCause%len(causes)]
+			steps = []inboxStep{
+				{user: c.Spec.Assignee, op: "actions", form: url.Values{"kind": {"call"}, "text": {"went through what happened; working on it"}}},
+				{user: c.Spec.Assignee, op: "state", form: url.Values{"to": {string(cxv1alpha1.CaseInProgress)}}},
 			}
-			c.Spec.Actions = append(c.Spec.Actions, cxv1alpha1.CaseAction{At: at, By: c.Spec.Assignee, Type: cxv1alpha1.ActionNote,
-				Text: "Fixed; root cause " + c.Spec.Resolution.RootCause + "."})
+		case state == cxv1alpha1.CaseInProgress && p.resolve > 0 && age >= p.resolve:
+			steps = []inboxStep{
+				{user: c.Spec.Assignee, op: "actions", form: url.Values{"kind": {"note"}, "text": {"Walked the customer through the fix and confirmed it works."}}},
+				{user: c.Spec.Assignee, op: "state", form: url.Values{"to": {string(cxv1alpha1.CaseResolved)}}},
+			}
 		case state == cxv1alpha1.CaseResolved && p.close > 0 && age >= p.close:
-			c.Spec.State = cxv1alpha1.CaseClosed
+			manager := firstUser(t.Spec.Team.CaseManagers)
+			causes := t.Spec.Closure.RootCauses
+			if manager == "" || len(causes) == 0 {
+				continue
+			}
+			recovered := map[bool]string{true: "yes", false: "no"}[p.recovered]
+			steps = []inboxStep{{user: manager, op: "close", form: url.Values{
+				"rootCause": {causes[p.rootCause%len(causes)]}, "summary": {"Fixed and confirmed with the customer."}, "recovered": {recovered}}}}
 		default:
 			continue
 		}
-		if err := cl.Update(ctx, c); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("%s works on case %s: %w", c.Spec.Assignee, c.Name, err)
+		for _, st := range steps {
+			if err := tm.inbox.post(ctx, st.user, c.Namespace, c.Name, st.op, st.form); err != nil {
+				if errors.Is(err, errRefused) {
+					break // the Case changed meanwhile: the next tick sees it
+				}
+				return err
+			}
+			tm.mu.Lock()
+			tm.worked[c.Namespace+"/"+c.Name] = true
+			tm.mu.Unlock()
 		}
 	}
 	return nil
+}
+
+type inboxStep struct {
+	user, op string
+	form     url.Values
+}
+
+func firstUser(subjects []cxv1alpha1.Subject) string {
+	for _, s := range subjects {
+		if s.Kind != cxv1alpha1.SubjectGroup {
+			return s.Name
+		}
+	}
+	return ""
 }
