@@ -152,6 +152,38 @@ type Validator struct {
 	questions  []cxv1alpha1.Question
 	byID       map[string]*cxv1alpha1.Question
 	comment    cxv1alpha1.CommentSpec
+	// retention of responses: an older submittedAt would be deleted at
+	// the next retention run.
+	retention time.Duration
+}
+
+// defaultResponseRetention applies without spec.retention.responses.
+const defaultResponseRetention = 8760 * time.Hour
+
+// maxEncodedRuneBytes is the most bytes one character of a JSON string may
+// take: a character outside the BMP written as two \uXXXX escapes.
+const maxEncodedRuneBytes = 12
+
+// BodyLimit is the largest body of one response: MaxBodyBytes for
+// everything but free text, plus room for the comment and every Text
+// answer at their declared maxLength in any encoding, so that a too-long
+// text is answered 400 naming its field, not 413.
+func (v *Validator) BodyLimit() int64 {
+	chars := int64(0)
+	if v.comment.Enabled {
+		chars += int64(v.comment.MaxLength)
+	}
+	for _, q := range v.questions {
+		if q.Type != cxv1alpha1.QuestionText {
+			continue
+		}
+		limit := int64(rules.MaxTextAnswerLength)
+		if q.MaxLength != nil {
+			limit = int64(*q.MaxLength)
+		}
+		chars += limit
+	}
+	return MaxBodyBytes + maxEncodedRuneBytes*chars
 }
 
 // NewValidator builds the validator of tp's current spec.
@@ -161,6 +193,10 @@ func NewValidator(tp *cxv1alpha1.SurveyTouchpoint) *Validator {
 		questions:  tp.Spec.Questions,
 		byID:       make(map[string]*cxv1alpha1.Question, len(tp.Spec.Questions)),
 		comment:    cxv1alpha1.CommentSpec{Enabled: true, MaxLength: 2000},
+		retention:  defaultResponseRetention,
+	}
+	if r := tp.Spec.Retention; r != nil && r.Responses != nil && r.Responses.Duration > 0 {
+		v.retention = r.Responses.Duration
 	}
 	for i := range tp.Spec.Questions {
 		v.byID[tp.Spec.Questions[i].ID] = &tp.Spec.Questions[i]
@@ -218,8 +254,13 @@ func (v *Validator) Validate(req *ResponseRequest, now time.Time) (*rules.Respon
 	submitted := now
 	if req.SubmittedAt != nil {
 		submitted = req.SubmittedAt.UTC()
-		if submitted.After(now.Add(maxClockSkew)) {
+		switch {
+		case submitted.After(now.Add(maxClockSkew)):
 			add("submittedAt", "lies in the future (%s); send the time the customer answered", submitted.Format(time.RFC3339))
+		case submitted.IsZero() || submitted.Unix() <= 0:
+			add("submittedAt", "is %s, not a time a customer answered; send the real time, or leave submittedAt out for now", submitted.Format(time.RFC3339))
+		case submitted.Before(now.Add(-v.retention)):
+			add("submittedAt", "%s is older than this touchpoint keeps responses (spec.retention.responses, %s): it would be deleted at once", submitted.Format(time.RFC3339), v.retention)
 		}
 	}
 

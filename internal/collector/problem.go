@@ -2,6 +2,7 @@ package collector
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 )
 
@@ -36,4 +37,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeStoreUnavailable answers 503 when the store cannot be reached.
 func writeStoreUnavailable(w http.ResponseWriter, detail string) {
 	writeProblem(w, Problem{Type: problemUnavailable, Title: "Store unreachable", Status: http.StatusServiceUnavailable, Detail: detail})
+}
+
+// writeTooLarge answers 413 naming the limit and, from the part of the body
+// read before the limit, the field it was in.
+func writeTooLarge(w http.ResponseWriter, limit int64, read []byte, what, fix string) {
+	detail := fmt.Sprintf("%s may hold at most %d bytes", what, limit)
+	var errs FieldErrors
+	if field := fieldAt(read, len(read)); field != "" {
+		detail += fmt.Sprintf("; it went over in field %s", field)
+		errs = FieldErrors{{Field: field, Message: fmt.Sprintf("the body went over the limit of %d bytes here; shorten it", limit)}}
+	}
+	writeProblem(w, Problem{Type: problemTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
+		Detail: detail + "; " + fix, Errors: errs, Limit: limit})
 }

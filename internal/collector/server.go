@@ -257,14 +257,14 @@ type Receipt struct {
 
 func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 	start := s.opts.Now()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	st := s.state.Load()
+	limit := st.validator.BodyLimit()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		s.metrics.responses.WithLabelValues(resultInvalid).Inc()
-		writeProblem(w, Problem{Type: problemTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("a response body may hold at most %d bytes; use POST /v1/responses:batch for many responses", MaxBodyBytes)})
+		writeTooLarge(w, limit, body, "a response body", "use POST /v1/responses:batch for many responses")
 		return
 	}
-	st := s.state.Load()
 	nr, fieldErrs, tokenErr := s.prepare(st, body, start)
 	switch {
 	case fieldErrs != nil:
@@ -282,8 +282,14 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 		err = results[0].Err
 	}
 	if err != nil {
-		s.metrics.responses.WithLabelValues(resultError).Inc()
 		s.opts.Log.Error(err, "store response", "touchpoint", st.tp.Name, "response", nr.ID)
+		if store.IsPermanent(err) {
+			s.metrics.responses.WithLabelValues(resultInvalid).Inc()
+			writeProblem(w, Problem{Type: problemInvalidResponse, Title: "Response refused by the store", Status: http.StatusBadRequest,
+				Detail: "the store refused a value of this response; nothing was stored, and sending it again as is fails again"})
+			return
+		}
+		s.metrics.responses.WithLabelValues(resultError).Inc()
 		writeProblem(w, Problem{Type: problemUnavailable, Title: "Response not stored", Status: http.StatusServiceUnavailable,
 			Detail: "the store could not take the response; nothing was acknowledged, retry with the same id"})
 		return
@@ -320,6 +326,9 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 // prepare decodes, validates, checks the token and scores the text of one
 // response body.
 func (s *Server) prepare(st *state, body []byte, now time.Time) (*store.NewResponse, FieldErrors, error) {
+	if fe := checkText(body, ""); fe != nil {
+		return nil, FieldErrors{*fe}, nil
+	}
 	req, errs := DecodeRequest(body)
 	if req == nil {
 		return nil, errs, nil
@@ -448,17 +457,22 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	now := s.opts.Now()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBatchBytes))
 	if err != nil {
-		writeProblem(w, Problem{Type: problemTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("a batch body may hold at most %d bytes; split it", maxBatchBytes)})
+		writeTooLarge(w, maxBatchBytes, body, "a batch body", "split the batch")
 		return
 	}
 	var batch BatchRequest
 	dec := json.NewDecoder(bytesReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&batch); err != nil {
+	err = dec.Decode(&batch)
+	if err == nil {
+		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+			err = fmt.Errorf("data after the batch object at byte %d", dec.InputOffset())
+		}
+	}
+	if err != nil {
 		fe := jsonError(err)
 		writeProblem(w, Problem{Type: problemInvalidResponse, Title: "Invalid batch", Status: http.StatusBadRequest,
-			Detail: `send {"responses": [ ... ]}`, Errors: FieldErrors{fe}})
+			Detail: `send exactly one object {"responses": [ ... ]}; nothing was stored`, Errors: FieldErrors{fe}})
 		return
 	}
 	if n := len(batch.Responses); n == 0 || n > MaxBatchItems {
@@ -470,11 +484,12 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	out := BatchResult{Results: make([]BatchItemResult, len(batch.Responses))}
 	var toSave []store.NewResponse
 	var index []int
+	itemLimit := st.validator.BodyLimit()
 	for i, raw := range batch.Responses {
 		out.Results[i].Index = i
-		if len(raw) > MaxBodyBytes {
+		if int64(len(raw)) > itemLimit {
 			out.Results[i].Status = http.StatusRequestEntityTooLarge
-			out.Results[i].Detail = fmt.Sprintf("an item may hold at most %d bytes", MaxBodyBytes)
+			out.Results[i].Detail = fmt.Sprintf("an item may hold at most %d bytes (field %s is where it went over)", itemLimit, joinField(fmt.Sprintf("responses[%d]", i), fieldAt(raw, int(itemLimit))))
 			continue
 		}
 		nr, errs, tokenErr := s.prepare(st, raw, now)
@@ -520,7 +535,11 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 			case store.StatusTokenRejected:
 				item.Status, item.Detail = http.StatusUnauthorized, "the token was already used or never issued"
 			default:
-				item.Status, item.Detail = http.StatusServiceUnavailable, "not stored; retry this item"
+				if store.IsPermanent(res.Err) {
+					item.Status, item.Detail = http.StatusBadRequest, "the store refused a value of this item; sending it again as is fails again"
+				} else {
+					item.Status, item.Detail = http.StatusServiceUnavailable, "not stored; retry this item"
+				}
 			}
 		}
 	}

@@ -171,19 +171,76 @@ func keys(m map[string]string) []string {
 	return out
 }
 
-// A body over 64 KiB is refused with 413 before it is parsed, pointing to
-// the batch endpoint.
+// A body over the limit is refused with 413 before it is parsed, naming the
+// limit and the field it went over in, and pointing to the batch endpoint.
+// The limit leaves room for the comment at its maxLength in any UTF-8: a
+// comment one character too long, of 4-byte characters, is a 400 naming
+// comment.
 func TestResponseBodyTooLarge(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e testEngine) {
 		ts := startServer(t, e, feedbackTouchpoint("too-large"), Options{})
 		body := validResponse("big")
-		body["metadata"] = map[string]any{"blob": strings.Repeat("x", MaxBodyBytes)}
+		body["comment"] = strings.Repeat("x", 200000)
 		p := ts.post(t, "/v1/responses", body).problem(t, http.StatusRequestEntityTooLarge)
-		if p.Type != problemTooLarge || !strings.Contains(p.Detail, "65536 bytes") || !strings.Contains(p.Detail, "POST /v1/responses:batch") {
-			t.Errorf("problem %+v: want the limit and the batch endpoint in the detail", p)
+		limit := ts.state.Load().validator.BodyLimit()
+		if p.Type != problemTooLarge || p.Limit != limit || !strings.Contains(p.Detail, fmt.Sprintf("%d bytes", limit)) ||
+			!strings.Contains(p.Detail, "POST /v1/responses:batch") || len(p.Errors) != 1 || p.Errors[0].Field != "comment" {
+			t.Errorf("problem %+v: want the limit %d, the field comment and the batch endpoint", p, limit)
 		}
-		if n := total(t, ts.Store, "too-large"); n != 0 {
-			t.Errorf("%d responses stored", n)
+		maxLength := int(ts.state.Load().validator.comment.MaxLength)
+		for _, n := range []int{maxLength, maxLength + 1} {
+			body := validResponse(fmt.Sprintf("emoji-%d", n))
+			body["comment"] = strings.Repeat("\U0001F600", n)
+			a := ts.post(t, "/v1/responses", body)
+			if n == maxLength {
+				a.receipt(t)
+				continue
+			}
+			if p := a.problem(t, http.StatusBadRequest); len(p.Errors) != 1 || p.Errors[0].Field != "comment" {
+				t.Errorf("%d emoji: %+v, want 400 naming comment", n, p)
+			}
+		}
+		if n := total(t, ts.Store, "too-large"); n != 1 {
+			t.Errorf("%d responses stored, want the one at maxLength", n)
+		}
+	})
+}
+
+// Text a store could not keep as sent (a NUL character, invalid UTF-8) and
+// a submittedAt that is zero or older than the retention are 400 naming the
+// field, on both engines alike; a batch with data after it is 400.
+func TestPermanentProblemsAreClientErrors(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ts := startServer(t, e, feedbackTouchpoint("bad-text"), Options{})
+		for name, c := range map[string]struct {
+			body  string
+			field string
+		}{
+			"nul in customer.id": {`{"id":"n1","customer":{"id":"C\u0000"},"answers":{"recommend":9,"resolved":true}}`, "customer.id"},
+			"nul in comment":     {`{"id":"n2","customer":{"id":"C"},"answers":{"recommend":9,"resolved":true},"comment":"a\u0000b"}`, "comment"},
+			"nul in metadata":    {`{"id":"n3","customer":{"id":"C"},"answers":{"recommend":9,"resolved":true},"metadata":{"store":"\u0000"}}`, "metadata.store"},
+			"invalid utf-8":      {"{\"id\":\"n4\",\"customer\":{\"id\":\"C\"},\"answers\":{\"recommend\":9},\"comment\":\"caf\xe9\"}", "comment"},
+			"zero submittedAt":   {`{"id":"n5","customer":{"id":"C"},"answers":{"recommend":9,"resolved":true},"submittedAt":"0001-01-01T00:00:00Z"}`, "submittedAt"},
+			"epoch submittedAt":  {`{"id":"n6","customer":{"id":"C"},"answers":{"recommend":9,"resolved":true},"submittedAt":"1970-01-01T00:00:00Z"}`, "submittedAt"},
+			"beyond retention":   {`{"id":"n7","customer":{"id":"C"},"answers":{"recommend":9,"resolved":true},"submittedAt":"2024-01-01T00:00:00Z"}`, "submittedAt"},
+		} {
+			p := ts.post(t, "/v1/responses", c.body).problem(t, http.StatusBadRequest)
+			if len(p.Errors) != 1 || p.Errors[0].Field != c.field {
+				t.Errorf("%s: %+v, want 400 naming %s", name, p, c.field)
+			}
+			batch := `{"responses":[` + c.body + `]}`
+			var res BatchResult
+			if err := json.Unmarshal(ts.post(t, "/v1/responses:batch", batch).Body, &res); err != nil || len(res.Results) != 1 ||
+				res.Results[0].Status != http.StatusBadRequest || len(res.Results[0].Errors) != 1 || res.Results[0].Errors[0].Field != "responses[0]."+c.field {
+				t.Errorf("%s in a batch: %+v (%v), want 400 naming responses[0].%s", name, res, err, c.field)
+			}
+		}
+		p := ts.post(t, "/v1/responses:batch", `{"responses":[{"id":"t1","customer":{"id":"C"},"answers":{"recommend":9,"resolved":true}}]} trailing`).problem(t, http.StatusBadRequest)
+		if !strings.Contains(p.Errors.Error(), "after the batch") {
+			t.Errorf("trailing data: %+v, want 400 saying so", p)
+		}
+		if n := total(t, ts.Store, "bad-text"); n != 0 {
+			t.Errorf("%d responses stored, want none", n)
 		}
 	})
 }
@@ -480,8 +537,10 @@ func TestRateLimitAnswers429WithRetryAfter(t *testing.T) {
 func TestRetentionDeletesOldResponsesAndErasesContactDetails(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e testEngine) {
 		tp := feedbackTouchpoint("retention")
+		// The responses arrive while the touchpoint keeps them 500 days,
+		// then the retention is shortened to 365.
 		tp.Spec.Retention = &cxv1alpha1.RetentionSpec{
-			Responses:      &metav1.Duration{Duration: 365 * 24 * time.Hour},
+			Responses:      &metav1.Duration{Duration: 500 * 24 * time.Hour},
 			ContactDetails: &metav1.Duration{Duration: 90 * 24 * time.Hour},
 		}
 		ts := startServer(t, e, tp, Options{})
@@ -492,6 +551,11 @@ func TestRetentionDeletesOldResponsesAndErasesContactDetails(t *testing.T) {
 				"email": "ann@example.com", "phone": "+49 30 1234", "name": "Ann", "plan": "pro"}}
 			body["submittedAt"] = testNow.Add(-age).Format(time.RFC3339)
 			ts.post(t, "/v1/responses", body).receipt(t)
+		}
+		tp = tp.DeepCopy()
+		tp.Spec.Retention.Responses.Duration = 365 * 24 * time.Hour
+		if err := ts.SetTouchpoint(tp); err != nil {
+			t.Fatal(err)
 		}
 		// Retention runs on the server's clock (testNow).
 		ts.applyRetention(context.Background(), ts.Store, logr.Discard())

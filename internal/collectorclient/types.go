@@ -14,6 +14,9 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	// Errors lists every offending field of an invalid request.
 	Errors FieldErrors `json:"errors,omitempty"`
+	// Limit is the limit a 413 or 429 answer refers to (bytes, requests
+	// per second).
+	Limit int64 `json:"limit,omitempty"`
 }
 
 // FieldError is one offending field of a request.

@@ -162,3 +162,30 @@ func TestSaveConflictOnAnotherBody(t *testing.T) {
 		}
 	})
 }
+
+// A value the database refuses is a permanent error (the collector answers
+// 400, not 503); a closed store is not.
+func TestIsPermanent(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s, _ := e.open(t, Config{Namespace: "acme"})
+		r := newResponse("checkout", "r-1", time.Now())
+		r.Answers = []byte(`[1, 2]`)
+		res, err := s.SaveResponses(context.Background(), []NewResponse{r})
+		if err != nil || res[0].Status != StatusFailed || !IsPermanent(res[0].Err) {
+			t.Errorf("answers not an object: %+v (%v), want a failed, permanent result", res, err)
+		}
+		if e.name == DriverPostgres {
+			r := newResponse("checkout", "r-2", time.Now())
+			r.Comment = "a\x00b"
+			res, err := s.SaveResponses(context.Background(), []NewResponse{r})
+			if err != nil || res[0].Status != StatusFailed || !IsPermanent(res[0].Err) {
+				t.Errorf("NUL in text on PostgreSQL: %+v (%v), want a failed, permanent result", res, err)
+			}
+		}
+		_ = s.Close()
+		_, err = s.SaveResponses(context.Background(), []NewResponse{newResponse("checkout", "r-3", time.Now())})
+		if err == nil || IsPermanent(err) {
+			t.Errorf("closed store: %v, want a transient error", err)
+		}
+	})
+}
