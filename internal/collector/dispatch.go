@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/cases"
 	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/store"
 )
@@ -38,6 +39,12 @@ type DispatcherOptions struct {
 	// Throttle and dedup decisions read the Store's case ledger, never a
 	// list of Cases.
 	Client client.Client
+	// Templates reads CaseTemplates (the collector's informer cache): a new
+	// Case gets its template's defaults (severity, closure goal, category,
+	// assignee; see cases.ApplyDefaults) when it is created, so the Case
+	// controller writes only its status. Nil leaves the defaults to the
+	// controller.
+	Templates client.Reader
 	// Notifier delivers notify and recognition actions.
 	Notifier notify.Deliverer
 	// Now is the clock (default time.Now).
@@ -66,6 +73,7 @@ type DispatcherOptions struct {
 // retrying failures with exponential backoff.
 type Dispatcher struct {
 	opts    DispatcherOptions
+	routes  cases.Router
 	wake    chan struct{}
 	metrics *dispatchMetrics
 }
@@ -363,6 +371,25 @@ func (d *Dispatcher) openDedupCase(ctx context.Context, a store.Action, p *OpenC
 	return retry(fmt.Errorf("dedup key %s: %d Cases of the key exist that the case ledger did not know; going on at the next attempt", keyHash, maxDedupSteps))
 }
 
+// applyTemplate fills the new Case's defaults from its template, as every
+// opener of a Case does. A template the cache does not hold (deleted, or
+// not synced yet) leaves them to the Case controller.
+func (d *Dispatcher) applyTemplate(ctx context.Context, c *cxv1alpha1.Case) error {
+	if d.opts.Templates == nil {
+		return nil
+	}
+	tmpl := &cxv1alpha1.CaseTemplate{}
+	err := d.opts.Templates.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.Template}, tmpl)
+	switch {
+	case err == nil:
+		cases.ApplyDefaults(c, tmpl, &d.routes)
+	case apierrors.IsNotFound(err):
+	default:
+		return fmt.Errorf("read case template %s: %w", c.Spec.Template, err)
+	}
+	return nil
+}
+
 // caseOpen reports whether a Case still absorbs matches: not Resolved,
 // Closed or being deleted.
 func caseOpen(c *cxv1alpha1.Case) bool {
@@ -396,6 +423,10 @@ func (d *Dispatcher) createCase(ctx context.Context, a store.Action, p *OpenCase
 	if err != nil {
 		d.release(ctx, p, name)
 		return drop(err), nil
+	}
+	if err := d.applyTemplate(ctx, c); err != nil {
+		d.release(ctx, p, name)
+		return retry(err), nil
 	}
 	err = d.opts.Client.Create(ctx, c)
 	switch {

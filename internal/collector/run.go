@@ -145,14 +145,15 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 		if err != nil {
 			return fmt.Errorf("API client: %w", err)
 		}
-		if err := follow(ctx, opts.Kube, cfg.Namespace, cfg.Touchpoint, srv, log); err != nil {
+		kcache, err := follow(ctx, opts.Kube, cfg.Namespace, cfg.Touchpoint, srv, log)
+		if err != nil {
 			return err
 		}
 		// The outbox retries with its own backoff: one attempt per claim
 		// keeps a failing channel from holding a worker.
 		notifier := notify.New(kc, notify.Options{MaxAttempts: 1, Registerer: opts.Registerer, Log: log.WithName("notify")})
 		disp = NewDispatcher(DispatcherOptions{
-			Store: st, Client: kc, Notifier: notifier, Now: opts.Now, Workers: opts.DispatchWorkers,
+			Store: st, Client: kc, Templates: kcache, Notifier: notifier, Now: opts.Now, Workers: opts.DispatchWorkers,
 			Registerer: opts.Registerer, Log: log.WithName("dispatcher"),
 		})
 		background.Go(func() { disp.Run(ctx) })
@@ -229,8 +230,9 @@ func serve(ctx context.Context, cfg *FileConfig, opts RunOptions, srv *Server, l
 
 // follow watches the touchpoint (only it: the collector's Role grants this
 // one name) and the namespace's AlertRules, and switches the server to each
-// new generation of either.
-func follow(ctx context.Context, kube *rest.Config, namespace, name string, srv *Server, log logr.Logger) error {
+// new generation of either. It returns the cache, which the dispatcher
+// also reads CaseTemplates from.
+func follow(ctx context.Context, kube *rest.Config, namespace, name string, srv *Server, log logr.Logger) (client.Reader, error) {
 	c, err := cache.New(kube, cache.Options{
 		Scheme:            cxscheme.New(),
 		DefaultNamespaces: map[string]cache.Config{namespace: {}},
@@ -239,11 +241,11 @@ func follow(ctx context.Context, kube *rest.Config, namespace, name string, srv 
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("create touchpoint cache: %w", err)
+		return nil, fmt.Errorf("create touchpoint cache: %w", err)
 	}
 	inf, err := c.GetInformer(ctx, &cxv1alpha1.SurveyTouchpoint{})
 	if err != nil {
-		return fmt.Errorf("touchpoint informer: %w", err)
+		return nil, fmt.Errorf("touchpoint informer: %w", err)
 	}
 	apply := func(obj any) {
 		tp, ok := obj.(*cxv1alpha1.SurveyTouchpoint)
@@ -263,11 +265,11 @@ func follow(ctx context.Context, kube *rest.Config, namespace, name string, srv 
 		AddFunc:    apply,
 		UpdateFunc: func(_, obj any) { apply(obj) },
 	}); err != nil {
-		return fmt.Errorf("watch touchpoint: %w", err)
+		return nil, fmt.Errorf("watch touchpoint: %w", err)
 	}
 	ruleInf, err := c.GetInformer(ctx, &cxv1alpha1.AlertRule{})
 	if err != nil {
-		return fmt.Errorf("alert rule informer: %w", err)
+		return nil, fmt.Errorf("alert rule informer: %w", err)
 	}
 	var lastActive string
 	reloadRules := func(any) {
@@ -287,7 +289,7 @@ func follow(ctx context.Context, kube *rest.Config, namespace, name string, srv 
 		UpdateFunc: func(_, obj any) { reloadRules(obj) },
 		DeleteFunc: reloadRules,
 	}); err != nil {
-		return fmt.Errorf("watch alert rules: %w", err)
+		return nil, fmt.Errorf("watch alert rules: %w", err)
 	}
 	go func() {
 		if err := c.Start(ctx); err != nil {
@@ -300,7 +302,7 @@ func follow(ctx context.Context, kube *rest.Config, namespace, name string, srv 
 		// Serve the snapshot; the informer keeps trying in the background.
 		log.Info("API server not reachable yet; serving the configuration snapshot until it is")
 	}
-	return nil
+	return c, nil
 }
 
 // runRetention deletes old responses and erases contact details on a

@@ -86,6 +86,13 @@ func TestRunningCollectorFollowsTouchpointAndRules(t *testing.T) {
 		post(fmt.Sprintf("probe-%d", time.Now().UnixNano()), `{"completed":false}`)
 		return len(p.cases()) > 0
 	})
+	// The Case has its template's defaults from its creation: no Case
+	// controller runs here, the collector applied them.
+	if c := p.cases()[0]; c.Spec.Severity != cxv1alpha1.SeverityNormal || c.Spec.ClosureGoal == nil || c.Spec.ClosureGoal.Duration != 72*time.Hour ||
+		c.Spec.Assignee != "maria.lopez" || c.Spec.Category != "installation" {
+		t.Errorf("case %s: severity %q closure goal %v assignee %q category %q; want the template's Normal, 72h, maria.lopez, installation",
+			c.Name, c.Spec.Severity, c.Spec.ClosureGoal, c.Spec.Assignee, c.Spec.Category)
+	}
 	select {
 	case body := <-received:
 		if !strings.Contains(body, `"RuleMatched"`) {
