@@ -101,16 +101,16 @@ func (r *AlertRuleReconciler) runEffect(ctx context.Context, rule *cxv1alpha1.Al
 // an earlier attempt created it.
 func (r *AlertRuleReconciler) openStrategicCase(ctx context.Context, rule *cxv1alpha1.AlertRule, c *cxv1alpha1.Case) error {
 	if th := rule.Spec.Throttle; th != nil {
-		cases, err := r.listRuleCases(ctx, rule)
+		existing, err := r.listRuleCases(ctx, rule)
 		if err != nil {
 			return err
 		}
-		created := make([]time.Time, 0, len(cases))
-		for i := range cases {
-			if cases[i].Name == c.Name {
+		created := make([]time.Time, 0, len(existing))
+		for i := range existing {
+			if existing[i].Name == c.Name {
 				return nil // created by an earlier attempt
 			}
-			created = append(created, cases[i].CreationTimestamp.Time)
+			created = append(created, existing[i].CreationTimestamp.Time)
 		}
 		if _, _, throttled := throttleState(created, th.MaxCasesPerHour, r.now()); throttled {
 			r.event(rule, corev1.EventTypeWarning, cxv1alpha1.ReasonThrottled, "Case %s not opened: the rule reached spec.throttle.maxCasesPerHour (%d)", c.Name, th.MaxCasesPerHour)

@@ -305,14 +305,14 @@ func (r *CaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (r *CaseReconciler) casesOfTemplate(ctx context.Context, o client.Object) []reconcile.Request {
-	var cases cxv1alpha1.CaseList
-	if err := r.List(ctx, &cases, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexCaseTemplate: o.GetName()}); err != nil {
+	var list cxv1alpha1.CaseList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexCaseTemplate: o.GetName()}); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "list cases of template", "template", o.GetName())
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(cases.Items))
-	for i := range cases.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&cases.Items[i])})
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 	}
 	return reqs
 }

@@ -201,14 +201,14 @@ func metricSeries(t *testing.T, name string, labels map[string]string) []*dto.Me
 func TestCaseMetrics(t *testing.T) {
 	ns := env.Namespace(t)
 	create(t, overdueTemplate(ns))
-	var cases []*cxv1alpha1.Case
+	var created []*cxv1alpha1.Case
 	for i, sev := range []cxv1alpha1.Severity{cxv1alpha1.SeverityHigh, cxv1alpha1.SeverityHigh, cxv1alpha1.SeverityLow} {
 		c := newCase(ns, fmt.Sprintf("m%d", i), "overdue", &cxv1alpha1.Customer{ID: fmt.Sprint(i)})
 		c.Spec.Severity = sev
 		create(t, c)
-		cases = append(cases, c)
+		created = append(created, c)
 	}
-	for _, c := range cases {
+	for _, c := range created {
 		waitOpened(t, c)
 	}
 	labels := func(sev string) map[string]string {
@@ -221,7 +221,7 @@ func TestCaseMetrics(t *testing.T) {
 		return nil
 	})
 
-	first := cases[0]
+	first := created[0]
 	opened := first.Status.OpenedAt.Time
 	caseClock.Set(t, opened.Add(20*time.Minute))
 	update(t, first, func(c *cxv1alpha1.Case) {
@@ -246,7 +246,7 @@ func TestCaseMetrics(t *testing.T) {
 	})
 
 	caseClock.Set(t, first.Status.DueAt.Add(time.Minute))
-	for _, c := range cases {
+	for _, c := range created {
 		reconcileCase(t, c)
 	}
 	eventually(t, "gauges after closing and the deadline", func() error {

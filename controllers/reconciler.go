@@ -137,7 +137,7 @@ func (r *reconciler[T]) patchStatus(ctx context.Context, before, obj T, lock boo
 	if equality.Semantic.DeepEqual(before, obj) {
 		return nil
 	}
-	var patch client.Patch = client.MergeFrom(before)
+	patch := client.MergeFrom(before)
 	if lock {
 		patch = client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
 	}
