@@ -59,6 +59,15 @@ envtest: ## Build (once, cached) kube-apiserver and etcd for envtest and print t
 test: manifests generate fmt vet helm kustomize ## Run all tests against a real kube-apiserver and etcd (builds them on first use).
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./... -coverprofile cover.out
 
+# RACE_PKGS are the packages `make test-race` runs under the race detector:
+# those whose tests need no control plane (envtest packages run without it
+# in `make test`, which keeps CI within its time budget).
+RACE_PKGS ?= $(shell go list ./internal/... ./config/... | grep -v -e /internal/demo -e /internal/notify -e /internal/programcheck -e /internal/testenv)
+
+.PHONY: test-race
+test-race: ## Run the tests of the packages that need no control plane under the race detector.
+	go test -race $(RACE_PKGS)
+
 # BENCH selects benchmarks by name and BENCH_PKGS the packages, e.g.
 # make bench BENCH=Ingest BENCH_PKGS=./internal/collector/ ; BENCHTIME sets -benchtime (e.g. 1000x).
 BENCH ?= .
