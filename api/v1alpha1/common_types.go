@@ -63,7 +63,7 @@ const (
 // +kubebuilder:validation:Enum=NPS;CSAT;CES
 type KPI string
 
-// KPIs. Definitions in DESIGN.md: NPS is % promoters (9-10) minus %
+// KPIs. Definitions in docs/design.md: NPS is % promoters (9-10) minus %
 // detractors (0-6); CSAT is the % of top-two-box answers; CES is the mean.
 const (
 	KPINPS  KPI = "NPS"

@@ -4,7 +4,7 @@
 // CSAT, CES, mean sentiment) with their 95% margins of error, key-driver
 // analysis, percent-of-opportunity goals and trend extrapolation.
 //
-// Definitions (DESIGN.md, "Metrics definitions"):
+// Definitions (docs/design.md, "Metrics definitions"):
 //
 //   - NPS (0-10): % promoters (9-10) minus % detractors (0-6), -100..100.
 //   - CSAT: % of top-two-box answers (4-5 on a 5-point scale; the two highest
