@@ -116,7 +116,7 @@ build: manifests generate fmt vet ## Build the cxloop binary into bin/.
 # make run COLLECTOR_ENDPOINT=http://127.0.0.1:9443 with kubectl port-forward (see README).
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager against the cluster in ~/.kube/config; COLLECTOR_ENDPOINT=<url> reaches its collectors.
-	go run . manager --collector-image=$(IMG) $(if $(COLLECTOR_ENDPOINT),--collector-endpoint='$(COLLECTOR_ENDPOINT)')
+	go run . manager --collector-image=$(IMG) --webhook-port=0 $(if $(COLLECTOR_ENDPOINT),--collector-endpoint='$(COLLECTOR_ENDPOINT)')
 
 # DEMO_ARGS passes flags to the demo, e.g. make demo DEMO_ARGS="--responses 500 --exit".
 .PHONY: demo
@@ -155,6 +155,7 @@ chart-crds: manifests ## Sync the Helm chart's CRDs, manager RBAC rules, user ro
 	@grep -q 'apiGroups' $(CHART_DIR)/files/manager-role-rules.yaml || { echo "chart-crds: no rules found in config/rbac/role.yaml" >&2; exit 1; }
 	cp $(sort $(wildcard config/rbac/cx_*_role.yaml config/rbac/*_editor_role.yaml config/rbac/*_viewer_role.yaml)) $(CHART_DIR)/files/rbac/
 	cp config/admission/*_policies.yaml $(CHART_DIR)/files/admission/
+	cp config/webhook/mutating_webhook.yaml $(CHART_DIR)/files/mutating-webhook.yaml
 
 .PHONY: helm-lint
 helm-lint: helm ## Lint the Helm chart with its default values and with each file in charts/cxloop/ci/.

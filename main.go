@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/controllers"
@@ -30,6 +32,7 @@ import (
 	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/programcheck"
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
+	cxwebhook "github.com/cxloop/cxloop/internal/webhook"
 )
 
 const usage = `cxloop closes the customer-feedback loop on Kubernetes.
@@ -83,6 +86,11 @@ type managerFlags struct {
 	metricsSecure    bool
 	metricsCertDir   string
 	probeAddr        string
+	webhookPort      int
+	webhookCertDir   string
+	webhookSecret    string
+	webhookConfig    string
+	webhookService   string
 	leaderElect      bool
 	leaderElectionNS string
 	kubeAPIQPS       float64
@@ -100,6 +108,11 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", "address the Prometheus metrics endpoint binds to; 0 disables it")
 	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS, only to callers the API server authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview); false serves plain HTTP to anyone who reaches the port")
 	fs.StringVar(&f.metricsCertDir, "metrics-cert-dir", "", "directory with tls.crt and tls.key for the metrics endpoint (reloaded when they change); empty uses a self-signed certificate generated at start")
+	fs.IntVar(&f.webhookPort, "webhook-port", 9443, "port of the Case admission webhook (server time on actions, audit of state, assignee and severity); 0 disables it")
+	fs.StringVar(&f.webhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "cxloop-webhook"), "directory the webhook's serving certificate is written to")
+	fs.StringVar(&f.webhookSecret, "webhook-secret", "cxloop-webhook-cert", "Secret in the manager's namespace that holds the webhook's CA and certificate (created and renewed by the manager)")
+	fs.StringVar(&f.webhookConfig, "webhook-configuration", "cxloop-case-audit", "MutatingWebhookConfiguration whose caBundle the manager sets")
+	fs.StringVar(&f.webhookService, "webhook-service", "cxloop-webhook-service", "Service in the manager's namespace that fronts the webhook (the certificate's names)")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader so that only one manager replica reconciles")
 	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader-election lease (default: the manager's namespace)")
@@ -146,6 +159,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  cxscheme.New(),
 		Metrics:                 metricsOpts,
+		WebhookServer:           ctrlwebhook.NewServer(ctrlwebhook.Options{Port: f.webhookPort, CertDir: f.webhookCertDir}),
 		HealthProbeBindAddress:  f.probeAddr,
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        "manager.cxloop.io",
@@ -183,6 +197,19 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if err := controllers.SetupWithManager(mgr, opts); err != nil {
 		return err
+	}
+	if f.webhookPort != 0 {
+		ns := os.Getenv("POD_NAMESPACE")
+		if ns == "" {
+			return errors.New("the Case webhook needs POD_NAMESPACE (the namespace of its certificate Secret and Service); set it, or pass --webhook-port=0")
+		}
+		svc := f.webhookService
+		if err := cxwebhook.Add(ctx, mgr, &cxwebhook.Certificates{
+			Namespace: ns, SecretName: f.webhookSecret, WebhookConfiguration: f.webhookConfig, CertDir: f.webhookCertDir,
+			DNSNames: []string{svc, svc + "." + ns, svc + "." + ns + ".svc", svc + "." + ns + ".svc.cluster.local"},
+		}); err != nil {
+			return fmt.Errorf("case webhook: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("add health check: %w", err)

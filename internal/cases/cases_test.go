@@ -359,3 +359,23 @@ func TestTrimNotifications(t *testing.T) {
 		t.Errorf("kept %d records, want the newest %d", len(c.Status.Notifications), MaxNotificationRecords)
 	}
 }
+
+// A reassignment or escalation logged in the actions (the admission webhook
+// writes them) is not a first response: the first-response deadline still
+// runs until someone works the Case.
+func TestFirstActionIgnoresOwnershipEntries(t *testing.T) {
+	c, _ := opened(t)
+	c.Spec.Actions = []cxv1alpha1.CaseAction{
+		{At: metav1.NewTime(t0.Add(10 * time.Minute)), By: "maria", Type: cxv1alpha1.ActionReassigned, Text: "assignee: jonas → li"},
+		{At: metav1.NewTime(t0.Add(20 * time.Minute)), By: "maria", Type: cxv1alpha1.ActionEscalated, Text: "severity: High → Urgent"},
+	}
+	Evaluate(c, template(), t0.Add(30*time.Minute), nil)
+	if c.Status.FirstActionAt != nil {
+		t.Fatalf("firstActionAt = %s after only ownership entries, want unset", c.Status.FirstActionAt)
+	}
+	c.Spec.Actions = append(c.Spec.Actions, cxv1alpha1.CaseAction{At: metav1.NewTime(t0.Add(40 * time.Minute)), By: "li", Type: cxv1alpha1.ActionStateChanged, Text: "state: Open → InProgress"})
+	Evaluate(c, template(), t0.Add(45*time.Minute), nil)
+	if c.Status.FirstActionAt == nil || !c.Status.FirstActionAt.Time.Equal(t0.Add(40*time.Minute)) {
+		t.Errorf("firstActionAt = %v, want li's state change at +40m", c.Status.FirstActionAt)
+	}
+}

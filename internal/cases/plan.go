@@ -2,6 +2,7 @@ package cases
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,16 +137,26 @@ func (p *Plan) open(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, router *Rout
 	})
 }
 
-// firstAction records when the first action was logged.
+// firstAction records when the first action was logged. Reassigned and
+// Escalated entries, which the admission webhook writes when the assignee
+// or severity changes (an escalation among them), record who owns the
+// Case, not work on it: they do not count as the first response.
 func (p *Plan) firstAction(c *cxv1alpha1.Case) {
-	if c.Status.FirstActionAt != nil || len(c.Spec.Actions) == 0 {
+	if c.Status.FirstActionAt != nil {
 		return
 	}
-	at := c.Spec.Actions[0].At
+	i := slices.IndexFunc(c.Spec.Actions, func(a cxv1alpha1.CaseAction) bool {
+		return a.Type != cxv1alpha1.ActionReassigned && a.Type != cxv1alpha1.ActionEscalated
+	})
+	if i < 0 {
+		return
+	}
+	first := c.Spec.Actions[i]
+	at := first.At
 	c.Status.FirstActionAt = &at
 	d := at.Sub(c.Status.OpenedAt.Time)
 	p.TimeToFirstAction = &d
-	p.add(Transition{Reason: cxv1alpha1.ReasonFirstActionLogged, Note: fmt.Sprintf("first action by %s, %s after opening", c.Spec.Actions[0].By, d.Round(time.Second))})
+	p.add(Transition{Reason: cxv1alpha1.ReasonFirstActionLogged, Note: fmt.Sprintf("first action by %s, %s after opening", first.By, d.Round(time.Second))})
 }
 
 // stateChange records the effects of a change of spec.state: closedAt and

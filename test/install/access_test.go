@@ -3,17 +3,24 @@ package install_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	cxv1 "github.com/cxloop/cxloop/api/v1alpha1"
+	cxwebhook "github.com/cxloop/cxloop/internal/webhook"
 )
 
 // access is one install of cxloop's RBAC and admission policies, the way a
@@ -44,6 +51,7 @@ func (a access) manager(t *testing.T) (client.Client, *rest.Config) {
 var installedKinds = map[string]bool{
 	"ServiceAccount": true, "ClusterRole": true, "ClusterRoleBinding": true, "Role": true, "RoleBinding": true,
 	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
+	"MutatingWebhookConfiguration": true,
 }
 
 // installAccess creates the RBAC and admission policies of one install
@@ -80,10 +88,15 @@ func installAccess(t *testing.T, source string) access {
 		}
 		waitForPoliciesGone(t)
 	})
-	policies := 0
+	policies, webhooks := 0, 0
+	webhookAddr := freeAddr(t)
 	for _, u := range objs {
 		if !installedKinds[u.GetKind()] {
 			continue
+		}
+		if u.GetKind() == "MutatingWebhookConfiguration" {
+			webhooks++
+			pointAtLoopback(t, u, webhookAddr)
 		}
 		if u.GetKind() == "ValidatingAdmissionPolicy" {
 			policies++
@@ -93,11 +106,67 @@ func installAccess(t *testing.T, source string) access {
 		}
 		created = append(created, u)
 	}
-	if policies < 4 {
-		t.Fatalf("%s rendered %d ValidatingAdmissionPolicies, want at least 4", source, policies)
+	if policies < 4 || webhooks != 1 {
+		t.Fatalf("%s rendered %d ValidatingAdmissionPolicies and %d MutatingWebhookConfigurations, want at least 4 and 1", source, policies, webhooks)
 	}
+	serveWebhook(t, a, webhookAddr)
 	waitForPolicies(ctx, t)
 	return a
+}
+
+// pointAtLoopback makes a rendered webhook configuration call the manager
+// this test runs on loopback instead of the in-cluster Service; everything
+// else (rules, match conditions, failure policy) stays as shipped.
+func pointAtLoopback(t *testing.T, u *unstructured.Unstructured, addr string) {
+	t.Helper()
+	hooks, _, _ := unstructured.NestedSlice(u.Object, "webhooks")
+	for i, h := range hooks {
+		hook := h.(map[string]any)
+		path, _, _ := unstructured.NestedString(hook, "clientConfig", "service", "path")
+		hook["clientConfig"] = map[string]any{"url": "https://" + addr + path}
+		hooks[i] = hook
+	}
+	if err := unstructured.SetNestedSlice(u.Object, hooks, "webhooks"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveWebhook runs the manager's webhook server as the manager's
+// ServiceAccount: it creates its certificate Secret and sets the caBundle of
+// the install's webhook configuration with the install's RBAC, as in a
+// cluster.
+func serveWebhook(t *testing.T, a access, addr string) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	portNum, _ := strconv.Atoi(port)
+	_, cfg := a.manager(t)
+	certDir := t.TempDir()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		WebhookServer:          ctrlwebhook.NewServer(ctrlwebhook.Options{Host: host, Port: portNum, CertDir: certDir}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	if err := cxwebhook.Add(ctx, mgr, &cxwebhook.Certificates{
+		Namespace: a.managerNS, SecretName: a.prefix + "webhook-cert", WebhookConfiguration: a.prefix + "case-audit",
+		CertDir: certDir, IPs: []net.IP{net.ParseIP(host)},
+	}); err != nil {
+		stop()
+		t.Fatalf("%s: set up the webhook as the manager: %v", a.source, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("webhook manager: %v", err)
+		}
+		_ = env.Client.Delete(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: a.managerNS, Name: a.prefix + "webhook-cert"}})
+	})
 }
 
 // waitForPolicies waits until the policies just created are enforced: they
@@ -109,6 +178,24 @@ func waitForPolicies(ctx context.Context, t *testing.T) {
 	mustCreate(ctx, t, probe)
 	waitForDenial(ctx, t, "deletion of a Case", "Cases cannot be deleted", func() error {
 		return env.Client.Delete(ctx, probe, client.DryRunAll)
+	})
+	// A policy with a paramKind refuses everything until its informer for
+	// CaseTemplates has synced.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := env.Client.Create(ctx, caseObject(ns, cxv1.CaseOpen), client.DryRunAll)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("creating an open Case is still refused: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	waitForDenial(ctx, t, "a backdated action", "from the server's time", func() error {
+		c := probe.DeepCopy()
+		c.Spec.Actions = append(c.Spec.Actions, cxv1.CaseAction{At: metav1.NewTime(time.Now().Add(-240 * time.Hour)), By: "admin", Type: cxv1.ActionNote})
+		return env.Client.Update(ctx, c, client.DryRunAll)
 	})
 }
 

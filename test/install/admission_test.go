@@ -154,7 +154,7 @@ func testCaseAccess(t *testing.T, a access) {
 			change: func(c *cxv1.Case) { setState(cxv1.CaseReopened)(c); addAction(maria)(c) }},
 		{name: "case manager reopens and rewrites the resolution", user: maria, from: cxv1.CaseClosed,
 			change:  func(c *cxv1.Case) { setState(cxv1.CaseReopened)(c); c.Spec.Resolution.RootCause = "other" },
-			wantErr: "a Closed Case cannot be changed (this request changes state, resolution)"},
+			wantErr: "a Closed Case cannot be changed (this request changes state, actions, resolution)"},
 		{name: "case manager closes with a root cause outside the list", user: maria, from: cxv1.CaseResolved,
 			change:  func(c *cxv1.Case) { setState(cxv1.CaseClosed)(c); c.Spec.Resolution.RootCause = "gremlins" },
 			wantErr: "spec.resolution.rootCause: gremlins is not a root cause of CaseTemplate installation-support; closing needs one of: documentation-gap, installer-bug"},
@@ -214,6 +214,58 @@ func testCaseAccess(t *testing.T, a access) {
 			checkResult(t, err, tc.wantErr)
 		})
 	}
+
+	// The action log records who moved, reassigned and escalated a Case,
+	// at the server's time, and actions are dated by the server.
+	t.Run("audit log", func(t *testing.T) {
+		c := newCase(ctx, t, ns, cxv1.CaseOpen)
+		update := func(user string, change func(*cxv1.Case)) error {
+			t.Helper()
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
+				t.Fatal(err)
+			}
+			change(c)
+			return clients[user].Update(ctx, c)
+		}
+		lastEntries := func(n int) []cxv1.CaseAction {
+			t.Helper()
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Spec.Actions) < n {
+				t.Fatalf("log has %d entries, want at least %d: %+v", len(c.Spec.Actions), n, c.Spec.Actions)
+			}
+			return c.Spec.Actions[len(c.Spec.Actions)-n:]
+		}
+		checkEntry := func(a cxv1.CaseAction, typ cxv1.ActionType, by, text string) {
+			t.Helper()
+			if a.Type != typ || a.By != by || (text != "" && a.Text != text) || time.Since(a.At.Time).Abs() > 10*time.Second {
+				t.Errorf("entry = %+v, want %s by %s %q at the server's time", a, typ, by, text)
+			}
+		}
+		if err := update(priya, setState(cxv1.CaseInProgress)); err != nil {
+			t.Fatal(err)
+		}
+		checkEntry(lastEntries(1)[0], cxv1.ActionStateChanged, priya, "state: Open → InProgress")
+		if err := update(maria, func(c *cxv1.Case) { setAssignee(priya)(c); setSeverity(cxv1.SeverityUrgent)(c) }); err != nil {
+			t.Fatal(err)
+		}
+		got := lastEntries(2)
+		checkEntry(got[0], cxv1.ActionReassigned, maria, "assignee: jonas → priya")
+		checkEntry(got[1], cxv1.ActionEscalated, maria, "severity: Normal → Urgent")
+		// No at: the server dates it.
+		if err := update(priya, func(c *cxv1.Case) {
+			c.Spec.Actions = append(c.Spec.Actions, cxv1.CaseAction{By: priya, Type: cxv1.ActionCustomerContacted, Text: "Called back."})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		checkEntry(lastEntries(1)[0], cxv1.ActionCustomerContacted, priya, "Called back.")
+		// Backdated by ten days (to fake a first response in time): refused.
+		err := update(priya, func(c *cxv1.Case) {
+			c.Spec.Actions = append(c.Spec.Actions, cxv1.CaseAction{At: metav1.NewTime(time.Now().Add(-240 * time.Hour)), By: priya, Type: cxv1.ActionNote})
+		})
+		checkResult(t, err, "is 240h0m0s from the server's time")
+	})
 
 	// Nobody deletes a Case but the manager (retention): not a member, not a
 	// case manager, not a cluster administrator.

@@ -297,6 +297,7 @@ func TestChartCopiesMatchConfig(t *testing.T) {
 	for _, src := range policies {
 		same(src, filepath.Join(chart, "files", "admission", filepath.Base(src)))
 	}
+	same(filepath.Join(root, "config", "webhook", "mutating_webhook.yaml"), filepath.Join(chart, "files", "mutating-webhook.yaml"))
 
 	role, err := os.ReadFile(filepath.Join(root, "config", "rbac", "role.yaml"))
 	if err != nil {
