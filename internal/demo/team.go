@@ -97,7 +97,7 @@ func (tm *team) work(ctx context.Context, cases []cxv1alpha1.Case, templates map
 			if manager == "" || len(causes) == 0 {
 				continue
 			}
-			recovered := map[bool]string{true: "yes", false: "no"}[p.recovered]
+			recovered := map[bool]string{true: formYes, false: formNo}[p.recovered]
 			steps = []inboxStep{{user: manager, op: "close", form: url.Values{
 				"rootCause": {causes[p.rootCause%len(causes)]}, "summary": {"Fixed and confirmed with the customer."}, "recovered": {recovered}}}}
 		default:
@@ -117,6 +117,9 @@ func (tm *team) work(ctx context.Context, cases []cxv1alpha1.Case, templates map
 	}
 	return nil
 }
+
+// The inbox's close form says whether the customer recovered with yes or no.
+const formYes, formNo = "yes", "no"
 
 type inboxStep struct {
 	user, op string

@@ -151,8 +151,9 @@ func (b *board) namespaces() []string {
 	return out
 }
 
-// scan calls f for every Case of the namespace, under the read lock; f must
-// not keep the row past the call unless it copies it.
+// scan calls f for every Case of the namespace, under the read lock. A
+// Row is never changed once on the board (a change replaces it), so f may
+// keep the pointer.
 func (b *board) scan(namespace string, f func(r *Row, t team)) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()

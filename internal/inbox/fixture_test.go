@@ -35,7 +35,7 @@ const (
 // and the shipped roles (config/rbac) once per control plane.
 var installed bool
 
-func installAccess(ctx context.Context, t *testing.T) {
+func installAccess(ctx context.Context, t testing.TB) {
 	t.Helper()
 	if installed {
 		return

@@ -87,13 +87,18 @@ func (q Query) matches(r *Row, mine, onTeam bool, now time.Time) bool {
 		q.OverdueOnly && !r.overdue(now) {
 		return false
 	}
-	return q.Customer == "" || strings.Contains(strings.ToLower(r.CustomerID), strings.ToLower(q.Customer))
+	return q.Customer == "" || containsFold(r.CustomerID, q.Customer)
 }
 
 // rowLess orders a list: overdue first (the longest overdue on top), then
 // the nearest deadline, then severity, then name.
 func rowLess(now time.Time) func(a, b Row) int {
-	return func(a, b Row) int {
+	less := rowPtrLess(now)
+	return func(a, b Row) int { return less(&a, &b) }
+}
+
+func rowPtrLess(now time.Time) func(a, b *Row) int {
+	return func(a, b *Row) int {
 		ao, bo := a.overdue(now), b.overdue(now)
 		if ao != bo {
 			if ao {
@@ -113,7 +118,7 @@ func rowLess(now time.Time) func(a, b Row) int {
 		if c := cmp.Compare(severityRank[a.Severity], severityRank[b.Severity]); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	}
 }
 
@@ -140,15 +145,26 @@ func (s *Server) list(ctx context.Context, id Identity, q Query) (ListResult, er
 		return ListResult{}, err
 	}
 	res := ListResult{Namespaces: namespaces}
+	// The board replaces a Row on every change and never edits one, so
+	// the matches are kept by pointer and only the page's rows copied.
+	var matched []*Row
 	templates, touchpoints := map[string]bool{}, map[string]bool{}
+	customer := strings.ToLower(q.Customer)
+	q.Customer = customer
 	for _, ns := range namespaces {
+		// Team membership once per template, not per Case.
+		teamOf := map[string]bool{}
 		s.board.scan(ns, func(r *Row, t team) {
-			templates[r.Template] = true
-			if r.Touchpoint != "" {
+			onTeam, seen := teamOf[r.Template]
+			if !seen {
+				onTeam = includes(t.managers, id) || includes(t.members, id)
+				teamOf[r.Template] = onTeam
+				templates[r.Template] = true
+			}
+			if r.Touchpoint != "" && !touchpoints[r.Touchpoint] {
 				touchpoints[r.Touchpoint] = true
 			}
 			mine := r.Assignee == id.User
-			onTeam := includes(t.managers, id) || includes(t.members, id)
 			if r.open() {
 				od := r.overdue(now)
 				res.Counts.AllOpen++
@@ -169,14 +185,18 @@ func (s *Server) list(ctx context.Context, id Identity, q Query) (ListResult, er
 				}
 			}
 			if q.matches(r, mine, onTeam, now) {
-				res.Rows = append(res.Rows, *r)
+				matched = append(matched, r)
 			}
 		})
 	}
-	res.Counts.Matching = len(res.Rows)
-	slices.SortFunc(res.Rows, rowLess(now))
-	if q.Limit > 0 && len(res.Rows) > q.Limit {
-		res.Rows = res.Rows[:q.Limit]
+	res.Counts.Matching = len(matched)
+	slices.SortFunc(matched, rowPtrLess(now))
+	if q.Limit > 0 && len(matched) > q.Limit {
+		matched = matched[:q.Limit]
+	}
+	res.Rows = make([]Row, len(matched))
+	for i, r := range matched {
+		res.Rows[i] = *r
 	}
 	res.Templates = sortedKeys(templates)
 	res.Touchpoints = sortedKeys(touchpoints)
@@ -279,4 +299,26 @@ func (s *Server) overview(ctx context.Context, id Identity) (Overview, bool, err
 		ov.OldestOverdue = ov.OldestOverdue[:10]
 	}
 	return ov, managesAny, nil
+}
+
+// containsFold reports whether s contains the lower-case ASCII needle,
+// ignoring ASCII case, without allocating.
+func containsFold(s, needle string) bool {
+	n := len(needle)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != needle[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
 }
