@@ -278,9 +278,10 @@ type PendingEffect struct {
 	// at is when the transition happened.
 	At metav1.Time `json:"at"`
 	// attempts counts the attempts that failed for a reason a retry can
-	// fix; lastError is the last such failure.
+	// fix.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
+	// lastError is the last failure a retry can fix, as the manager saw it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	LastError string `json:"lastError,omitempty"`
