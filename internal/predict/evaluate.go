@@ -64,7 +64,7 @@ type Bin struct {
 
 // evaluate fills ev with the held-out and cross-validated figures of m and
 // returns why the model is refused, or "".
-func evaluate(spec Spec, m *Model, train, held []Example, ev *Evaluation) string {
+func evaluate(spec Spec, m *Model, train, held []row, ev *Evaluation) string {
 	if len(held) < minHeldOut {
 		return fmt.Sprintf("%d held-out responses, too few to measure accuracy (at least %d)", len(held), minHeldOut)
 	}
@@ -72,16 +72,16 @@ func evaluate(spec Spec, m *Model, train, held []Example, ev *Evaluation) string
 		return fmt.Sprintf("the %d held-out responses have %d positives: too few of one outcome to measure accuracy (at least %d of each)",
 			len(held), ev.HeldOutPositives, minHeldOut/4)
 	}
-	scores, labels := scoreAll(spec, m, held)
+	scores, labels := scoreAll(m, held)
 
 	var cv []float64
 	for k := range Folds {
-		var in, out []Example
-		for _, ex := range train {
-			if fold(ex.Interaction.CustomerID) == k {
-				out = append(out, ex)
+		var in, out []row
+		for _, r := range train {
+			if fold(r.customer) == k {
+				out = append(out, r)
 			} else {
-				in = append(in, ex)
+				in = append(in, r)
 			}
 		}
 		if len(out) == 0 || len(in) == 0 {
@@ -91,7 +91,7 @@ func evaluate(spec Spec, m *Model, train, held []Example, ev *Evaluation) string
 		if err != nil {
 			continue
 		}
-		s, l := scoreAll(spec, fm, out)
+		s, l := scoreAll(fm, out)
 		if spec.Target.Probability() {
 			if a, ok := AUC(s, l); ok {
 				cv = append(cv, a)
@@ -138,12 +138,12 @@ func pick(t Target, prob, mean float64) float64 {
 	return mean
 }
 
-func scoreAll(spec Spec, m *Model, exs []Example) (scores, labels []float64) {
-	scores = make([]float64, len(exs))
-	labels = make([]float64, len(exs))
-	for i, ex := range exs {
-		scores[i] = m.scoreValues(spec.Values(ex.Interaction))
-		labels[i] = ex.Label
+func scoreAll(m *Model, rows []row) (scores, labels []float64) {
+	scores = make([]float64, len(rows))
+	labels = make([]float64, len(rows))
+	for i, r := range rows {
+		scores[i] = m.scoreValues(r.values)
+		labels[i] = r.label
 	}
 	return scores, labels
 }

@@ -14,8 +14,9 @@ const maxCategories = 50
 // Column is one input of the fitted model: a number feature, or one value
 // of a category feature (1 when the interaction has that value).
 type Column struct {
-	// Feature is the feature's name.
+	// Feature is the feature's name, Index its position in the features.
 	Feature string `json:"feature"`
+	Index   int    `json:"index"`
 	// Category is the value this column stands for (category features).
 	Category string `json:"category,omitempty"`
 	// Reference is the category value the others are compared with: the
@@ -54,18 +55,17 @@ type Model struct {
 // Score predicts the target for an interaction: a probability, or the
 // expected answer clamped to the scale.
 func (m *Model) Score(in Interaction) float64 {
-	s := Spec{Target: m.Target, ScaleMin: m.ScaleMin, ScaleMax: m.ScaleMax, Features: m.Features}
-	return m.scoreValues(s.Values(in))
+	values := make([]Value, len(m.Features)) // the features were defaulted at training
+	for i, f := range m.Features {
+		values[i] = f.value(in)
+	}
+	return m.scoreValues(values)
 }
 
 func (m *Model) scoreValues(values []Value) float64 {
 	z := m.Intercept
-	byName := make(map[string]int, len(m.Features))
-	for i, f := range m.Features {
-		byName[f.Name] = i
-	}
 	for _, c := range m.Columns {
-		v := values[byName[c.Feature]]
+		v := values[c.Index]
 		switch {
 		case c.Category != "":
 			if !v.Missing && v.Category == c.Category {
@@ -103,18 +103,18 @@ type encoder struct {
 
 // newEncoder builds the vocabulary and the columns' means and standard
 // deviations from the training values only.
-func newEncoder(features []Feature, rows [][]Value) *encoder {
+func newEncoder(features []Feature, rows []row) *encoder {
 	e := &encoder{features: features, index: make([][]int, len(features)), cats: make([]map[string]int, len(features))}
 	for f, feat := range features {
 		if feat.Kind == Number {
 			e.index[f] = []int{len(e.columns)}
-			e.columns = append(e.columns, Column{Feature: feat.Name})
+			e.columns = append(e.columns, Column{Feature: feat.Name, Index: f})
 			continue
 		}
 		counts := map[string]int{}
 		for _, r := range rows {
-			if !r[f].Missing {
-				counts[r[f].Category]++
+			if v := r.values[f]; !v.Missing {
+				counts[v.Category]++
 			}
 		}
 		vocab := make([]string, 0, len(counts))
@@ -142,7 +142,7 @@ func newEncoder(features []Feature, rows [][]Value) *encoder {
 		for _, v := range rest {
 			e.cats[f][v] = len(e.columns)
 			e.index[f] = append(e.index[f], len(e.columns))
-			e.columns = append(e.columns, Column{Feature: feat.Name, Category: v, Reference: ref})
+			e.columns = append(e.columns, Column{Feature: feat.Name, Index: f, Category: v, Reference: ref})
 		}
 	}
 	// means of present values first (a missing number takes the mean), then
@@ -151,9 +151,10 @@ func newEncoder(features []Feature, rows [][]Value) *encoder {
 	present := make([]int, len(e.columns))
 	for _, r := range rows {
 		for f, feat := range features {
+			v := r.values[f]
 			if feat.Kind == Number {
-				if !r[f].Missing {
-					sums[e.index[f][0]] += r[f].Number
+				if !v.Missing {
+					sums[e.index[f][0]] += v.Number
 					present[e.index[f][0]]++
 				}
 				continue
@@ -161,7 +162,7 @@ func newEncoder(features []Feature, rows [][]Value) *encoder {
 			for _, c := range e.index[f] {
 				present[c]++
 			}
-			if c, ok := e.cats[f][r[f].Category]; ok && !r[f].Missing {
+			if c, ok := e.cats[f][v.Category]; ok && !v.Missing {
 				sums[c]++
 			}
 		}
@@ -174,7 +175,7 @@ func newEncoder(features []Feature, rows [][]Value) *encoder {
 	sq := make([]float64, len(e.columns))
 	x := make([]float64, len(e.columns))
 	for _, r := range rows {
-		e.encode(r, x)
+		e.encode(r.values, x)
 		for c := range x {
 			d := x[c] - e.columns[c].Mean
 			sq[c] += d * d

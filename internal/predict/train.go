@@ -46,12 +46,14 @@ func Train(spec Spec, examples []Example, now time.Time) (Result, error) {
 	}
 	spec = spec.withDefaults()
 	res := Result{Fingerprint: spec.Fingerprint(), TrainedAt: now}
-	var train, held []Example
+	// the features are computed once, for every fit and score below
+	var train, held []row
 	for _, ex := range examples {
-		if heldOut(ex.Interaction.CustomerID) {
-			held = append(held, ex)
+		r := row{values: spec.Values(ex.Interaction), label: ex.Label, customer: ex.Interaction.CustomerID}
+		if heldOut(r.customer) {
+			held = append(held, r)
 		} else {
-			train = append(train, ex)
+			train = append(train, r)
 		}
 	}
 	ev := &res.Evaluation
@@ -86,10 +88,17 @@ func Train(spec Spec, examples []Example, now time.Time) (Result, error) {
 	return res, nil
 }
 
-func positives(exs []Example) int {
+// row is one example's feature values, label and customer.
+type row struct {
+	values   []Value
+	label    float64
+	customer string
+}
+
+func positives(rows []row) int {
 	n := 0
-	for _, ex := range exs {
-		if ex.Label == 1 {
+	for _, r := range rows {
+		if r.label == 1 {
 			n++
 		}
 	}
@@ -109,23 +118,19 @@ func fold(customer string) int { return int(hash(customer+"\x00fold") % Folds) }
 
 // fit builds the vocabulary and standardization from the examples and fits
 // the regression's coefficients.
-func fit(spec Spec, exs []Example) (*Model, error) {
-	rows := make([][]Value, len(exs))
-	for i, ex := range exs {
-		rows[i] = spec.Values(ex.Interaction)
-	}
+func fit(spec Spec, rows []row) (*Model, error) {
 	enc := newEncoder(spec.Features, rows)
 	p := len(enc.columns)
-	n := len(exs)
+	n := len(rows)
 	x := mat.NewDense(n, p, nil)
 	y := make([]float64, n)
 	raw := make([]float64, p)
 	for i, r := range rows {
-		enc.encode(r, raw)
+		enc.encode(r.values, raw)
 		for c := range raw {
 			x.Set(i, c, (raw[c]-enc.columns[c].Mean)/enc.columns[c].StdDev)
 		}
-		y[i] = exs[i].Label
+		y[i] = r.label
 	}
 	var w []float64 // intercept first, then one per column, standardized
 	var err error
@@ -157,11 +162,18 @@ func fitLogistic(x *mat.Dense, y []float64, l2 float64) ([]float64, error) {
 	z := mat.NewVecDense(n, nil)
 	resid := mat.NewVecDense(n, nil)
 	g := mat.NewVecDense(p, nil)
+	// z = w0 + Xw, kept for the last w: L-BFGS asks for the value and the
+	// gradient at the same point
+	var at []float64
 	eval := func(w []float64) {
+		if at != nil && floats.Equal(at, w) {
+			return
+		}
 		z.MulVec(x, mat.NewVecDense(p, w[1:]))
 		for i := range n {
 			z.SetVec(i, z.AtVec(i)+w[0])
 		}
+		at = append(at[:0], w...)
 	}
 	problem := optimize.Problem{
 		Func: func(w []float64) float64 {

@@ -15,6 +15,7 @@ import (
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/report"
 	"github.com/cxloop/cxloop/internal/store"
+	"github.com/cxloop/cxloop/internal/testutil"
 )
 
 const (
@@ -142,7 +143,7 @@ func BenchmarkReport1M(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	start := time.Now()
-	cpuStart, cpuOK := cpuTime()
+	cpuStart, cpuOK := testutil.CPUTime()
 	for b.Loop() {
 		r, err := report.Build(ctx, in)
 		if err != nil {
@@ -166,7 +167,7 @@ func BenchmarkReport1M(b *testing.B) {
 	b.ReportMetric(float64(benchResponses)*float64(b.N)/time.Since(start).Seconds(), "responses/s")
 	// CPU time per report: on a busy machine the wall time says more about
 	// the neighbours than about the report.
-	if cpuEnd, ok := cpuTime(); ok && cpuOK {
+	if cpuEnd, ok := testutil.CPUTime(); ok && cpuOK {
 		b.ReportMetric((cpuEnd-cpuStart).Seconds()/float64(b.N), "cpu-s/op")
 	}
 }

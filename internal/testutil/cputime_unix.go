@@ -1,14 +1,14 @@
 //go:build unix
 
-package report_test
+package testutil
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the CPU time (user and system) the process has used so far.
-func cpuTime() (time.Duration, bool) {
+// CPUTime is the CPU time (user and system) the process has used so far.
+func CPUTime() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false
