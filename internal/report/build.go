@@ -15,7 +15,6 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/metrics"
-	"github.com/cxloop/cxloop/internal/store"
 )
 
 // Defaults of the ReportSubscription fields the API server defaults, for
@@ -104,7 +103,7 @@ type builder struct {
 	periods  []Window
 	period   cxv1alpha1.TrendPeriod
 	groupBy  string
-	results  map[queryKey]*store.AggregateResult
+	results  map[queryKey]*metrics.GroupedAggregate
 }
 
 type queryKey struct {
@@ -127,7 +126,7 @@ func newBuilder(in Input) (*builder, error) {
 		}
 		loc = l
 	}
-	b := &builder{in: in, spec: spec, loc: loc, sections: Sections(spec), results: map[queryKey]*store.AggregateResult{}}
+	b := &builder{in: in, spec: spec, loc: loc, sections: Sections(spec), results: map[queryKey]*metrics.GroupedAggregate{}}
 	for i := range in.Touchpoints {
 		b.tps = append(b.tps, &in.Touchpoints[i])
 	}
@@ -238,7 +237,7 @@ func (b *builder) fetch(ctx context.Context) error {
 					cancel()
 				case err == nil:
 					if res == nil {
-						res = &store.AggregateResult{}
+						res = &metrics.GroupedAggregate{}
 					}
 					b.results[k] = res
 				}
@@ -262,7 +261,7 @@ feed:
 	if segments {
 		for _, tp := range b.tps {
 			if g := b.results[key(tp.Name, b.cur, b.groupBy)]; g != nil {
-				b.results[key(tp.Name, b.cur, "")] = &store.AggregateResult{Groups: map[string]metrics.Aggregate{"": mergeGroups(g)}}
+				b.results[key(tp.Name, b.cur, "")] = &metrics.GroupedAggregate{Groups: map[string]metrics.Aggregate{"": mergeGroups(g)}}
 			}
 		}
 	}
@@ -279,7 +278,7 @@ func (b *builder) total(tp *cxv1alpha1.SurveyTouchpoint, w Window) metrics.Aggre
 
 // mergeGroups merges the groups of r in the order of their names, so that
 // floating-point sums come out the same in every run.
-func mergeGroups(r *store.AggregateResult) metrics.Aggregate {
+func mergeGroups(r *metrics.GroupedAggregate) metrics.Aggregate {
 	names := slices.Sorted(maps.Keys(r.Groups))
 	all := make([]metrics.Aggregate, len(names))
 	for i, n := range names {

@@ -12,7 +12,7 @@
 //
 // Render turns a Report into an HTML email (inline CSS, single column,
 // readable on a phone, trend charts as PNG images referenced by Content-ID),
-// a plain-text alternative and JSON; Messages shapes one notify.Message per
+// a plain-text alternative and JSON; Messages shapes one Message per
 // channel type (the full email, a compact summary with the headline numbers
 // for Slack and Teams, the JSON for webhooks).
 //

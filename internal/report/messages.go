@@ -8,17 +8,49 @@ import (
 	"time"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
-	"github.com/cxloop/cxloop/internal/notify"
 )
 
-// EventReport is the notify.Message Event of reports.
+// EventReport is the Event of report messages.
 const EventReport = "Report"
+
+// Message is a rendered report shaped for one channel type: what to say,
+// which the caller hands to a notifier (Message has the same
+// fields). The report package does not deliver.
+type Message struct {
+	// Key is the idempotency key: one per subscription and run.
+	Key   string
+	Event string
+	Title string
+	// Text is the plain-text body; HTML the email body, with Attachments
+	// its inline charts.
+	Text        string
+	HTML        string
+	Link        string
+	Fields      []Field
+	Attachments []Attachment
+	// Data is the whole report, for webhooks.
+	Data map[string]any
+}
+
+// Field is one headline number: "NPS", "42 (+3.0)".
+type Field struct {
+	Name  string
+	Value string
+}
+
+// Attachment is an inline file of an email (a PNG chart), by Content-ID.
+type Attachment struct {
+	ContentID   string
+	ContentType string
+	Filename    string
+	Data        []byte
+}
 
 // headline picks the numbers a reader wants first: the overall KPIs with
 // their change, the responses and, with a Cases section, cases opened and
 // overdue. It returns them as fields, as a short summary, and the line
 // saying which period and touchpoints they cover.
-func headline(r *Report, loc *time.Location) (fields []notify.Field, summary, period string) {
+func headline(r *Report, loc *time.Location) (fields []Field, summary, period string) {
 	var kpiParts []string
 	for _, s := range r.Sections {
 		if s.KPIs == nil || len(s.KPIs.Rows) == 0 {
@@ -41,12 +73,12 @@ func headline(r *Report, loc *time.Location) (fields []notify.Field, summary, pe
 					text += " (" + change + ")"
 				}
 			}
-			fields = append(fields, notify.Field{Name: string(kpi), Value: text})
+			fields = append(fields, Field{Name: string(kpi), Value: text})
 			kpiParts = append(kpiParts, string(kpi)+" "+text)
 		}
 		break
 	}
-	fields = append(fields, notify.Field{Name: "Responses", Value: formatCount(r.Responses)})
+	fields = append(fields, Field{Name: "Responses", Value: formatCount(r.Responses)})
 	period = formatWindow(r.Window, loc) + ", " + plural(len(r.Touchpoints), "touchpoint")
 	lines := []string{r.Title + " (" + period + ")"}
 	if len(kpiParts) > 0 {
@@ -56,8 +88,8 @@ func headline(r *Report, loc *time.Location) (fields []notify.Field, summary, pe
 	for _, s := range r.Sections {
 		if c := s.Cases; c != nil {
 			fields = append(fields,
-				notify.Field{Name: "Cases opened", Value: strconv.Itoa(c.Opened)},
-				notify.Field{Name: "Cases overdue", Value: strconv.Itoa(c.Overdue)})
+				Field{Name: "Cases opened", Value: strconv.Itoa(c.Opened)},
+				Field{Name: "Cases overdue", Value: strconv.Itoa(c.Overdue)})
 			counts += fmt.Sprintf(" · Cases: %d opened, %d overdue", c.Opened, c.Overdue)
 		}
 	}
@@ -76,8 +108,8 @@ func headline(r *Report, loc *time.Location) (fields []notify.Field, summary, pe
 //
 // key is the idempotency key (one per subscription and run); link, when
 // set, points to the full report.
-func (rd *Rendered) Message(channelType cxv1alpha1.ChannelType, key, link string) (notify.Message, error) {
-	msg := notify.Message{
+func (rd *Rendered) Message(channelType cxv1alpha1.ChannelType, key, link string) (Message, error) {
+	msg := Message{
 		Key:    key,
 		Event:  EventReport,
 		Title:  rd.Report.Title,
@@ -95,7 +127,7 @@ func (rd *Rendered) Message(channelType cxv1alpha1.ChannelType, key, link string
 	case cxv1alpha1.ChannelTypeWebhook:
 		var data map[string]any
 		if err := json.Unmarshal(rd.JSON, &data); err != nil {
-			return notify.Message{}, fmt.Errorf("report JSON for webhook: %w", err)
+			return Message{}, fmt.Errorf("report JSON for webhook: %w", err)
 		}
 		msg.Data = data
 	}

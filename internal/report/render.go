@@ -9,7 +9,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/cxloop/cxloop/internal/notify"
 )
 
 // Rendered is a report in its delivery formats.
@@ -27,9 +26,9 @@ type Rendered struct {
 	// Period says which window and touchpoints the numbers cover.
 	Period string
 	// Headline are the headline numbers as fields.
-	Headline []notify.Field
+	Headline []Field
 	// Attachments are the PNG charts, by Content-ID.
-	Attachments []notify.Attachment
+	Attachments []Attachment
 }
 
 //go:embed report.html.tmpl
@@ -93,7 +92,7 @@ func Render(r *Report) (*Rendered, error) {
 				return nil, err
 			}
 			id := chartContentID(series.KPI)
-			out.Attachments = append(out.Attachments, notify.Attachment{
+			out.Attachments = append(out.Attachments, Attachment{
 				ContentID: id, ContentType: "image/png", Filename: strings.TrimSuffix(id, "@cxloop") + ".png", Data: png,
 			})
 		}

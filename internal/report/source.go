@@ -5,7 +5,7 @@ import (
 	"time"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
-	"github.com/cxloop/cxloop/internal/store"
+	"github.com/cxloop/cxloop/internal/metrics"
 )
 
 // Source provides the responses' aggregates a report is computed from.
@@ -13,5 +13,5 @@ import (
 // reads a store directly.
 type Source interface {
 	// Metrics returns the mergeable aggregates of one touchpoint's responses submitted in [from, to), grouped by groupBy ("" for none).
-	Metrics(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint, from, to time.Time, groupBy string) (*store.AggregateResult, error)
+	Metrics(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint, from, to time.Time, groupBy string) (*metrics.GroupedAggregate, error)
 }

@@ -62,59 +62,10 @@ type AggregateQuery struct {
 	Pairs [][2]string
 }
 
-// AggregateResult holds mergeable aggregates per group, in the types of
-// internal/metrics (the collector's /v1/metrics API): results of several
-// touchpoints or collectors merge exactly with Merge.
-type AggregateResult struct {
-	// GroupBy echoes the query's GroupBy.
-	GroupBy string `json:"groupBy,omitempty"`
-	// Groups by group value ("" for responses without one, or when not
-	// grouped).
-	Groups map[string]metrics.Aggregate `json:"groups"`
-	// Choices counts the answers of Choice questions per value: group ->
-	// question id -> value -> count (a list answer counts each value).
-	Choices map[string]map[string]map[string]int64 `json:"choices,omitempty"`
-}
-
-// Merge adds o into r.
-func (r *AggregateResult) Merge(o *AggregateResult) {
-	if o == nil {
-		return
-	}
-	r.Groups = metrics.MergeGroups(r.Groups, o.Groups)
-	if r.Groups == nil {
-		r.Groups = map[string]metrics.Aggregate{}
-	}
-	for g, qs := range o.Choices {
-		for q, vs := range qs {
-			for v, n := range vs {
-				r.addChoice(g, q, v, n)
-			}
-		}
-	}
-}
-
-// Total merges all groups into one aggregate.
-func (r *AggregateResult) Total() metrics.Aggregate {
-	all := make([]metrics.Aggregate, 0, len(r.Groups))
-	for _, a := range r.Groups {
-		all = append(all, a)
-	}
-	return metrics.Merge(all...)
-}
-
-func (r *AggregateResult) addChoice(group, question, value string, n int64) {
-	if r.Choices == nil {
-		r.Choices = map[string]map[string]map[string]int64{}
-	}
-	if r.Choices[group] == nil {
-		r.Choices[group] = map[string]map[string]int64{}
-	}
-	if r.Choices[group][question] == nil {
-		r.Choices[group][question] = map[string]int64{}
-	}
-	r.Choices[group][question][value] += n
-}
+// AggregateResult is metrics.GroupedAggregate, the result of an
+// aggregate query (the collector's /v1/metrics API): mergeable aggregates
+// per group, which merge exactly across touchpoints and collectors.
+type AggregateResult = metrics.GroupedAggregate
 
 // groupExpr returns the SQL expression of a group-by key.
 func groupExpr(d dialect, groupBy string) (string, error) {
@@ -617,7 +568,7 @@ func (s *sqlStore) aggregateChoices(ctx context.Context, q AggregateQuery, part 
 		if err := rows.Scan(&group, &value, &n); err != nil {
 			return nil, err
 		}
-		res.addChoice(group.String, spec.ID, choiceKey(value), n)
+		res.AddChoice(group.String, spec.ID, choiceKey(value), n)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
