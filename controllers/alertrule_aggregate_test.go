@@ -254,7 +254,7 @@ func TestAggregateRuleFiresOnceAndResolvesOnce(t *testing.T) {
 	collectors.postNPS(t, south.Name, "store-d", 10, 6, t0.Add(-30*time.Hour))
 
 	rule := aggregateRule(ns, "checkout-nps-drop", cxv1alpha1.AggregateCondition{
-		Metric: cxv1alpha1.AggregateNPS, Window: metav1.Duration{Duration: 24 * time.Hour}, Every: &metav1.Duration{Duration: time.Hour},
+		Metric: cxv1alpha1.AggregateNPS, Window: cxv1alpha1.Duration{Duration: 24 * time.Hour}, Every: &cxv1alpha1.Duration{Duration: time.Hour},
 		MinResponses: 6, GroupBy: "metadata.store", Condition: "value < -50.0 || (has_previous && delta < -30.0)",
 	}, north.Name, south.Name)
 	rule.Spec.Actions.OpenCase = &cxv1alpha1.OpenCaseAction{Template: "cross-functional", Title: "Checkout NPS drop"}
@@ -371,7 +371,7 @@ func TestAggregateRuleCollectorUnreachable(t *testing.T) {
 	collectors.postNPS(t, tp.Name, "", 3, 5, aggregateT0.Add(-time.Hour))
 
 	rule := aggregateRule(ns, "onboarding-nps", cxv1alpha1.AggregateCondition{
-		Metric: cxv1alpha1.AggregateNPS, Window: metav1.Duration{Duration: 24 * time.Hour}, Every: &metav1.Duration{Duration: 30 * time.Minute},
+		Metric: cxv1alpha1.AggregateNPS, Window: cxv1alpha1.Duration{Duration: 24 * time.Hour}, Every: &cxv1alpha1.Duration{Duration: 30 * time.Minute},
 		MinResponses: 5, Condition: "value < 30.0",
 	}, tp.Name)
 	prepareAggregateRule(t, rule)
@@ -437,7 +437,7 @@ func TestAggregateRuleRetriesFailedNotification(t *testing.T) {
 	create(t, tp, webhookChannel(ns, "cx-team", "cx-team-webhook"))
 	collectors.postNPS(t, tp.Name, "", 0, 5, aggregateT0.Add(-time.Hour))
 	rule := aggregateRule(ns, "chat-nps", cxv1alpha1.AggregateCondition{
-		Metric: cxv1alpha1.AggregateNPS, Window: metav1.Duration{Duration: 24 * time.Hour}, Every: &metav1.Duration{Duration: time.Hour},
+		Metric: cxv1alpha1.AggregateNPS, Window: cxv1alpha1.Duration{Duration: 24 * time.Hour}, Every: &cxv1alpha1.Duration{Duration: time.Hour},
 		MinResponses: 5, Condition: "value < 0.0",
 	}, tp.Name)
 	prepareAggregateRule(t, rule)
@@ -468,7 +468,7 @@ func TestAggregateRuleSelectingNoTouchpoint(t *testing.T) {
 	ns := env.Namespace(t)
 	create(t, webhookChannel(ns, "cx-team", "cx-team-webhook"))
 	rule := aggregateRule(ns, "nps-nowhere", cxv1alpha1.AggregateCondition{
-		Metric: cxv1alpha1.AggregateNPS, Window: metav1.Duration{Duration: 24 * time.Hour}, MinResponses: 5, Condition: "value < 30.0",
+		Metric: cxv1alpha1.AggregateNPS, Window: cxv1alpha1.Duration{Duration: 24 * time.Hour}, MinResponses: 5, Condition: "value < 30.0",
 	})
 	rule.Spec.Touchpoints.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"journey": "checkout"}}
 	create(t, rule)

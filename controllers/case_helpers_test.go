@@ -291,7 +291,7 @@ func newCase(ns, name, tmpl string, customer *cxv1alpha1.Customer) *cxv1alpha1.C
 	}
 }
 
-func dur(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+func dur(d time.Duration) *cxv1alpha1.Duration { return &cxv1alpha1.Duration{Duration: d} }
 
 func reconcileRequest(c *cxv1alpha1.Case) ctrl.Request {
 	return ctrl.Request{NamespacedName: client.ObjectKeyFromObject(c)}

@@ -33,9 +33,9 @@ func supportTemplate(ns string) *cxv1alpha1.CaseTemplate {
 		{Name: "gold", When: "customer.tier == 'Gold'", Assignee: "priya.nair"},
 	}
 	t.Spec.TierPolicies = []cxv1alpha1.TierPolicy{
-		{Tier: "Gold", Severity: cxv1alpha1.SeverityUrgent, ClosureGoal: metav1.Duration{Duration: 24 * time.Hour}, FirstResponseGoal: dur(time.Hour)},
-		{Tier: "Silver", Severity: cxv1alpha1.SeverityHigh, ClosureGoal: metav1.Duration{Duration: 48 * time.Hour}},
-		{Tier: "Bronze", Severity: cxv1alpha1.SeverityNormal, ClosureGoal: metav1.Duration{Duration: 72 * time.Hour}},
+		{Tier: "Gold", Severity: cxv1alpha1.SeverityUrgent, ClosureGoal: cxv1alpha1.Duration{Duration: 24 * time.Hour}, FirstResponseGoal: dur(time.Hour)},
+		{Tier: "Silver", Severity: cxv1alpha1.SeverityHigh, ClosureGoal: cxv1alpha1.Duration{Duration: 48 * time.Hour}},
+		{Tier: "Bronze", Severity: cxv1alpha1.SeverityNormal, ClosureGoal: cxv1alpha1.Duration{Duration: 72 * time.Hour}},
 	}
 	t.Spec.FirstResponseGoal = dur(4 * time.Hour)
 	return t
@@ -100,7 +100,7 @@ func overdueTemplate(ns string, steps ...cxv1alpha1.EscalationStep) *cxv1alpha1.
 		CaseManagers: []cxv1alpha1.Subject{{Name: "maria"}},
 		Members:      []cxv1alpha1.Subject{{Name: "priya"}},
 	}
-	t.Spec.DefaultPolicy = &cxv1alpha1.CasePolicy{Severity: cxv1alpha1.SeverityNormal, ClosureGoal: metav1.Duration{Duration: time.Hour}}
+	t.Spec.DefaultPolicy = &cxv1alpha1.CasePolicy{Severity: cxv1alpha1.SeverityNormal, ClosureGoal: cxv1alpha1.Duration{Duration: time.Hour}}
 	t.Spec.Routes = []cxv1alpha1.Route{{Name: "all", When: "true", Assignee: "priya"}}
 	t.Spec.Escalation = steps
 	return t
@@ -110,9 +110,9 @@ func overdueTemplate(ns string, steps ...cxv1alpha1.EscalationStep) *cxv1alpha1.
 // later and raises the severity two hours later.
 func ladder() []cxv1alpha1.EscalationStep {
 	return []cxv1alpha1.EscalationStep{
-		{Name: "notify", After: metav1.Duration{}, Notify: &cxv1alpha1.Recipients{CaseManagers: true, Channels: []string{"ops"}}},
-		{Name: "reassign", After: metav1.Duration{Duration: time.Hour}, ReassignToCaseManager: true},
-		{Name: "raise", After: metav1.Duration{Duration: 2 * time.Hour}, RaiseSeverityTo: cxv1alpha1.SeverityUrgent},
+		{Name: "notify", After: cxv1alpha1.Duration{}, Notify: &cxv1alpha1.Recipients{CaseManagers: true, Channels: []string{"ops"}}},
+		{Name: "reassign", After: cxv1alpha1.Duration{Duration: time.Hour}, ReassignToCaseManager: true},
+		{Name: "raise", After: cxv1alpha1.Duration{Duration: 2 * time.Hour}, RaiseSeverityTo: cxv1alpha1.SeverityUrgent},
 	}
 }
 
@@ -286,8 +286,8 @@ func TestCaseEscalationNotRetroactive(t *testing.T) {
 	reconcileCase(t, c) // overdue, no ladder yet
 	update(t, tmpl, func(tm *cxv1alpha1.CaseTemplate) {
 		tm.Spec.Escalation = []cxv1alpha1.EscalationStep{
-			{Name: "past", After: metav1.Duration{Duration: 2 * time.Hour}, ReassignToCaseManager: true},
-			{Name: "future", After: metav1.Duration{Duration: 4 * time.Hour}, RaiseSeverityTo: cxv1alpha1.SeverityHigh},
+			{Name: "past", After: cxv1alpha1.Duration{Duration: 2 * time.Hour}, ReassignToCaseManager: true},
+			{Name: "future", After: cxv1alpha1.Duration{Duration: 4 * time.Hour}, RaiseSeverityTo: cxv1alpha1.SeverityHigh},
 		}
 	})
 	eventually(t, "template change seen", func() error {
@@ -368,7 +368,7 @@ func TestCaseCloseAndReopen(t *testing.T) {
 func TestCaseFirstResponseMissed(t *testing.T) {
 	ns := env.Namespace(t)
 	tmpl := overdueTemplate(ns, cxv1alpha1.EscalationStep{
-		Name: "nudge", Trigger: cxv1alpha1.TriggerFirstResponseMissed, After: metav1.Duration{},
+		Name: "nudge", Trigger: cxv1alpha1.TriggerFirstResponseMissed, After: cxv1alpha1.Duration{},
 		Notify: &cxv1alpha1.Recipients{Assignee: true, Channels: []string{"ops"}},
 	})
 	tmpl.Spec.FirstResponseGoal = dur(15 * time.Minute)

@@ -20,7 +20,7 @@ import (
 // the assignee of assignments, and the case managers through channels
 // support and managers when a Case is overdue or escalated.
 func notifyingTemplate(ns string, detail cxv1alpha1.CustomerDetail) *cxv1alpha1.CaseTemplate {
-	t := overdueTemplate(ns, cxv1alpha1.EscalationStep{Name: "tell-managers", After: metav1.Duration{}, Notify: &cxv1alpha1.Recipients{CaseManagers: true}})
+	t := overdueTemplate(ns, cxv1alpha1.EscalationStep{Name: "tell-managers", After: cxv1alpha1.Duration{}, Notify: &cxv1alpha1.Recipients{CaseManagers: true}})
 	t.Spec.Team.CaseManagers[0].Email = "maria@acme.example"
 	t.Spec.CustomerDetail = detail
 	t.Spec.Notifications = []cxv1alpha1.EventNotification{

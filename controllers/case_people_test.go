@@ -108,7 +108,7 @@ func TestPeopleGetTheirOwnEmailOnce(t *testing.T) {
 		},
 	})
 	caseDeliveries.forwardTo(t, ns, notify.New(env.Client, notify.Options{}))
-	tmpl := overdueTemplate(ns, cxv1alpha1.EscalationStep{Name: "tell-team", After: metav1.Duration{}, Notify: &cxv1alpha1.Recipients{Team: true}})
+	tmpl := overdueTemplate(ns, cxv1alpha1.EscalationStep{Name: "tell-team", After: cxv1alpha1.Duration{}, Notify: &cxv1alpha1.Recipients{Team: true}})
 	tmpl.Spec.PeopleChannel = "people-mail"
 	tmpl.Spec.Team.CaseManagers[0].Email = "maria@acme.example"
 	tmpl.Spec.Team.Members = []cxv1alpha1.Subject{{Name: "priya", Email: "priya@acme.example"}, {Name: "jonas"}}

@@ -57,7 +57,7 @@ func reportSubscription(ns, name, schedule, tz string, channels ...string) *cxv1
 		Spec: cxv1alpha1.ReportSubscriptionSpec{
 			Title: "Daily NPS", Schedule: schedule, TimeZone: tz,
 			Touchpoints: cxv1alpha1.TouchpointSelection{Names: []string{"relationship"}},
-			Window:      &metav1.Duration{Duration: 24 * time.Hour},
+			Window:      &cxv1alpha1.Duration{Duration: 24 * time.Hour},
 			Sections:    []cxv1alpha1.ReportSection{cxv1alpha1.SectionKPIs, cxv1alpha1.SectionTrend},
 			Trend:       &cxv1alpha1.TrendSpec{Period: cxv1alpha1.TrendDay, Periods: 3},
 			Channels:    channels,
@@ -248,7 +248,7 @@ func TestReportMissedRunWithinStartingDeadlineRunsOnce(t *testing.T) {
 	caseClock.Set(t, time.Date(2027, 4, 1, 9, 30, 0, 0, time.UTC))
 	reportProgram(t, ns, webhookChannel(ns, "team", "hook"))
 	rs := reportSubscription(ns, "late", "0 8 * * *", "UTC", "team")
-	rs.Spec.StartingDeadline = &metav1.Duration{Duration: 2 * time.Hour}
+	rs.Spec.StartingDeadline = &cxv1alpha1.Duration{Duration: 2 * time.Hour}
 	create(t, rs)
 
 	rs = waitReport(t, ns, "late", "the 08:00 run, 1.5h late", lastRunIs(time.Date(2027, 4, 1, 8, 0, 0, 0, time.UTC)))

@@ -126,7 +126,7 @@ func (r *SurveyTouchpointReconciler) refreshCounts(ctx context.Context, tp *cxv1
 	tp.Status.Responses = counts
 	outbox := &cxv1alpha1.OutboxStatus{Depth: st.OutboxDepth}
 	if st.OutboxOldest != nil {
-		outbox.OldestAge = &metav1.Duration{Duration: time.Since(*st.OutboxOldest).Round(time.Second)}
+		outbox.OldestAge = &cxv1alpha1.Duration{Duration: time.Since(*st.OutboxOldest).Round(time.Second)}
 	}
 	tp.Status.Outbox = outbox
 	return nil

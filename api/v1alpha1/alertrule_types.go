@@ -106,17 +106,17 @@ type AggregateCondition struct {
 	// window the metric covers, ending now, for example 24h.
 	// +required
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="aggregate.window must be a positive duration such as 24h"
-	Window metav1.Duration `json:"window"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="aggregate.window must be a positive duration such as 24h"
+	Window Duration `json:"window"`
 
 	// every is how often the manager evaluates the rule.
 	// +optional
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="aggregate.every must be at least 10s"
-	Every *metav1.Duration `json:"every,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && (self.matches('[1-9][0-9.]*[dw]') || duration(self) >= duration('10s'))",message="aggregate.every must be at least 10s"
+	Every *Duration `json:"every,omitempty"`
 
 	// minResponses below which the window is not evaluated (too few answers
 	// to mean anything).
@@ -192,9 +192,9 @@ type DedupSpec struct {
 	// window within which an open Case absorbs new matches, for example 72h.
 	// +required
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="dedup.window must be a positive duration such as 72h"
-	Window metav1.Duration `json:"window"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="dedup.window must be a positive duration such as 72h"
+	Window Duration `json:"window"`
 }
 
 // ThrottleSpec caps the Cases opened by a rule.

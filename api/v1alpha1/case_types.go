@@ -85,9 +85,9 @@ type CaseSpec struct {
 	// closureGoal overrides the policy's closure goal for this Case.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="closureGoal must be a positive duration such as 24h"
-	ClosureGoal *metav1.Duration `json:"closureGoal,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="closureGoal must be a positive duration such as 24h"
+	ClosureGoal *Duration `json:"closureGoal,omitempty"`
 
 	// state of the Case: Open, InProgress, PendingCustomer, Resolved, Closed
 	// or Reopened.
@@ -258,8 +258,8 @@ type CaseAction struct {
 	// count it at the template's value.costPerHour.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	TimeSpent *metav1.Duration `json:"timeSpent,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	TimeSpent *Duration `json:"timeSpent,omitempty"`
 }
 
 // Resolution records how a Case ended.
@@ -313,7 +313,7 @@ type CaseStatus struct {
 
 	// timeToClose is closedAt minus openedAt.
 	// +optional
-	TimeToClose *metav1.Duration `json:"timeToClose,omitempty"`
+	TimeToClose *Duration `json:"timeToClose,omitempty"`
 
 	// escalations are the ladder steps that have run.
 	// +optional
@@ -400,12 +400,13 @@ type NotificationRecord struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=cxcase,categories=cx
+// +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`
+// +kubebuilder:printcolumn:name="Customer",type=string,JSONPath=`.spec.customer.id`
 // +kubebuilder:printcolumn:name="Severity",type=string,JSONPath=`.spec.severity`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.spec.state`
 // +kubebuilder:printcolumn:name="Assignee",type=string,JSONPath=`.spec.assignee`
-// +kubebuilder:printcolumn:name="Due",type=date,JSONPath=`.status.dueAt`
+// +kubebuilder:printcolumn:name="Due",type=string,JSONPath=`.status.dueAt`,description="When the Case is due (RFC 3339, UTC); kubectl cx cases shows it as 'in 3h' or '2h overdue'"
 // +kubebuilder:printcolumn:name="Overdue",type=string,JSONPath=`.status.conditions[?(@.type=="Overdue")].status`
-// +kubebuilder:printcolumn:name="Customer",type=string,JSONPath=`.spec.customer.id`,priority=1
 // +kubebuilder:printcolumn:name="Template",type=string,JSONPath=`.spec.template`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 

@@ -100,9 +100,9 @@ type CaseTemplateSpec struct {
 	// otherwise.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="firstResponseGoal must be a positive duration such as 4h"
-	FirstResponseGoal *metav1.Duration `json:"firstResponseGoal,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="firstResponseGoal must be a positive duration such as 4h"
+	FirstResponseGoal *Duration `json:"firstResponseGoal,omitempty"`
 
 	// escalation is the ladder of steps run once each when a Case stays
 	// overdue (or without first response) for the step's after.
@@ -143,9 +143,9 @@ type CaseTemplateSpec struct {
 	// +optional
 	// +kubebuilder:default="720h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="retention must be a positive duration such as 720h"
-	Retention *metav1.Duration `json:"retention,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="retention must be a positive duration such as 720h"
+	Retention *Duration `json:"retention,omitempty"`
 
 	// value says what the customers of these Cases are worth and what
 	// handling a Case costs, for the return on acting in reports' Cases
@@ -282,16 +282,16 @@ type CasePolicy struct {
 	// sets status.dueAt.
 	// +required
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="closureGoal must be a positive duration such as 24h"
-	ClosureGoal metav1.Duration `json:"closureGoal"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="closureGoal must be a positive duration such as 24h"
+	ClosureGoal Duration `json:"closureGoal"`
 
 	// firstResponseGoal overrides the template's firstResponseGoal.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="firstResponseGoal must be a positive duration such as 4h"
-	FirstResponseGoal *metav1.Duration `json:"firstResponseGoal,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="firstResponseGoal must be a positive duration such as 4h"
+	FirstResponseGoal *Duration `json:"firstResponseGoal,omitempty"`
 }
 
 // TierPolicy is the policy for one customer tier.
@@ -309,16 +309,16 @@ type TierPolicy struct {
 	// closureGoal is how long after opening the Case must be closed.
 	// +required
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="closureGoal must be a positive duration such as 24h"
-	ClosureGoal metav1.Duration `json:"closureGoal"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="closureGoal must be a positive duration such as 24h"
+	ClosureGoal Duration `json:"closureGoal"`
 
 	// firstResponseGoal overrides the template's firstResponseGoal.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="firstResponseGoal must be a positive duration such as 4h"
-	FirstResponseGoal *metav1.Duration `json:"firstResponseGoal,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="firstResponseGoal must be a positive duration such as 4h"
+	FirstResponseGoal *Duration `json:"firstResponseGoal,omitempty"`
 }
 
 // EscalationStep is one rung of the escalation ladder.
@@ -340,8 +340,8 @@ type EscalationStep struct {
 	// deadline.
 	// +required
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$`
-	After metav1.Duration `json:"after"`
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+)$`
+	After Duration `json:"after"`
 
 	// notify these recipients.
 	// +optional

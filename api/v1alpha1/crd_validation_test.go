@@ -715,7 +715,7 @@ func check[T comparable](t *testing.T, field string, got, want T) {
 	}
 }
 
-func dur(d time.Duration) metav1.Duration { return metav1.Duration{Duration: d} }
+func dur(d time.Duration) cxv1.Duration { return cxv1.Duration{Duration: d} }
 
 func deref[T any](p *T) T {
 	var zero T

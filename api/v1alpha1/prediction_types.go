@@ -105,9 +105,9 @@ type PredictionSpec struct {
 	// +optional
 	// +kubebuilder:default="24h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="prediction.retrainEvery must be at least 1m, for example 24h"
-	RetrainEvery *metav1.Duration `json:"retrainEvery,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && (self.matches('[1-9][0-9.]*[hdw]') || duration(self) >= duration('1m'))",message="prediction.retrainEvery must be at least 1m, for example 24h"
+	RetrainEvery *Duration `json:"retrainEvery,omitempty"`
 
 	// minTrainingResponses is the fewest responses joined to interactions
 	// the model is trained on; with fewer, nothing is predicted.
@@ -140,9 +140,9 @@ type PredictionJoin struct {
 	// +optional
 	// +kubebuilder:default="72h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="prediction.join.window must be a positive duration such as 72h"
-	Window metav1.Duration `json:"window,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="prediction.join.window must be a positive duration such as 72h"
+	Window Duration `json:"window,omitempty"`
 }
 
 // PredictionFeature is one input of the model.

@@ -82,9 +82,9 @@ type ReportSubscriptionSpec struct {
 	// +optional
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="startingDeadline must be a positive duration such as 1h"
-	StartingDeadline *metav1.Duration `json:"startingDeadline,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="startingDeadline must be a positive duration such as 1h"
+	StartingDeadline *Duration `json:"startingDeadline,omitempty"`
 
 	// touchpoints the report covers.
 	// +required
@@ -94,9 +94,9 @@ type ReportSubscriptionSpec struct {
 	// +optional
 	// +kubebuilder:default="168h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="window must be a positive duration such as 168h"
-	Window *metav1.Duration `json:"window,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="window must be a positive duration such as 168h"
+	Window *Duration `json:"window,omitempty"`
 
 	// compareWith: PreviousWindow (the same length just before) or None.
 	// +optional

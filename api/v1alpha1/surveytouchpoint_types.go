@@ -289,9 +289,9 @@ type ContactPolicy struct {
 	// invited, as a Go duration such as 720h (30 days).
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="quarantine must be a positive duration such as 720h"
-	Quarantine *metav1.Duration `json:"quarantine,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="quarantine must be a positive duration such as 720h"
+	Quarantine *Duration `json:"quarantine,omitempty"`
 
 	// maxInvitations caps the invitations per customer within a window.
 	// +optional
@@ -314,9 +314,9 @@ type InvitationCap struct {
 	// window over which invitations are counted, for example 2160h (90 days).
 	// +required
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="maxInvitations.window must be a positive duration such as 2160h"
-	Window metav1.Duration `json:"window"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="maxInvitations.window must be a positive duration such as 2160h"
+	Window Duration `json:"window"`
 }
 
 // InvitationSpec configures signed survey tokens.
@@ -330,9 +330,9 @@ type InvitationSpec struct {
 	// +optional
 	// +kubebuilder:default="168h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="invitations.tokenTTL must be a positive duration such as 168h"
-	TokenTTL *metav1.Duration `json:"tokenTTL,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="invitations.tokenTTL must be a positive duration such as 168h"
+	TokenTTL *Duration `json:"tokenTTL,omitempty"`
 
 	// signingKeySecretRef is the Secret key holding the HMAC key that signs
 	// tokens (at least 32 random bytes).
@@ -418,18 +418,18 @@ type RetentionSpec struct {
 	// +optional
 	// +kubebuilder:default="8760h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="retention.responses must be a positive duration such as 8760h"
-	Responses *metav1.Duration `json:"responses,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="retention.responses must be a positive duration such as 8760h"
+	Responses *Duration `json:"responses,omitempty"`
 
 	// contactDetails: customer contact attributes (email, phone, name) are
 	// erased from responses older than this, for example 2160h (90 days).
 	// +optional
 	// +kubebuilder:default="2160h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="retention.contactDetails must be a positive duration such as 2160h"
-	ContactDetails *metav1.Duration `json:"contactDetails,omitempty"`
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="retention.contactDetails must be a positive duration such as 2160h"
+	ContactDetails *Duration `json:"contactDetails,omitempty"`
 }
 
 // TextAnalyticsSpec configures comment analysis.
@@ -519,7 +519,7 @@ type OutboxStatus struct {
 	Depth int64 `json:"depth"`
 	// oldestAge is the age of the oldest undispatched action.
 	// +optional
-	OldestAge *metav1.Duration `json:"oldestAge,omitempty"`
+	OldestAge *Duration `json:"oldestAge,omitempty"`
 }
 
 // +kubebuilder:object:root=true

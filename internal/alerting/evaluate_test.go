@@ -51,7 +51,7 @@ func npsRule(groupBy string) *cxv1alpha1.AlertRule {
 	return &cxv1alpha1.AlertRule{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "acme", Name: "nps-low", UID: "rule-uid", Generation: 1},
 		Spec: cxv1alpha1.AlertRuleSpec{Aggregate: &cxv1alpha1.AggregateCondition{
-			Metric: cxv1alpha1.AggregateNPS, Window: metav1.Duration{Duration: 24 * time.Hour}, Condition: "value < 30.0",
+			Metric: cxv1alpha1.AggregateNPS, Window: cxv1alpha1.Duration{Duration: 24 * time.Hour}, Condition: "value < 30.0",
 			MinResponses: 10, GroupBy: groupBy,
 		}},
 	}

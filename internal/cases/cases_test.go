@@ -14,8 +14,8 @@ import (
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-func dur(d time.Duration) metav1.Duration   { return metav1.Duration{Duration: d} }
-func durp(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+func dur(d time.Duration) cxv1alpha1.Duration   { return cxv1alpha1.Duration{Duration: d} }
+func durp(d time.Duration) *cxv1alpha1.Duration { return &cxv1alpha1.Duration{Duration: d} }
 
 // template is the seed scenario's installation-support template: tier
 // policies Gold/Silver, a 4h first-response goal, a route for EMEA and a

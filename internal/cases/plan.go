@@ -174,7 +174,7 @@ func (p *Plan) stateChange(c *cxv1alpha1.Case, uid string, now time.Time, t *cxv
 		closed := metav1.NewTime(now)
 		c.Status.ClosedAt = &closed
 		d := now.Sub(c.Status.OpenedAt.Time)
-		c.Status.TimeToClose = &metav1.Duration{Duration: d.Round(time.Second)}
+		c.Status.TimeToClose = &cxv1alpha1.Duration{Duration: d.Round(time.Second)}
 		p.TimeToClose = &d
 		p.add(Transition{
 			Event: cxv1alpha1.EventClosed, Key: fmt.Sprintf("%s/Closed/g%d", uid, c.Status.ObservedGeneration),

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/rules"
 )
@@ -33,7 +31,7 @@ func PolicyFor(t *cxv1alpha1.CaseTemplate, tier string) (p cxv1alpha1.CasePolicy
 	if t.Spec.DefaultPolicy != nil {
 		return *t.Spec.DefaultPolicy, "default policy"
 	}
-	return cxv1alpha1.CasePolicy{Severity: cxv1alpha1.SeverityNormal, ClosureGoal: metav1.Duration{Duration: DefaultClosureGoal}}, "built-in default policy"
+	return cxv1alpha1.CasePolicy{Severity: cxv1alpha1.SeverityNormal, ClosureGoal: cxv1alpha1.Duration{Duration: DefaultClosureGoal}}, "built-in default policy"
 }
 
 // FirstResponseGoal is the policy's firstResponseGoal, else the

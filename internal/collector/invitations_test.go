@@ -10,7 +10,6 @@ import (
 
 	"github.com/cxloop/cxloop/internal/testutil"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -24,14 +23,14 @@ func invitingTouchpoint(name string, policy *cxv1alpha1.ContactPolicy, requireTo
 	tp.Spec.ContactPolicy = policy
 	tp.Spec.Invitations = &cxv1alpha1.InvitationSpec{
 		RequireToken:        requireToken,
-		TokenTTL:            &metav1.Duration{Duration: time.Hour},
+		TokenTTL:            &cxv1alpha1.Duration{Duration: time.Hour},
 		SigningKeySecretRef: cxv1alpha1.SecretKeyReference{Name: "signing", Key: "key"},
 	}
 	return tp
 }
 
-func days(n int) *metav1.Duration {
-	return &metav1.Duration{Duration: time.Duration(n) * 24 * time.Hour}
+func days(n int) *cxv1alpha1.Duration {
+	return &cxv1alpha1.Duration{Duration: time.Duration(n) * 24 * time.Hour}
 }
 
 // wantInvited checks that customer is invited now and returns the token.

@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/store"
 )
 
@@ -84,20 +83,12 @@ func parseMetricsQuery(r *http.Request, now time.Time) (MetricsQuery, FieldError
 	return q, errs
 }
 
-// parseWindow parses a Go duration or a whole number of days ("7d").
+// parseWindow parses a positive duration as the API types do ("24h", "7d",
+// "2w"; see cxv1alpha1.ParseDuration).
 func parseWindow(s string) (time.Duration, error) {
-	var d time.Duration
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration such as 24h or 7d", s)
-		}
-		d = time.Duration(n) * 24 * time.Hour
-	} else {
-		var err error
-		if d, err = time.ParseDuration(s); err != nil {
-			return 0, fmt.Errorf("%q is not a duration such as 24h or 7d", s)
-		}
+	d, err := cxv1alpha1.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration such as 24h or 7d", s)
 	}
 	if d <= 0 {
 		return 0, fmt.Errorf("%q must be positive", s)

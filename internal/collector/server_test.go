@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/store"
@@ -540,8 +539,8 @@ func TestRetentionDeletesOldResponsesAndErasesContactDetails(t *testing.T) {
 		// The responses arrive while the touchpoint keeps them 500 days,
 		// then the retention is shortened to 365.
 		tp.Spec.Retention = &cxv1alpha1.RetentionSpec{
-			Responses:      &metav1.Duration{Duration: 500 * 24 * time.Hour},
-			ContactDetails: &metav1.Duration{Duration: 90 * 24 * time.Hour},
+			Responses:      &cxv1alpha1.Duration{Duration: 500 * 24 * time.Hour},
+			ContactDetails: &cxv1alpha1.Duration{Duration: 90 * 24 * time.Hour},
 		}
 		ts := startServer(t, e, tp, Options{})
 		day := 24 * time.Hour

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 )
 
@@ -22,7 +20,7 @@ import (
 // translation and the given public link.
 func pageTouchpoint(requireToken bool, public *cxv1alpha1.PublicLinkSpec) *cxv1alpha1.SurveyTouchpoint {
 	tp := feedbackTouchpoint("install")
-	tp.Spec.Invitations = &cxv1alpha1.InvitationSpec{RequireToken: requireToken, TokenTTL: &metav1.Duration{Duration: 72 * time.Hour}}
+	tp.Spec.Invitations = &cxv1alpha1.InvitationSpec{RequireToken: requireToken, TokenTTL: &cxv1alpha1.Duration{Duration: 72 * time.Hour}}
 	tp.Spec.Survey = &cxv1alpha1.SurveyPageSpec{
 		Title: "Your installation", ThankYou: "Thanks, we read every answer.",
 		Translations: []cxv1alpha1.SurveyTranslation{{

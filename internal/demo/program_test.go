@@ -84,7 +84,7 @@ func TestDeadlinePassed(t *testing.T) {
 	}
 	c := &cxv1alpha1.Case{Status: cxv1alpha1.CaseStatus{OpenedAt: ts(0), FirstResponseDueAt: ts(1), DueAt: ts(24)}}
 	tmpl := &cxv1alpha1.CaseTemplate{Spec: cxv1alpha1.CaseTemplateSpec{Escalation: []cxv1alpha1.EscalationStep{
-		{Name: "reassign", Trigger: cxv1alpha1.TriggerOverdue, After: metav1.Duration{Duration: 4 * time.Hour}},
+		{Name: "reassign", Trigger: cxv1alpha1.TriggerOverdue, After: cxv1alpha1.Duration{Duration: 4 * time.Hour}},
 	}}}
 	for _, tc := range []struct {
 		name      string

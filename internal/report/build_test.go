@@ -25,7 +25,7 @@ func subscription(sections ...cxv1alpha1.ReportSection) *cxv1alpha1.ReportSubscr
 	return &cxv1alpha1.ReportSubscription{
 		ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns"},
 		Spec: cxv1alpha1.ReportSubscriptionSpec{
-			Schedule: "0 8 * * MON", Window: &metav1.Duration{Duration: 7 * 24 * time.Hour},
+			Schedule: "0 8 * * MON", Window: &cxv1alpha1.Duration{Duration: 7 * 24 * time.Hour},
 			CompareWith: cxv1alpha1.ComparePreviousWindow, Sections: sections, Channels: []string{"c"},
 		},
 	}

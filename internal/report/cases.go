@@ -94,10 +94,10 @@ func CaseStatistics(cases []cxv1alpha1.Case, templates []string, w Window) (Case
 	}
 	st.FirstActions = len(toFirstAction)
 	if d, ok := MedianDuration(toFirstAction); ok {
-		st.MedianTimeToFirstAction = &metav1.Duration{Duration: d}
+		st.MedianTimeToFirstAction = &cxv1alpha1.Duration{Duration: d}
 	}
 	if d, ok := MedianDuration(toClose); ok {
-		st.MedianTimeToClose = &metav1.Duration{Duration: d}
+		st.MedianTimeToClose = &cxv1alpha1.Duration{Duration: d}
 	}
 	for name, n := range causes {
 		st.RootCauses = append(st.RootCauses, Count{Name: name, Count: n})

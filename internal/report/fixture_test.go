@@ -63,7 +63,7 @@ func fixtureSubscription() *cxv1alpha1.ReportSubscription {
 			Schedule:    "0 8 * * MON",
 			TimeZone:    "Europe/Berlin",
 			Touchpoints: cxv1alpha1.TouchpointSelection{Names: []string{"install", "relationship"}},
-			Window:      &metav1.Duration{Duration: 168 * time.Hour},
+			Window:      &cxv1alpha1.Duration{Duration: 168 * time.Hour},
 			CompareWith: cxv1alpha1.ComparePreviousWindow,
 			Sections: []cxv1alpha1.ReportSection{
 				cxv1alpha1.SectionKPIs, cxv1alpha1.SectionTrend, cxv1alpha1.SectionSegments, cxv1alpha1.SectionCases,
@@ -149,7 +149,7 @@ func fixtureCases() []cxv1alpha1.Case {
 	spent := func(ds ...time.Duration) []cxv1alpha1.CaseAction {
 		var out []cxv1alpha1.CaseAction
 		for _, d := range ds {
-			out = append(out, cxv1alpha1.CaseAction{By: "sofia", Type: cxv1alpha1.ActionNote, TimeSpent: &metav1.Duration{Duration: d}})
+			out = append(out, cxv1alpha1.CaseAction{By: "sofia", Type: cxv1alpha1.ActionNote, TimeSpent: &cxv1alpha1.Duration{Duration: d}})
 		}
 		return out
 	}

@@ -3,8 +3,6 @@ package report
 import (
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/metrics"
 )
@@ -200,11 +198,11 @@ type CaseStats struct {
 	ClosedWithinGoalPercent *float64 `json:"closedWithinGoalPercent,omitempty"`
 	// MedianTimeToFirstAction over the Cases opened in the window that had
 	// a first action, from openedAt to firstActionAt.
-	MedianTimeToFirstAction *metav1.Duration `json:"medianTimeToFirstAction,omitempty"`
+	MedianTimeToFirstAction *cxv1alpha1.Duration `json:"medianTimeToFirstAction,omitempty"`
 	// FirstActions is how many Cases that median is over.
 	FirstActions int `json:"firstActions"`
 	// MedianTimeToClose over the Cases closed in the window.
-	MedianTimeToClose *metav1.Duration `json:"medianTimeToClose,omitempty"`
+	MedianTimeToClose *cxv1alpha1.Duration `json:"medianTimeToClose,omitempty"`
 	// RootCauses of the Cases closed in the window, most frequent first
 	// (at most five).
 	RootCauses []Count `json:"rootCauses,omitempty"`

@@ -26,7 +26,7 @@ func TestAlertRuleValid(t *testing.T) {
 		}
 	}
 	rule := conditionRule("answers.completed == false", "upgrade-install")
-	rule.Spec.Dedup = &cxv1alpha1.DedupSpec{Key: "customer.id", Window: metav1.Duration{Duration: 72 * 3600e9}}
+	rule.Spec.Dedup = &cxv1alpha1.DedupSpec{Key: "customer.id", Window: cxv1alpha1.Duration{Duration: 72 * 3600e9}}
 	if ps := AlertRule(rule, tps[:1]); len(ps) > 0 {
 		t.Errorf("dedup: unexpected problems:\n%s", ps)
 	}
@@ -41,7 +41,7 @@ func TestAlertRuleProblems(t *testing.T) {
 	}
 	withDedup := func(key string) *cxv1alpha1.AlertRule {
 		r := conditionRule("answers.completed == false", "upgrade-install")
-		r.Spec.Dedup = &cxv1alpha1.DedupSpec{Key: key, Window: metav1.Duration{Duration: 72 * 3600e9}}
+		r.Spec.Dedup = &cxv1alpha1.DedupSpec{Key: key, Window: cxv1alpha1.Duration{Duration: 72 * 3600e9}}
 		return r
 	}
 	labelRule := conditionRule("answers.completed == false")

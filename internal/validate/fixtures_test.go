@@ -65,7 +65,7 @@ func aggregateRule(metric cxv1alpha1.AggregateMetric, question, condition string
 			Aggregate: &cxv1alpha1.AggregateCondition{
 				Metric:    metric,
 				Question:  question,
-				Window:    metav1.Duration{Duration: 24 * 3600e9},
+				Window:    cxv1alpha1.Duration{Duration: 24 * 3600e9},
 				Condition: condition,
 			},
 			Actions: cxv1alpha1.AlertActions{Notify: []cxv1alpha1.NotifyAction{{Channel: "cx-team"}}},

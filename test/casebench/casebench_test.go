@@ -205,7 +205,7 @@ func benchTemplate(ns string) *cxv1alpha1.CaseTemplate {
 			Team:     cxv1alpha1.Team{CaseManagers: []cxv1alpha1.Subject{{Name: "maria"}}, Members: []cxv1alpha1.Subject{{Name: "priya"}}},
 			Routes:   []cxv1alpha1.Route{{Name: "emea", When: "customer.attributes['region'] == 'emea'", Assignee: "priya"}},
 			Escalation: []cxv1alpha1.EscalationStep{{
-				Name: "reassign", After: metav1.Duration{Duration: time.Hour}, ReassignToCaseManager: true,
+				Name: "reassign", After: cxv1alpha1.Duration{Duration: time.Hour}, ReassignToCaseManager: true,
 			}},
 			Notifications: []cxv1alpha1.EventNotification{{
 				Events: []cxv1alpha1.LifecycleEvent{cxv1alpha1.EventOverdue}, To: cxv1alpha1.Recipients{CaseManagers: true, Channels: []string{"ops"}},
@@ -246,7 +246,7 @@ func createCases(ctx context.Context, c client.Client, ns string, firstDue time.
 					Spec: cxv1alpha1.CaseSpec{
 						Template:    "bench",
 						Customer:    &cxv1alpha1.Customer{ID: fmt.Sprintf("C-%05d", i), Tier: "Gold", Attributes: map[string]string{"region": region}},
-						ClosureGoal: &metav1.Duration{Duration: goal},
+						ClosureGoal: &cxv1alpha1.Duration{Duration: goal},
 					},
 				}
 				if err := c.Create(ctx, cs); err != nil {

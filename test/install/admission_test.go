@@ -416,7 +416,7 @@ func setSeverity(s cxv1.Severity) func(*cxv1.Case) {
 }
 
 func setClosureGoal(d time.Duration) func(*cxv1.Case) {
-	return func(c *cxv1.Case) { c.Spec.ClosureGoal = &metav1.Duration{Duration: d} }
+	return func(c *cxv1.Case) { c.Spec.ClosureGoal = &cxv1.Duration{Duration: d} }
 }
 
 func addRelated(ref string) func(*cxv1.Case) {

@@ -69,7 +69,7 @@ func testCollectorAccess(t *testing.T, a access) {
 		Spec: cxv1.AlertRuleSpec{
 			Touchpoints: cxv1.TouchpointSelection{Names: []string{tpName}},
 			Condition:   "answers.completed == false",
-			Dedup:       &cxv1.DedupSpec{Key: "customer.id", Window: metav1.Duration{Duration: 72 * time.Hour}},
+			Dedup:       &cxv1.DedupSpec{Key: "customer.id", Window: cxv1.Duration{Duration: 72 * time.Hour}},
 			Actions: cxv1.AlertActions{
 				OpenCase: &cxv1.OpenCaseAction{Template: templateRef},
 				Notify:   []cxv1.NotifyAction{{Channel: "support-hook"}},

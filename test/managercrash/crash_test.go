@@ -155,7 +155,7 @@ func TestKilledManagerDeliversOwedEffectsOnce(t *testing.T) {
 		Spec: cxv1alpha1.AlertRuleSpec{
 			Touchpoints: cxv1alpha1.TouchpointSelection{Names: []string{tp.Name}},
 			Aggregate: &cxv1alpha1.AggregateCondition{
-				Metric: cxv1alpha1.AggregateNPS, Window: metav1.Duration{Duration: time.Hour}, Every: &metav1.Duration{Duration: time.Hour},
+				Metric: cxv1alpha1.AggregateNPS, Window: cxv1alpha1.Duration{Duration: time.Hour}, Every: &cxv1alpha1.Duration{Duration: time.Hour},
 				MinResponses: 5, Condition: "value < 0.0",
 			},
 			Actions: cxv1alpha1.AlertActions{

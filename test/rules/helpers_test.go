@@ -111,7 +111,7 @@ func newProgram(t testing.TB, kube client.Client, rules ...*cxv1alpha1.AlertRule
 			Team:     cxv1alpha1.Team{CaseManagers: []cxv1alpha1.Subject{{Kind: "User", Name: "maria.lopez"}}},
 			Closure:  cxv1alpha1.ClosureRequirements{RootCauses: []string{"installer-bug", "documentation-gap"}},
 			DefaultPolicy: &cxv1alpha1.CasePolicy{
-				Severity: cxv1alpha1.SeverityNormal, ClosureGoal: metav1.Duration{Duration: 72 * time.Hour},
+				Severity: cxv1alpha1.SeverityNormal, ClosureGoal: cxv1alpha1.Duration{Duration: 72 * time.Hour},
 			},
 		},
 	}

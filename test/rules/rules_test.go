@@ -105,7 +105,7 @@ func TestCrashAfterCaseCreatedLeavesOneCase(t *testing.T) {
 // window, gets a Case of its own.
 func TestDedupMergesMatchesIntoTheOpenCase(t *testing.T) {
 	r := rule("installation-failed", "answers.completed == false")
-	r.Spec.Dedup = &cxv1alpha1.DedupSpec{Key: "customer.id", Window: metav1.Duration{Duration: 72 * time.Hour}}
+	r.Spec.Dedup = &cxv1alpha1.DedupSpec{Key: "customer.id", Window: cxv1alpha1.Duration{Duration: 72 * time.Hour}}
 	p := newProgram(t, nil, r)
 	p.post("r-1", "C-100", false, "")
 	p.drain()
@@ -287,7 +287,7 @@ func TestThrottleHoldsWithManyWorkers(t *testing.T) {
 // Case absorbs the match, a resolved one is passed by.
 func TestDedupFindsCasesTheStoreDidNotRecord(t *testing.T) {
 	r := rule("installation-failed", "answers.completed == false")
-	r.Spec.Dedup = &cxv1alpha1.DedupSpec{Key: "customer.id", Window: metav1.Duration{Duration: 72 * time.Hour}}
+	r.Spec.Dedup = &cxv1alpha1.DedupSpec{Key: "customer.id", Window: cxv1alpha1.Duration{Duration: 72 * time.Hour}}
 	p := newProgram(t, nil, r)
 	p.post("r-1", "C-100", false, "")
 	p.drain()

@@ -64,7 +64,7 @@ func BenchmarkCaseOpening(b *testing.B) {
 func openingRules() []*cxv1alpha1.AlertRule {
 	plain := rule("plain", "metadata.mode == 'plain'")
 	dedup := rule("dedup", "metadata.mode == 'dedup'")
-	dedup.Spec.Dedup = &cxv1alpha1.DedupSpec{Key: "customer.id", Window: metav1.Duration{Duration: 24 * time.Hour}}
+	dedup.Spec.Dedup = &cxv1alpha1.DedupSpec{Key: "customer.id", Window: cxv1alpha1.Duration{Duration: 24 * time.Hour}}
 	throttle := rule("throttle", "metadata.mode == 'throttle'")
 	throttle.Spec.Throttle = &cxv1alpha1.ThrottleSpec{MaxCasesPerHour: 1_000_000}
 	return []*cxv1alpha1.AlertRule{plain, dedup, throttle}
