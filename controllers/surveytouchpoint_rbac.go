@@ -13,7 +13,8 @@ import (
 
 // collectorSecretNames are the Secrets a touchpoint's collector may read:
 // those its touchpoint names, and those of the NotificationChannels that
-// the namespace's AlertRules selecting the touchpoint notify. A channel that
+// the namespace's AlertRules selecting the touchpoint notify and of its
+// staff directory's channel. A channel that
 // does not exist (yet) names none; its creation brings the touchpoint back
 // (the channel watch), and the Role follows.
 func collectorSecretNames(ctx context.Context, c client.Reader, tp *cxv1alpha1.SurveyTouchpoint) ([]string, error) {
@@ -34,6 +35,9 @@ func collectorSecretNames(ctx context.Context, c client.Reader, tp *cxv1alpha1.S
 		for _, n := range r.Spec.Actions.Notify {
 			channels = append(channels, n.Channel)
 		}
+	}
+	if d := tp.Spec.StaffDirectory; d != nil {
+		channels = append(channels, d.Channel)
 	}
 	slices.Sort(channels)
 	for _, name := range slices.Compact(channels) {

@@ -109,6 +109,12 @@ type SurveyTouchpointSpec struct {
 	// +kubebuilder:default={enabled: true, maxLength: 2000}
 	Comment *CommentSpec `json:"comment,omitempty"`
 
+	// staffDirectory lets a Recognition rule reach the employee a response
+	// praises (the metadata employee, agent, technician, associate or
+	// staff) with a message of their own.
+	// +optional
+	StaffDirectory *StaffDirectory `json:"staffDirectory,omitempty"`
+
 	// contactPolicy protects customers from survey fatigue: sampling,
 	// quarantine after a survey and a cap on invitations per window.
 	// +optional
@@ -258,6 +264,41 @@ type Choice struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=200
 	Label string `json:"label,omitempty"`
+}
+
+// StaffDirectory maps the employees responses name to their addresses.
+type StaffDirectory struct {
+	// channel is the email NotificationChannel (same namespace) the praise
+	// goes through; its own to list is not used for it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Channel string `json:"channel"`
+
+	// people by the id the response metadata gives (for example a
+	// technician id).
+	// +required
+	// +listType=map
+	// +listMapKey=id
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1000
+	People []StaffMember `json:"people"`
+}
+
+// StaffMember is one employee of a StaffDirectory.
+type StaffMember struct {
+	// id as responses name the employee (metadata employee, agent,
+	// technician, associate or staff).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	ID string `json:"id"`
+
+	// email of the employee.
+	// +required
+	// +kubebuilder:validation:MaxLength=254
+	// +kubebuilder:validation:Pattern=`^[^@\s]+@[^@\s]+$`
+	Email string `json:"email"`
 }
 
 // CommentSpec configures the free-text comment of a response.

@@ -36,6 +36,9 @@ type ruleSet struct {
 	index *rules.Index
 	// skipped maps a rule name to why it is not evaluated.
 	skipped map[string]string
+	// staff is the touchpoint's directory of employees Recognition rules
+	// reach directly (nil: none).
+	staff *cxv1alpha1.StaffDirectory
 }
 
 // compileRules compiles the rules of the namespace that select tp.
@@ -44,7 +47,7 @@ func compileRules(tp *cxv1alpha1.SurveyTouchpoint, all []cxv1alpha1.AlertRule) (
 	if err != nil {
 		return nil, fmt.Errorf("rule environment of touchpoint %s: %w", tp.Name, err)
 	}
-	rs := &ruleSet{env: env, skipped: map[string]string{}}
+	rs := &ruleSet{env: env, skipped: map[string]string{}, staff: tp.Spec.StaffDirectory.DeepCopy()}
 	sorted := append([]cxv1alpha1.AlertRule(nil), all...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	for i := range sorted {
@@ -206,7 +209,7 @@ func (rs *ruleSet) evaluate(namespace string, resp *rules.Response, sentiment *f
 				return m, err
 			}
 		}
-		actions, err := cr.actions(namespace, resp, sentiment, parts, act, now)
+		actions, err := cr.actions(namespace, resp, sentiment, parts, act, now, rs.staff)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rule %s: %w", cr.rule.Name, err))
 			continue
@@ -220,7 +223,7 @@ func (rs *ruleSet) evaluate(namespace string, resp *rules.Response, sentiment *f
 // actions builds the outbox entries of one matched rule. Their dedup keys
 // are "<response>/<rule>/<action>", so a rule's actions are written once
 // per response.
-func (cr *compiledRule) actions(namespace string, resp *rules.Response, sentiment *float64, parts *responseParts, act *rules.Activation, now time.Time) ([]store.NewAction, error) {
+func (cr *compiledRule) actions(namespace string, resp *rules.Response, sentiment *float64, parts *responseParts, act *rules.Activation, now time.Time, staff *cxv1alpha1.StaffDirectory) ([]store.NewAction, error) {
 	r := cr.rule
 	var out []store.NewAction
 	add := func(kind, suffix string, payload any) error {
@@ -271,7 +274,40 @@ func (cr *compiledRule) actions(namespace string, resp *rules.Response, sentimen
 			return nil, err
 		}
 	}
+	// Recognition also reaches the praised employee, when the touchpoint's
+	// staff directory knows their address.
+	if email := staffEmail(staff, praised(resp)); kind == cxv1alpha1.AlertRecognition && email != "" {
+		msg := praiseMessage(r, resp)
+		msg.Key = resp.Touchpoint + "/" + resp.ID + "/" + r.Name + "/praised"
+		msg.To = []string{email}
+		if err := add(store.ActionRecognition, "praised", NotifyPayload{Namespace: namespace, Rule: r.Name, Channel: staff.Channel, Message: msg}); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// praised is the employee a response names (metadata employee, agent, ...).
+func praised(resp *rules.Response) string {
+	for _, k := range praiseKeys {
+		if v := resp.Metadata[k]; v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// staffEmail is the directory's address of an employee, "" when unknown.
+func staffEmail(d *cxv1alpha1.StaffDirectory, id string) string {
+	if d == nil || id == "" {
+		return ""
+	}
+	for _, p := range d.People {
+		if p.ID == id {
+			return p.Email
+		}
+	}
+	return ""
 }
 
 func caseTitle(r *cxv1alpha1.AlertRule, oc *cxv1alpha1.OpenCaseAction) string {
@@ -314,13 +350,7 @@ func matchMessage(namespace string, r *cxv1alpha1.AlertRule, resp *rules.Respons
 // praiseMessage is a "wow" alert: praise for the employee the response
 // names (metadata employee, agent, ...).
 func praiseMessage(r *cxv1alpha1.AlertRule, resp *rules.Response) notify.Message {
-	who := ""
-	for _, k := range praiseKeys {
-		if v := resp.Metadata[k]; v != "" {
-			who = v
-			break
-		}
-	}
+	who := praised(resp)
 	title := "A customer praised the team"
 	if who != "" {
 		title = "A customer praised " + who

@@ -214,6 +214,46 @@ func TestRecognitionPraisesTheAgentWithoutACase(t *testing.T) {
 	}
 }
 
+// A Recognition rule also reaches the praised employee through the
+// touchpoint's staff directory: one message of their own, addressed to
+// them, once however often the response is retried; an employee the
+// directory does not know is praised on the channels only.
+func TestRecognitionReachesThePraisedEmployee(t *testing.T) {
+	r := rule("wow", "answers.ease >= 3")
+	r.Spec.Kind = cxv1alpha1.AlertRecognition
+	r.Spec.Actions = cxv1alpha1.AlertActions{Notify: []cxv1alpha1.NotifyAction{{Channel: "frontline"}}}
+	p := newProgram(t, nil, r)
+	tp := p.tp.DeepCopy()
+	tp.Spec.StaffDirectory = &cxv1alpha1.StaffDirectory{Channel: "staff-mail", People: []cxv1alpha1.StaffMember{{ID: "T-17", Email: "tomas@acme.example"}}}
+	if err := p.srv.SetTouchpoint(tp); err != nil {
+		t.Fatal(err)
+	}
+	p.post("r-1", "C-1", true, `,"metadata":{"technician":"T-17"}`)
+	p.post("r-1", "C-1", true, `,"metadata":{"technician":"T-17"}`) // a retry
+	p.post("r-2", "C-2", true, `,"metadata":{"technician":"T-99"}`)
+	p.drain()
+	p.sent.mu.Lock()
+	defer p.sent.mu.Unlock()
+	var personal, broadcast int
+	for _, m := range p.sent.msgs {
+		switch m.channel {
+		case "staff-mail":
+			personal++
+			if len(m.msg.To) != 1 || m.msg.To[0] != "tomas@acme.example" || !strings.Contains(m.msg.Title, "T-17") {
+				t.Errorf("praise to the employee = %+v, want addressed to tomas@acme.example naming T-17", m.msg)
+			}
+		case "frontline":
+			broadcast++
+			if len(m.msg.To) != 0 {
+				t.Errorf("the channel's praise is addressed to %v, want the channel's own recipients", m.msg.To)
+			}
+		}
+	}
+	if personal != 1 || broadcast != 2 {
+		t.Errorf("%d messages to the employee and %d to the channel, want 1 (T-17 only, once) and 2", personal, broadcast)
+	}
+}
+
 // A suspended rule and a rule that does not compile are left out, and the
 // valid rule beside them keeps opening Cases.
 func TestInvalidOrSuspendedRulesDoNotStopValidOnes(t *testing.T) {
