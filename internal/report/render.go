@@ -8,7 +8,6 @@ import (
 	"html/template"
 	"strings"
 	"unicode/utf8"
-
 )
 
 // Rendered is a report in its delivery formats.
