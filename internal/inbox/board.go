@@ -8,6 +8,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/cases"
 )
 
 // Row is what a list shows of one Case, kept small so that a list over
@@ -29,9 +30,7 @@ type Row struct {
 }
 
 // open is a Case someone still has to work (not Resolved, not Closed).
-func (r *Row) open() bool {
-	return r.State != cxv1alpha1.CaseResolved && r.State != cxv1alpha1.CaseClosed
-}
+func (r *Row) open() bool { return !cases.IsDone(r.State) }
 
 // overdue is an open Case past its deadline.
 func (r *Row) overdue(now time.Time) bool {
@@ -41,11 +40,8 @@ func (r *Row) overdue(now time.Time) bool {
 func rowOf(c *cxv1alpha1.Case) *Row {
 	r := &Row{
 		Namespace: c.Namespace, Name: c.Name, Title: c.Spec.Title, Template: c.Spec.Template,
-		Severity: c.Spec.Severity, State: c.Spec.State, Assignee: c.Spec.Assignee,
+		Severity: c.Spec.Severity, State: cases.State(c), Assignee: c.Spec.Assignee,
 		OpenedAt: c.CreationTimestamp.Time, ResourceVersion: c.ResourceVersion,
-	}
-	if r.State == "" {
-		r.State = cxv1alpha1.CaseOpen
 	}
 	if c.Spec.Source != nil {
 		r.Touchpoint = c.Spec.Source.Touchpoint

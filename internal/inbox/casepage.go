@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/cases"
 )
 
 // CaseView is what the Case page shows.
@@ -254,7 +255,7 @@ func (ch change) apply(c *cxv1alpha1.Case, by string, now time.Time) {
 	log := func(t cxv1alpha1.ActionType, text string) {
 		c.Spec.Actions = append(c.Spec.Actions, cxv1alpha1.CaseAction{At: metav1.NewTime(now.UTC().Truncate(time.Second)), By: by, Type: t, Text: text})
 	}
-	state := cmp.Or(c.Spec.State, cxv1alpha1.CaseOpen)
+	state := cases.State(c)
 	switch ch.kind {
 	case kindAction:
 		log(ch.actionType, ch.text)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/cases"
 )
 
 // View is which Cases a list shows.
@@ -115,7 +116,7 @@ func rowPtrLess(now time.Time) func(a, b *Row) int {
 		if c := a.DueAt.Compare(b.DueAt); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(severityRank[a.Severity], severityRank[b.Severity]); c != 0 {
+		if c := cmp.Compare(cases.SeverityRank(b.Severity), cases.SeverityRank(a.Severity)); c != 0 {
 			return c
 		}
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))

@@ -76,7 +76,3 @@ func stateLabel(s cxv1alpha1.CaseState) string {
 	}
 	return string(s)
 }
-
-var severityRank = map[cxv1alpha1.Severity]int{
-	cxv1alpha1.SeverityUrgent: 0, cxv1alpha1.SeverityHigh: 1, cxv1alpha1.SeverityNormal: 2, cxv1alpha1.SeverityLow: 3,
-}

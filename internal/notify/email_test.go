@@ -15,6 +15,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net"
+	"net/http"
 	"net/mail"
 	"net/textproto"
 	"strconv"
@@ -445,4 +446,40 @@ func mustAddress(t testing.TB, s string) *mail.Address {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// A message addressed to people (Message.To) goes to them only, not to
+// the channel's own list, in the envelope and the header; a channel that
+// cannot address people refuses it for good.
+func TestEmailAddressedToPeople(t *testing.T) {
+	pki := newTestPKI(t)
+	srv := startSMTP(t, pki, false, "", "")
+	ns := env.Namespace(t)
+	rcv := newReceiver(t, http.StatusOK)
+	create(t, emailChannel(ns, "people", srv.port(t), cxv1alpha1.SMTPStartTLS, ""))
+	createWebhookChannel(t, ns, "crm", rcv.URL)
+	n, _ := newTestNotifier(t, func(o *Options) { o.RootCAs = pki.pool })
+
+	msg := sampleMessage("case/Opened/to/priya")
+	msg.To = []string{"Priya Nair <priya@acme.example>"}
+	if err := n.Deliver(context.Background(), ns, "people", msg); err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+	mails := srv.Mails()
+	if len(mails) != 1 || strings.Join(mails[0].To, ",") != "priya@acme.example" {
+		t.Fatalf("mails %+v, want one to priya@acme.example only", mails)
+	}
+	parsed, err := mail.ReadMessage(bytes.NewReader(mails[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to, err := parsed.Header.AddressList("To"); err != nil || len(to) != 1 || to[0].Address != "priya@acme.example" {
+		t.Errorf("To header = %q, want Priya only", parsed.Header.Get("To"))
+	}
+	if err := n.Deliver(context.Background(), ns, "crm", msg); !IsPermanent(err) || !strings.Contains(err.Error(), "cannot address people") {
+		t.Errorf("person-addressed message to a webhook: %v, want a permanent error", err)
+	}
+	if len(rcv.Requests()) != 0 {
+		t.Error("the webhook received a message addressed to a person")
+	}
 }
