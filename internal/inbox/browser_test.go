@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -264,6 +265,31 @@ func TestFrontlineWorksCasesInTheBrowser(t *testing.T) {
 			t.Errorf("closed Case = %s %+v, want Closed with root cause installer-defect, recovered", c.Spec.State, c.Spec.Resolution)
 		}
 		run(priya, t, "member sees the close live", chromedp.Navigate(priyaURL+"/namespaces/"+p.ns+"/cases/late"), waitForText("#state", "Closed"))
+	})
+
+	t.Run("the manager's overview", func(t *testing.T) {
+		// The manager (not running here) records when the Case closed.
+		c := p.getCase(ctx, t, "late")
+		closed := metav1.NewTime(time.Now().Truncate(time.Second))
+		c.Status.ClosedAt, c.Status.ObservedState = &closed, cxv1alpha1.CaseClosed
+		if err := env.Client.Status().Update(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		run(maria, t, "overview", chromedp.Navigate(mariaURL+"/overview"), chromedp.WaitVisible(css("h1")), waitForText("main", "1 closed"))
+		got := text(maria, t, "main")
+		// late was closed two days past its deadline; soon, done and other
+		// are open or resolved; soon and other are open, none overdue now.
+		for _, want := range []string{"The Cases of the templates you manage.", "1 closed, 0 within their goal", "installation-support"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("overview lacks %q:\n%s", want, got)
+			}
+		}
+		if n := count(maria, t, "#tmpl-h ~ .scroll tbody tr"); n != 1 {
+			t.Errorf("overview by template has %d rows, want 1", n)
+		}
+		if got := text(maria, t, "#asg-h ~ .scroll tbody"); !strings.Contains(got, member) || !strings.Contains(got, "lukas.meyer") {
+			t.Errorf("overview by assignee = %q, want priya.nair and lukas.meyer", got)
+		}
 	})
 
 	t.Run("an outsider sees nothing", func(t *testing.T) {
