@@ -207,7 +207,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 		if err := cxwebhook.Add(ctx, mgr, &cxwebhook.Certificates{
 			Namespace: ns, SecretName: f.webhookSecret, WebhookConfiguration: f.webhookConfig, CertDir: f.webhookCertDir,
 			DNSNames: []string{svc, svc + "." + ns, svc + "." + ns + ".svc", svc + "." + ns + ".svc.cluster.local"},
-		}); err != nil {
+		}, nil); err != nil {
 			return fmt.Errorf("case webhook: %w", err)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -34,11 +35,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/controllers"
 	"github.com/cxloop/cxloop/internal/notify"
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
+	cxwebhook "github.com/cxloop/cxloop/internal/webhook"
 )
 
 // Options configure Run. The zero value of a field takes its default.
@@ -400,7 +403,20 @@ func (s *session) startProgram(ctx context.Context) error {
 	if s.inboxURL, s.signIn, err = startInbox(ctx, s.cfg, scheme, s.o.Namespace, s.clock.Now, s.log.WithName("inbox"), &s.background); err != nil {
 		return err
 	}
-	cached, err := startManager(ctx, s.cfg, scheme, s.clock, s.collectors, s.inboxURL, s.log, &s.background, s.mgrErr)
+	// The access hierarchy as `make deploy` installs it: the admission
+	// policies and the Case webhook, which the manager serves.
+	webhookAddr, err := freeLoopback()
+	if err != nil {
+		return err
+	}
+	if err := installAccess(ctx, s.cl, s.o.Repo, webhookAddr); err != nil {
+		return err
+	}
+	mgrCfg, err := managerConfig(s.env)
+	if err != nil {
+		return err
+	}
+	cached, err := startManager(ctx, mgrCfg, scheme, s.clock, s.collectors, s.inboxURL, webhookAddr, filepath.Join(s.o.DataDir, "webhook"), s.log, &s.background, s.mgrErr)
 	if err != nil {
 		return err
 	}
@@ -476,15 +492,30 @@ func (s *session) simulate(ctx context.Context) (*Summary, error) {
 // clock, with the real notifier and the in-process collectors' endpoints,
 // and returns its (cached) client. Its error (it stopped before ctx
 // ended) goes to errc.
-func startManager(ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Scheme, clock *Clock, collectors *Collectors, baseURL string, log logr.Logger, wg *sync.WaitGroup, errc chan<- error) (client.Client, error) {
+func startManager(ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Scheme, clock *Clock, collectors *Collectors, baseURL, webhookAddr, certDir string, log logr.Logger, wg *sync.WaitGroup, errc chan<- error) (client.Client, error) {
+	host, port, err := net.SplitHostPort(webhookAddr)
+	if err != nil {
+		return nil, err
+	}
+	portNum, _ := strconv.Atoi(port)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 log.WithName("manager"),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		WebhookServer:          ctrlwebhook.NewServer(ctrlwebhook.Options{Host: host, Port: portNum, CertDir: certDir}),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	// Actions are dated on the demo's clock, which runs ahead of the wall
+	// clock and so fast that two minutes pass in a few milliseconds: the
+	// skew allowed is a simulated half day (a few real seconds).
+	if err := cxwebhook.Add(ctx, mgr, &cxwebhook.Certificates{
+		Namespace: managerNS, SecretName: accessPrefix + "webhook-cert", WebhookConfiguration: accessPrefix + "case-audit",
+		CertDir: certDir, IPs: []net.IP{net.ParseIP(host)},
+	}, &cxwebhook.CaseAudit{Now: clock.Now, Skew: 12 * time.Hour}); err != nil {
+		return nil, fmt.Errorf("case webhook: %w", err)
 	}
 	deliverer := notify.NewWithSecretReader(mgr.GetClient(), mgr.GetAPIReader(), notify.Options{
 		Now: clock.Now, Log: log.WithName("notify"),

@@ -104,7 +104,18 @@ func (w *CaseAudit) audit(old, c *cxv1alpha1.Case, user string) ([]cxv1alpha1.Ca
 		}
 	}
 	if old.Name != "" { // UPDATE
+		// A client that logs the change itself (the inbox does) keeps its
+		// entry, now dated by the server; no second one is added.
+		logged := map[cxv1alpha1.ActionType]bool{}
+		for _, a := range actions[len(old.Spec.Actions):] {
+			if a.By == user {
+				logged[a.Type] = true
+			}
+		}
 		add := func(typ cxv1alpha1.ActionType, text string) {
+			if logged[typ] {
+				return
+			}
 			actions = append(actions, cxv1alpha1.CaseAction{At: metav1.NewTime(now), By: user, Type: typ, Text: text})
 			changed = true
 		}

@@ -49,6 +49,10 @@ func TestCaseAudit(t *testing.T) {
 			c.Spec.Assignee, c.Spec.Severity = "maria", cxv1alpha1.SeverityUrgent
 			c.Spec.Actions = append(c.Spec.Actions, cxv1alpha1.CaseAction{By: "priya", Type: cxv1alpha1.ActionNote})
 		}, want: []string{"Note/priya/@now", "Reassigned/priya/assignee: jonas → maria", "Escalated/priya/severity: Normal → Urgent"}},
+		{name: "a change the client logged itself is not logged twice", change: func(c *cxv1alpha1.Case) {
+			c.Spec.State = cxv1alpha1.CaseInProgress
+			c.Spec.Actions = append(c.Spec.Actions, cxv1alpha1.CaseAction{At: metav1.NewTime(now), By: "priya", Type: cxv1alpha1.ActionStateChanged, Text: "Open → In progress"})
+		}, want: nil},
 		{name: "defaults set at opening are not changes", change: func(c *cxv1alpha1.Case) {}, create: true, want: nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

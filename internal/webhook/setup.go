@@ -17,8 +17,10 @@ const RenewEvery = 24 * time.Hour
 // Add registers the Case webhook with mgr's webhook server, makes sure the
 // serving certificate exists before the server starts (certs.Client may be
 // nil: a direct client is made from mgr's configuration) and renews it daily
-// while the manager runs.
-func Add(ctx context.Context, mgr manager.Manager, certs *Certificates) error {
+// while the manager runs. audit configures the Case webhook's clock and
+// skew (nil: the wall clock and DefaultSkew; the demo passes its
+// accelerated clock).
+func Add(ctx context.Context, mgr manager.Manager, certs *Certificates, audit *CaseAudit) error {
 	if certs.Client == nil {
 		c, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme()})
 		if err != nil {
@@ -29,7 +31,11 @@ func Add(ctx context.Context, mgr manager.Manager, certs *Certificates) error {
 	if err := certs.Ensure(ctx); err != nil {
 		return err
 	}
-	mgr.GetWebhookServer().Register(CasePath, &admission.Webhook{Handler: NewCaseAudit(mgr.GetScheme())})
+	if audit == nil {
+		audit = &CaseAudit{}
+	}
+	audit.Decoder = admission.NewDecoder(mgr.GetScheme())
+	mgr.GetWebhookServer().Register(CasePath, &admission.Webhook{Handler: audit})
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		log := ctrl.Log.WithName("webhook-certificate")
 		t := time.NewTicker(RenewEvery)

@@ -154,7 +154,7 @@ func serveWebhook(t *testing.T, a access, addr string) {
 	if err := cxwebhook.Add(ctx, mgr, &cxwebhook.Certificates{
 		Namespace: a.managerNS, SecretName: a.prefix + "webhook-cert", WebhookConfiguration: a.prefix + "case-audit",
 		CertDir: certDir, IPs: []net.IP{net.ParseIP(host)},
-	}); err != nil {
+	}, nil); err != nil {
 		stop()
 		t.Fatalf("%s: set up the webhook as the manager: %v", a.source, err)
 	}
