@@ -56,6 +56,9 @@ func channelSecrets(spec *cxv1alpha1.NotificationChannelSpec) []secretNeed {
 	if t := spec.Teams; t != nil {
 		keyRef("spec.teams.webhookURLSecretRef", &t.WebhookURLSecretRef)
 	}
+	if s := spec.SMS; s != nil {
+		needs = append(needs, secretNeed{field: "spec.sms.credentialsSecretRef", name: s.CredentialsSecretRef.Name, keys: []string{"username", "password"}})
+	}
 	if w := spec.Webhook; w != nil {
 		keyRef("spec.webhook.urlSecretRef", w.URLSecretRef)
 		keyRef("spec.webhook.signingSecretRef", &w.SigningSecretRef)

@@ -129,6 +129,10 @@ func (r *SurveyTouchpointReconciler) refreshCounts(ctx context.Context, tp *cxv1
 		outbox.OldestAge = &cxv1alpha1.Duration{Duration: time.Since(*st.OutboxOldest).Round(time.Second)}
 	}
 	tp.Status.Outbox = outbox
+	if inv := st.Invitations; inv != nil {
+		tp.Status.Invitations = &cxv1alpha1.InvitationCounts{Scheduled: inv.Scheduled, Sent: inv.Sent, Reminded: inv.Reminded,
+			Failed: inv.Failed, Skipped: inv.Skipped, Answered: inv.Answered}
+	}
 	return nil
 }
 

@@ -27,6 +27,14 @@ func collectorSecretNames(ctx context.Context, c client.Reader, tp *cxv1alpha1.S
 		return nil, fmt.Errorf("list alert rules: %w", err)
 	}
 	var channels []string
+	// The channels that carry the touchpoint's invitations to customers.
+	if d := tp.Spec.Distribution; d != nil {
+		for _, ref := range []*cxv1alpha1.ChannelRef{d.Email, d.SMS} {
+			if ref != nil {
+				channels = append(channels, ref.Channel)
+			}
+		}
+	}
 	for i := range rules.Items {
 		r := &rules.Items[i]
 		if selected, _ := validate.SelectTouchpoints(r.Spec.Touchpoints, []cxv1alpha1.SurveyTouchpoint{*tp}); len(selected) == 0 {

@@ -5,7 +5,7 @@ import (
 )
 
 // ChannelType is the kind of destination.
-// +kubebuilder:validation:Enum=Email;Slack;Teams;Webhook
+// +kubebuilder:validation:Enum=Email;Slack;Teams;Webhook;SMS
 type ChannelType string
 
 // Channel types.
@@ -14,6 +14,9 @@ const (
 	ChannelTypeSlack   ChannelType = "Slack"
 	ChannelTypeTeams   ChannelType = "Teams"
 	ChannelTypeWebhook ChannelType = "Webhook"
+	// ChannelTypeSMS sends text messages to customers (survey invitations);
+	// it carries no staff notifications.
+	ChannelTypeSMS ChannelType = "SMS"
 )
 
 // SMTPSecurity is how the SMTP connection is protected.
@@ -36,8 +39,10 @@ const (
 // +kubebuilder:validation:XValidation:rule="(self.type == 'Slack') == has(self.slack)",message="slack must be set when type is Slack, and only then",fieldPath=".slack"
 // +kubebuilder:validation:XValidation:rule="(self.type == 'Teams') == has(self.teams)",message="teams must be set when type is Teams, and only then",fieldPath=".teams"
 // +kubebuilder:validation:XValidation:rule="(self.type == 'Webhook') == has(self.webhook)",message="webhook must be set when type is Webhook, and only then",fieldPath=".webhook"
+// +kubebuilder:validation:XValidation:rule="(self.type == 'SMS') == has(self.sms)",message="sms must be set when type is SMS, and only then",fieldPath=".sms"
 type NotificationChannelSpec struct {
-	// type of the channel: Email, Slack, Teams or Webhook.
+	// type of the channel: Email, Slack, Teams, Webhook, or SMS (for
+	// customers' survey invitations only).
 	// +required
 	Type ChannelType `json:"type"`
 
@@ -57,6 +62,10 @@ type NotificationChannelSpec struct {
 	// +optional
 	Webhook *WebhookChannel `json:"webhook,omitempty"`
 
+	// sms sends text messages through an HTTP SMS gateway.
+	// +optional
+	SMS *SMSChannel `json:"sms,omitempty"`
+
 	// rateLimit caps messages sent per minute; the rest wait.
 	// +optional
 	// +kubebuilder:default=60
@@ -69,6 +78,32 @@ type NotificationChannelSpec struct {
 	// are refused by default.
 	// +optional
 	AllowPrivateDestinations bool `json:"allowPrivateDestinations,omitempty"`
+}
+
+// SMSChannel sends text messages through an HTTP SMS gateway speaking the
+// Twilio-style Messages API: a POST of the form fields To, From and Body to
+// url with HTTP basic authentication (account id and token), answered 2xx
+// when accepted. Each request carries an Idempotency-Key header (and
+// I-Twilio-Idempotency-Token) that stays the same on retries.
+type SMSChannel struct {
+	// url of the gateway's Messages resource, for example
+	// https://api.twilio.com/2010-04-01/Accounts/AC.../Messages.json.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	URL string `json:"url"`
+
+	// from is the sender: an E.164 number such as +14155550100, or the
+	// gateway's sender id.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	From string `json:"from"`
+
+	// credentialsSecretRef names a Secret with keys username (the account
+	// id) and password (the auth token).
+	// +required
+	CredentialsSecretRef SecretReference `json:"credentialsSecretRef"`
 }
 
 // EmailChannel sends email over SMTP.

@@ -4,6 +4,14 @@ package v1alpha1
 // customers: at /s/{token} for an invitation link, and at /p for the public
 // link of a touchpoint without invitations (a QR code on a receipt, a kiosk).
 type SurveyPageSpec struct {
+	// publicURL is the collector's public surface as customers reach it
+	// (the Ingress), for example https://survey.acme.example/upgrade-install:
+	// the links of invitations and the public link's QR code start with it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s?#]+$`
+	PublicURL string `json:"publicURL,omitempty"`
+
 	// title shown at the top of the page; defaults to spec.displayName, then
 	// to the touchpoint's name.
 	// +optional

@@ -75,6 +75,7 @@ const (
 // SurveyTouchpointSpec declares a listening post on the customer journey.
 // +kubebuilder:validation:XValidation:rule="!has(self.storage) || self.storage.type != 'Embedded' || !has(self.collector) || !has(self.collector.replicas) || self.collector.replicas == 1",message="collector.replicas must be 1 with the Embedded store (a SQLite file has one writer); set storage.type: PostgreSQL to run more replicas",fieldPath=".collector.replicas"
 // +kubebuilder:validation:XValidation:rule="!has(self.prediction) || self.questions.exists(q, q.id == self.prediction.question && (self.prediction.target == 'Detractor' ? q.type == 'NPS' : (self.prediction.target == 'BottomTwoBox' ? q.type in ['CSAT', 'Rating'] : q.type in ['CES', 'Rating'])))",message="prediction.question must name a question of this touchpoint: an NPS question for target Detractor, a CSAT or Rating question for BottomTwoBox, a CES or Rating question for Mean",fieldPath=".prediction.question"
+// +kubebuilder:validation:XValidation:rule="!has(self.distribution) || (has(self.invitations) && has(self.invitations.signingKeySecretRef))",message="distribution needs invitations.signingKeySecretRef: the links it sends carry signed invitation tokens",fieldPath=".distribution"
 // +kubebuilder:validation:XValidation:rule="!has(self.survey) || !has(self.survey.publicLink) || !self.survey.publicLink.enabled || !has(self.invitations) || !self.invitations.requireToken",message="survey.publicLink cannot be enabled while invitations.requireToken is true: the public link has no invitation token",fieldPath=".survey.publicLink"
 // +kubebuilder:validation:XValidation:rule="!has(self.contactPolicy) || !has(self.contactPolicy.scope) || self.contactPolicy.scope != 'Program' || (has(self.storage) && self.storage.type == 'PostgreSQL')",message="contactPolicy.scope: Program needs storage.type: PostgreSQL, the store the program's touchpoints share",fieldPath=".contactPolicy.scope"
 type SurveyTouchpointSpec struct {
@@ -124,6 +125,12 @@ type SurveyTouchpointSpec struct {
 	// the collector's /v1/invitations endpoint.
 	// +optional
 	Invitations *InvitationSpec `json:"invitations,omitempty"`
+
+	// distribution invites customers after business events (POST
+	// /v1/events): which events, after what delay, by email or SMS, with
+	// which message, one reminder, quiet hours.
+	// +optional
+	Distribution *DistributionSpec `json:"distribution,omitempty"`
 
 	// survey configures the hosted survey page: its texts, their
 	// translations, and the public link.
@@ -530,6 +537,11 @@ type SurveyTouchpointStatus struct {
 	// responses counts stored responses, as read from the collector.
 	// +optional
 	Responses *ResponseCounts `json:"responses,omitempty"`
+
+	// invitations counts the invitations sent on business events, as read
+	// from the collector.
+	// +optional
+	Invitations *InvitationCounts `json:"invitations,omitempty"`
 
 	// outbox shows actions (cases, notifications) waiting for dispatch.
 	// +optional

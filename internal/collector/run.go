@@ -63,6 +63,14 @@ type RunOptions struct {
 	// MatchReportEvery is how often rules' status.matches is updated
 	// (default 10s).
 	MatchReportEvery time.Duration
+	// PublicURL overrides spec.survey.publicURL (Options.PublicURL).
+	PublicURL string
+	// DistributionEvery is how often due invitations are looked for
+	// (default 30s; an event that schedules one wakes the sender at once).
+	DistributionEvery time.Duration
+	// CustomerSender overrides the sender of invitations (default: the
+	// NotificationChannels through the API server).
+	CustomerSender CustomerSender
 	// DispatchWorkers drain the outbox concurrently (default 4).
 	DispatchWorkers int
 	Log             logr.Logger
@@ -121,7 +129,7 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 	var disp *Dispatcher
 	srv, err = NewServer(tp, Options{
 		Namespace: cfg.Namespace, Store: st, SigningKey: opts.SigningKey, APIToken: opts.APIToken, ProgramAPIToken: opts.ProgramAPIToken, Now: opts.Now,
-		RateLimit: opts.RateLimit, RateBurst: opts.RateBurst,
+		RateLimit: opts.RateLimit, RateBurst: opts.RateBurst, PublicURL: opts.PublicURL, CustomerSender: opts.CustomerSender,
 		Registerer: opts.Registerer, Gatherer: opts.Gatherer, Log: log,
 		OnActions: func() {
 			if disp != nil {
@@ -157,11 +165,20 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 			Registerer: opts.Registerer, Log: log.WithName("dispatcher"),
 		})
 		background.Go(func() { disp.Run(ctx) })
+		if srv.opts.CustomerSender == nil {
+			srv.opts.CustomerSender = notifier
+		}
 		background.Go(func() { reportMatches(ctx, kc, cfg.Namespace, &srv.matches, opts.MatchReportEvery, log) })
 	} else {
 		log.Info("standalone: no API server, so rule actions stay in the outbox until a collector with API access drains it")
 	}
 	background.Go(func() { runRetention(ctx, srv, st, opts.RetentionEvery, log) })
+	if opts.DistributionEvery == 0 {
+		opts.DistributionEvery = 30 * time.Second
+	}
+	if srv.opts.CustomerSender != nil {
+		background.Go(func() { srv.RunDistribution(ctx, opts.DistributionEvery) })
+	}
 
 	return serve(ctx, cfg, opts, srv, log)
 }

@@ -63,10 +63,13 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Log receives structured logs; customer contact details never go in.
 	Log logr.Logger
-	// PublicURL is the collector's address as customers reach it (through
-	// the Ingress), for links in invitations and the public link's QR
-	// code, for example https://survey.example.com/install.
+	// PublicURL overrides the touchpoint's spec.survey.publicURL: the
+	// collector's address as customers reach it, for links in invitations
+	// and the public link's QR code (the demo, tests).
 	PublicURL string
+	// CustomerSender sends invitations and reminders to customers; nil
+	// records them as failed.
+	CustomerSender CustomerSender
 	// OnActions, when set, is called after responses that triggered
 	// actions were stored (it wakes the outbox dispatcher).
 	OnActions func()
@@ -84,6 +87,7 @@ type Server struct {
 	public  *http.ServeMux
 	private *http.ServeMux
 	surveyPages
+	dist distribution
 }
 
 // NewServer returns a server for tp. Call SetTouchpoint when tp changes.
@@ -210,6 +214,8 @@ func (s *Server) routes() {
 	s.public, s.private = http.NewServeMux(), http.NewServeMux()
 	s.HandlePublic("POST /v1/responses", http.HandlerFunc(s.handleResponse))
 	s.surveyRoutes()
+	s.unsubscribeRoutes()
+	s.eventRoutes()
 	s.HandlePrivate("POST /v1/responses:batch", http.HandlerFunc(s.handleBatch))
 	s.HandlePrivate("POST /v1/invitations", http.HandlerFunc(s.handleInvitation))
 	s.HandlePrivate("GET /v1/status", http.HandlerFunc(s.handleStatus))
@@ -603,6 +609,12 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	if !oldest.IsZero() {
 		out.OutboxOldest = &oldest
 	}
+	inv, err := s.invitationStatus(r.Context(), st)
+	if err != nil {
+		writeStoreUnavailable(w, err.Error())
+		return
+	}
+	out.Invitations = inv
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -503,12 +503,12 @@ func (s *Server) handleQR(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if s.opts.PublicURL == "" {
+	if s.publicURL(st) == "" {
 		writeProblem(w, Problem{Type: problemInvalidQuery, Title: "No public address", Status: http.StatusNotFound,
 			Detail: "the collector does not know the address customers reach it at; set the collector's public URL"})
 		return
 	}
-	link := strings.TrimSuffix(s.opts.PublicURL, "/") + "/p"
+	link := strings.TrimSuffix(s.publicURL(st), "/") + "/p"
 	var (
 		body []byte
 		err  error
@@ -528,4 +528,16 @@ func (s *Server) handleQR(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	_, _ = w.Write(body)
+}
+
+// publicURL is where customers reach the public surface: the option, else
+// the touchpoint's spec.survey.publicURL.
+func (s *Server) publicURL(st *state) string {
+	if s.opts.PublicURL != "" {
+		return strings.TrimSuffix(s.opts.PublicURL, "/")
+	}
+	if sp := st.tp.Spec.Survey; sp != nil {
+		return strings.TrimSuffix(sp.PublicURL, "/")
+	}
+	return ""
 }

@@ -147,7 +147,7 @@ func TestSurveyPageInABrowserOnAPhone(t *testing.T) {
 	}
 	step("click No", chromedp.Click(chromedp.CSS(`label[for="f-resolved-1"]`)))
 	step("send again", chromedp.Click(chromedp.CSS(`button[type=submit]`)))
-	step("thanked", chromedp.WaitVisible(chromedp.CSS(`h1`)))
+	step("thanked", chromedp.WaitNotPresent(chromedp.CSS(`form`)))
 	body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`)))
 	if !strings.Contains(body, "Thanks, we read every answer.") {
 		t.Fatalf("after sending: %q", body)

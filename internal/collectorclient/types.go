@@ -51,6 +51,20 @@ type Status struct {
 	// StoreError, when set, is why the collector cannot write to its store
 	// right now (its /readyz fails meanwhile).
 	StoreError string `json:"storeError,omitempty"`
+	// Invitations counts the invitations and reminders sent on business
+	// events, when the touchpoint has any.
+	Invitations *InvitationCounts `json:"invitations,omitempty"`
+}
+
+// InvitationCounts are a touchpoint's scheduled invitations and reminders
+// by state.
+type InvitationCounts struct {
+	Scheduled int64 `json:"scheduled"`
+	Sent      int64 `json:"sent"`
+	Reminded  int64 `json:"reminded"`
+	Failed    int64 `json:"failed"`
+	Skipped   int64 `json:"skipped"`
+	Answered  int64 `json:"answered"`
 }
 
 // ArchiveRequest is the body of PUT /v1/archive/cases/{name}.

@@ -93,6 +93,12 @@ func (n *Notifier) newEmailSender(ctx context.Context, ch *cxv1alpha1.Notificati
 }
 
 func (s *emailSender) send(ctx context.Context, msg Message) error {
+	return s.sendWith(ctx, emailHeader{}, msg)
+}
+
+// sendWith sends msg with the extra header fields of h (From, To, Date and
+// Message-ID are the sender's).
+func (s *emailSender) sendWith(ctx context.Context, h emailHeader, msg Message) error {
 	// A message addressed to people goes to them only, not to the
 	// channel's own list.
 	rcpt := s.to
@@ -109,10 +115,9 @@ func (s *emailSender) send(ctx context.Context, msg Message) error {
 	if len(rcpt) == 0 {
 		return Permanent(errors.New("spec.email.to: no recipients; list at least one address"))
 	}
-	raw, err := buildEmail(emailHeader{
-		From: s.from, To: rcpt, Date: s.n.opts.Now(),
-		MessageID: messageID(s.scope, msg.Key, s.from.Address),
-	}, msg)
+	h.From, h.To, h.Date = s.from, rcpt, s.n.opts.Now()
+	h.MessageID = messageID(s.scope, msg.Key, s.from.Address)
+	raw, err := buildEmail(h, msg)
 	if err != nil {
 		return Permanent(err)
 	}
@@ -214,6 +219,9 @@ type emailHeader struct {
 	To        []*mail.Address
 	Date      time.Time
 	MessageID string
+	// ListUnsubscribe, when set, is the one-click unsubscribe URL of a
+	// message to a customer (RFC 2369 and RFC 8058).
+	ListUnsubscribe string
 }
 
 // buildEmail renders msg as a MIME message: multipart/alternative with a
@@ -236,6 +244,10 @@ func buildEmail(h emailHeader, msg Message) ([]byte, error) {
 	writeHeader(&buf, "Message-ID", h.MessageID)
 	writeHeader(&buf, "MIME-Version", "1.0")
 	writeHeader(&buf, "Auto-Submitted", "auto-generated")
+	if h.ListUnsubscribe != "" {
+		writeHeader(&buf, "List-Unsubscribe", "<"+h.ListUnsubscribe+">")
+		writeHeader(&buf, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+	}
 	if msg.Event != "" {
 		writeHeader(&buf, "X-Cxloop-Event", mime.QEncoding.Encode("utf-8", msg.Event))
 	}

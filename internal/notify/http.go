@@ -55,7 +55,9 @@ func (n *Notifier) post(ctx context.Context, t httpTarget, body []byte, header h
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("User-Agent", "cxloop-notify")
 	resp, err := t.client.Do(req)
 	if err != nil {

@@ -109,6 +109,9 @@ type Store interface {
 
 	// CaseLedger backs the dispatcher's throttle and dedup decisions.
 	CaseLedger
+	// Outreach keeps business events, scheduled invitations and
+	// unsubscribes.
+	Outreach
 
 	// SchemaVersion returns the highest applied migration version.
 	SchemaVersion(ctx context.Context) (int, error)

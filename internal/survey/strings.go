@@ -26,6 +26,7 @@ type Strings struct {
 	UnsubscribeAsk string
 	UnsubscribeBtn string
 	CharactersMax  string
+	OpenSurvey     string
 }
 
 var uiStrings = map[string]Strings{
@@ -39,7 +40,7 @@ var uiStrings = map[string]Strings{
 		InvalidTitle: "Link not valid", Invalid: "This survey link is not valid. Please use the link from your invitation as it is.",
 		TooManyTitle: "Please try again later", TooMany: "We have received many answers from your network. Please try again in a while.",
 		Unsubscribed: "You will not receive survey invitations from us any more.", UnsubscribeAsk: "Stop receiving survey invitations from us?", UnsubscribeBtn: "Unsubscribe",
-		CharactersMax: "at most %d characters",
+		CharactersMax: "at most %d characters", OpenSurvey: "Open the survey",
 	},
 	"de": {
 		Submit: "Antworten senden", Required: "Pflichtfeld", Optional: "optional", Yes: "Ja", No: "Nein",
@@ -51,7 +52,7 @@ var uiStrings = map[string]Strings{
 		InvalidTitle: "Link ungültig", Invalid: "Dieser Umfragelink ist ungültig. Bitte verwenden Sie den Link aus Ihrer Einladung unverändert.",
 		TooManyTitle: "Bitte später erneut versuchen", TooMany: "Aus Ihrem Netzwerk kamen viele Antworten. Bitte versuchen Sie es später erneut.",
 		Unsubscribed: "Sie erhalten keine Umfrageeinladungen mehr von uns.", UnsubscribeAsk: "Keine Umfrageeinladungen mehr von uns erhalten?", UnsubscribeBtn: "Abmelden",
-		CharactersMax: "höchstens %d Zeichen",
+		CharactersMax: "höchstens %d Zeichen", OpenSurvey: "Zur Umfrage",
 	},
 	"fr": {
 		Submit: "Envoyer mes réponses", Required: "obligatoire", Optional: "facultatif", Yes: "Oui", No: "Non",
@@ -63,7 +64,7 @@ var uiStrings = map[string]Strings{
 		InvalidTitle: "Lien non valide", Invalid: "Ce lien d'enquête n'est pas valide. Utilisez le lien de votre invitation tel quel.",
 		TooManyTitle: "Veuillez réessayer plus tard", TooMany: "Nous avons reçu beaucoup de réponses de votre réseau. Veuillez réessayer plus tard.",
 		Unsubscribed: "Vous ne recevrez plus d'invitations à nos enquêtes.", UnsubscribeAsk: "Ne plus recevoir d'invitations à nos enquêtes ?", UnsubscribeBtn: "Se désabonner",
-		CharactersMax: "%d caractères au maximum",
+		CharactersMax: "%d caractères au maximum", OpenSurvey: "Ouvrir l'enquête",
 	},
 	"es": {
 		Submit: "Enviar mis respuestas", Required: "obligatorio", Optional: "opcional", Yes: "Sí", No: "No",
@@ -75,7 +76,7 @@ var uiStrings = map[string]Strings{
 		InvalidTitle: "Enlace no válido", Invalid: "Este enlace de encuesta no es válido. Use el enlace de su invitación tal cual.",
 		TooManyTitle: "Inténtelo más tarde", TooMany: "Hemos recibido muchas respuestas desde su red. Inténtelo de nuevo más tarde.",
 		Unsubscribed: "Ya no recibirá invitaciones a nuestras encuestas.", UnsubscribeAsk: "¿Dejar de recibir invitaciones a nuestras encuestas?", UnsubscribeBtn: "Darse de baja",
-		CharactersMax: "como máximo %d caracteres",
+		CharactersMax: "como máximo %d caracteres", OpenSurvey: "Abrir la encuesta",
 	},
 }
 
