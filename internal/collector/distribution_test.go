@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/notify"
 )
@@ -47,7 +46,9 @@ func (o *outbox) take() []sentMessage {
 	return out
 }
 
-func hours(h int) *cxv1alpha1.Duration { return &cxv1alpha1.Duration{Duration: time.Duration(h) * time.Hour} }
+func hours(h int) *cxv1alpha1.Duration {
+	return &cxv1alpha1.Duration{Duration: time.Duration(h) * time.Hour}
+}
 
 // distributingTouchpoint invites 72h after upgrade-downloaded by email and
 // after technician-visit-completed by SMS, with one reminder after 48h.
