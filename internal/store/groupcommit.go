@@ -10,9 +10,14 @@ import (
 type saveRequest struct {
 	ctx       context.Context
 	responses []NewResponse
-	results   []SaveResult
-	err       error
-	done      chan struct{}
+	// encoded[i] is responses[i] encoded by the caller's goroutine, before
+	// it queues, so that the one committer only writes; encErr[i] is why
+	// it could not be.
+	encoded []encodedResponse
+	encErr  []error
+	results []SaveResult
+	err     error
+	done    chan struct{}
 }
 
 // flushFunc writes the responses of a batch of requests in one transaction
@@ -65,7 +70,11 @@ func (c *committer) save(ctx context.Context, responses []NewResponse) ([]SaveRe
 	if len(responses) == 0 {
 		return nil, nil
 	}
-	req := &saveRequest{ctx: ctx, responses: responses, done: make(chan struct{})}
+	req := &saveRequest{ctx: ctx, responses: responses, done: make(chan struct{}),
+		encoded: make([]encodedResponse, len(responses)), encErr: make([]error, len(responses))}
+	for i := range responses {
+		req.encoded[i], req.encErr[i] = encodeResponse(&responses[i])
+	}
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
@@ -156,15 +165,17 @@ func (c *committer) commit(batch []*saveRequest) {
 
 // items flattens the responses of a batch with the slot of each result.
 type batchItem struct {
-	r   *NewResponse
-	res *SaveResult
+	r      *NewResponse
+	enc    *encodedResponse
+	encErr error
+	res    *SaveResult
 }
 
 func batchItems(reqs []*saveRequest) []batchItem {
 	var items []batchItem
 	for _, req := range reqs {
 		for i := range req.responses {
-			items = append(items, batchItem{r: &req.responses[i], res: &req.results[i]})
+			items = append(items, batchItem{r: &req.responses[i], enc: &req.encoded[i], encErr: req.encErr[i], res: &req.results[i]})
 		}
 	}
 	return items

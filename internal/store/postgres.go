@@ -199,12 +199,11 @@ func (s *pgStore) flush(ctx context.Context, reqs []*saveRequest) error {
 	var items []*pgItem
 	first := map[string]int{}
 	for _, it := range batchItems(reqs) {
-		enc, err := encodeResponse(it.r)
-		if err != nil {
-			*it.res = SaveResult{Err: err}
+		if it.encErr != nil {
+			*it.res = SaveResult{Err: it.encErr}
 			continue
 		}
-		p := &pgItem{batchItem: it, enc: enc, firstOf: -1}
+		p := &pgItem{batchItem: it, enc: *it.enc, firstOf: -1}
 		key := it.r.Touchpoint + "\x00" + it.r.ID
 		if i, ok := first[key]; ok {
 			p.firstOf = i
@@ -216,8 +215,8 @@ func (s *pgStore) flush(ctx context.Context, reqs []*saveRequest) error {
 			sentiment = *it.r.Sentiment
 		}
 		p.args = []any{it.r.Touchpoint, it.r.ID, it.r.Customer.ID, it.r.Customer.Tier, it.r.Customer.Segment,
-			enc.attrs, enc.answers, it.r.Comment, sentiment, enc.themes, enc.metadata, enc.submittedAt, now,
-			nonNil(enc.kinds), nonNil(enc.keys), nonNil(enc.payloads), it.r.TokenID, s.cfg.Namespace, it.r.BodyHash}
+			it.enc.attrs, it.enc.answers, it.r.Comment, sentiment, it.enc.themes, it.enc.metadata, it.enc.submittedAt, now,
+			nonNil(it.enc.kinds), nonNil(it.enc.keys), nonNil(it.enc.payloads), it.r.TokenID, s.cfg.Namespace, it.r.BodyHash}
 		items = append(items, p)
 	}
 	if len(items) == 0 {

@@ -201,11 +201,11 @@ func (s *sqliteStore) flush(ctx context.Context, reqs []*saveRequest) error {
 		insertAction:   tx.StmtContext(ctx, s.stmts.insertAction),
 	}
 	for _, it := range batchItems(reqs) {
-		enc, err := encodeResponse(it.r)
-		if err != nil {
-			*it.res = SaveResult{Err: err}
+		if it.encErr != nil {
+			*it.res = SaveResult{Err: it.encErr}
 			continue
 		}
+		enc := it.enc
 		// A response without token or actions is one INSERT, atomic on
 		// its own (a failed statement rolls back alone): no savepoint.
 		single := it.r.TokenID == "" && len(it.r.Actions) == 0
@@ -214,7 +214,7 @@ func (s *sqliteStore) flush(ctx context.Context, reqs []*saveRequest) error {
 				return fmt.Errorf("group commit: %w", err)
 			}
 		}
-		res, err := saveOneSQLite(ctx, &st, s.cfg.Namespace, it.r, &enc, now)
+		res, err := saveOneSQLite(ctx, &st, s.cfg.Namespace, it.r, enc, now)
 		if !single {
 			if err != nil || res.Status == StatusTokenRejected {
 				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO response"); rerr != nil {
