@@ -131,7 +131,7 @@ func (r *ReportSubscriptionReconciler) schedule(ctx context.Context, rs *cxv1alp
 		due, missed = dueActivation(sched, base, now, deadline)
 		if due.IsZero() && !missed.IsZero() {
 			log.Info("missed report run skipped", "scheduledFor", missed, "startingDeadline", deadline)
-			r.eventf(rs, corev1.EventTypeWarning, "MissedRun",
+			r.eventf(rs, corev1.EventTypeWarning, cxv1alpha1.ReasonMissedRun,
 				"the run scheduled for %s was missed by more than startingDeadline %s (the manager was down?); skipped, the next run is on schedule",
 				missed.In(sched.Location()).Format(time.RFC3339), deadline)
 		}

@@ -47,7 +47,7 @@ func (r *ReportSubscriptionReconciler) run(ctx context.Context, rs *cxv1alpha1.R
 		log.Error(err, "report run failed")
 		rs.Status.LastResult = cxv1alpha1.ReportFailed
 		rs.Status.LastResultMessage = truncate(err.Error(), maxConditionMessage)
-		r.eventf(rs, corev1.EventTypeWarning, "ReportFailed", "%s", truncate(err.Error(), 1000))
+		r.eventf(rs, corev1.EventTypeWarning, cxv1alpha1.ReasonReportFailed, "%s", truncate(err.Error(), 1000))
 	}
 	rs.Status.Deliveries = nil
 
@@ -76,7 +76,7 @@ func (r *ReportSubscriptionReconciler) run(ctx context.Context, rs *cxv1alpha1.R
 	}
 	rs.Status.LastResult = cxv1alpha1.ReportSucceeded
 	rs.Status.LastResultMessage = fmt.Sprintf("%d responses from %d touchpoints, delivered to %d channels", rd.Report.Responses, len(touchpoints), len(rs.Spec.Channels))
-	r.eventf(rs, corev1.EventTypeNormal, "ReportSent", "%s", rs.Status.LastResultMessage)
+	r.eventf(rs, corev1.EventTypeNormal, cxv1alpha1.ReasonReportSent, "%s", rs.Status.LastResultMessage)
 	log.Info("report sent", "responses", rd.Report.Responses, "channels", len(rs.Spec.Channels))
 }
 

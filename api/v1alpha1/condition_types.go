@@ -147,6 +147,9 @@ const (
 	ReasonReportSent = "ReportSent"
 	// ReasonReportFailed: a ReportSubscription's run failed.
 	ReasonReportFailed = "ReportFailed"
+	// ReasonMissedRun: a ReportSubscription's scheduled run was missed by
+	// more than its startingDeadline (the manager was down) and skipped.
+	ReasonMissedRun = "MissedRun"
 )
 
 // Reasons of a SurveyTouchpoint's PredictionReady condition.
