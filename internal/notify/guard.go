@@ -64,6 +64,9 @@ func clusterInternalName(host string) bool {
 // and node ranges of carrier-grade NAT clusters, metadata services).
 // Loopback, private, link-local and unspecified addresses are checked
 // first, with netip's own predicates.
+// documentationAddress is the reason of the ranges reserved for examples.
+const documentationAddress = "a documentation address"
+
 var specialPurpose = []struct {
 	prefix netip.Prefix
 	reason string
@@ -74,11 +77,11 @@ var specialPurpose = []struct {
 	{netip.MustParsePrefix("100.100.100.200/32"), "a cloud metadata address"},
 	{netip.MustParsePrefix("100.64.0.0/10"), "a shared (carrier-grade NAT) address"},
 	{netip.MustParsePrefix("192.0.0.0/24"), "an IETF protocol assignment address"},
-	{netip.MustParsePrefix("192.0.2.0/24"), "a documentation address"},
+	{netip.MustParsePrefix("192.0.2.0/24"), documentationAddress},
 	{netip.MustParsePrefix("192.88.99.0/24"), "a 6to4 relay anycast address"},
 	{netip.MustParsePrefix("198.18.0.0/15"), "a benchmarking address"},
-	{netip.MustParsePrefix("198.51.100.0/24"), "a documentation address"},
-	{netip.MustParsePrefix("203.0.113.0/24"), "a documentation address"},
+	{netip.MustParsePrefix("198.51.100.0/24"), documentationAddress},
+	{netip.MustParsePrefix("203.0.113.0/24"), documentationAddress},
 	{netip.MustParsePrefix("224.0.0.0/4"), "a multicast address"},
 	{netip.MustParsePrefix("240.0.0.0/4"), "a reserved address"},
 	// fd00:ec2::254 is the AWS metadata service over IPv6 (inside the
@@ -86,8 +89,8 @@ var specialPurpose = []struct {
 	{netip.MustParsePrefix("64:ff9b:1::/48"), "a local-use NAT64 address"},
 	{netip.MustParsePrefix("100::/64"), "a discard-only address"},
 	{netip.MustParsePrefix("2001::/23"), "an IETF protocol assignment address"},
-	{netip.MustParsePrefix("2001:db8::/32"), "a documentation address"},
-	{netip.MustParsePrefix("3fff::/20"), "a documentation address"},
+	{netip.MustParsePrefix("2001:db8::/32"), documentationAddress},
+	{netip.MustParsePrefix("3fff::/20"), documentationAddress},
 	{netip.MustParsePrefix("5f00::/16"), "a segment-routing (SRv6) address"},
 	{netip.MustParsePrefix("fec0::/10"), "a site-local address"},
 	{netip.MustParsePrefix("ff00::/8"), "a multicast address"},

@@ -35,10 +35,6 @@ type access struct {
 	managerNS, managerSA string
 }
 
-func (a access) managerUser() string {
-	return fmt.Sprintf("system:serviceaccount:%s:%s", a.managerNS, a.managerSA)
-}
-
 // manager returns a client and a REST config acting as the manager's
 // ServiceAccount.
 func (a access) manager(t *testing.T) (client.Client, *rest.Config) {
@@ -121,7 +117,10 @@ func pointAtLoopback(t *testing.T, u *unstructured.Unstructured, addr string) {
 	t.Helper()
 	hooks, _, _ := unstructured.NestedSlice(u.Object, "webhooks")
 	for i, h := range hooks {
-		hook := h.(map[string]any)
+		hook, ok := h.(map[string]any)
+		if !ok {
+			t.Fatalf("webhooks[%d] is a %T, want an object", i, h)
+		}
 		path, _, _ := unstructured.NestedString(hook, "clientConfig", "service", "path")
 		hook["clientConfig"] = map[string]any{"url": "https://" + addr + path}
 		hooks[i] = hook

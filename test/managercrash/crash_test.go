@@ -279,7 +279,7 @@ func startManager(t *testing.T, bin, kubeconfig, collectorURL string) *managerPr
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
 			_ = p.cmd.Process.Kill()
-			_ = <-p.exited
+			t.Logf("manager stopped: %v", <-p.exited)
 		}
 	})
 	return p
@@ -290,7 +290,7 @@ func (p *managerProc) kill(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("kill the manager: %v", err)
 	}
-	_ = <-p.exited // killed: the exit status is the signal
+	t.Logf("manager killed: %v", <-p.exited)
 }
 
 func (p *managerProc) log() string { return p.out.String() }
