@@ -401,10 +401,22 @@ type CollectorSpec struct {
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
-	// rateLimit is the per-client request rate above which the collector
-	// answers 429.
+	// rateLimit is the per-client request rate above which the public
+	// surface answers 429 (default 20 per second, burst 40).
 	// +optional
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+
+	// trustedProxies are the CIDRs of the proxies in front of the
+	// collector (an Ingress controller, a load balancer). For a request
+	// from one of them the client is the last address in X-Forwarded-For
+	// that is not a trusted proxy; otherwise it is the connection's
+	// address, and X-Forwarded-For is ignored.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c))",message="trustedProxies must be CIDRs such as 10.0.0.0/8 or fd00::/8"
+	TrustedProxies []string `json:"trustedProxies,omitempty"`
 }
 
 // RateLimit is a token bucket.
@@ -478,6 +490,27 @@ type RetentionSpec struct {
 	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
 	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="retention.contactDetails must be a positive duration such as 2160h"
 	ContactDetails *Duration `json:"contactDetails,omitempty"`
+
+	// contactAttributes are customer attribute keys that hold contact
+	// details, besides the built-in ones (email, phone, mobile, name,
+	// first/last/full name, address and their variants). Keys match
+	// whatever their case and punctuation ("E-Mail" is email). They are
+	// erased with contactDetails, never copied into Cases, and refused as
+	// groupBy.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=50
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=100
+	ContactAttributes []string `json:"contactAttributes,omitempty"`
+
+	// archive: closed Cases archived in the touchpoint's store are deleted
+	// this long after they closed; the responses' retention when unset.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="retention.archive must be a positive duration such as 730d"
+	Archive *Duration `json:"archive,omitempty"`
 }
 
 // TextAnalyticsSpec configures comment analysis.

@@ -39,6 +39,9 @@ type ruleSet struct {
 	// staff is the touchpoint's directory of employees Recognition rules
 	// reach directly (nil: none).
 	staff *cxv1alpha1.StaffDirectory
+	// contactKeys are the touchpoint's extra contact attribute keys: with
+	// the built-in ones, they stay out of Case payloads.
+	contactKeys []string
 }
 
 // compileRules compiles the rules of the namespace that select tp.
@@ -47,7 +50,7 @@ func compileRules(tp *cxv1alpha1.SurveyTouchpoint, all []cxv1alpha1.AlertRule) (
 	if err != nil {
 		return nil, fmt.Errorf("rule environment of touchpoint %s: %w", tp.Name, err)
 	}
-	rs := &ruleSet{env: env, skipped: map[string]string{}, staff: tp.Spec.StaffDirectory.DeepCopy()}
+	rs := &ruleSet{env: env, skipped: map[string]string{}, staff: tp.Spec.StaffDirectory.DeepCopy(), contactKeys: validate.ExtraContactKeys(tp)}
 	sorted := append([]cxv1alpha1.AlertRule(nil), all...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	for i := range sorted {
@@ -209,7 +212,7 @@ func (rs *ruleSet) evaluate(namespace string, resp *rules.Response, sentiment *f
 				return m, err
 			}
 		}
-		actions, err := cr.actions(namespace, resp, sentiment, parts, act, now, rs.staff)
+		actions, err := cr.actions(namespace, resp, sentiment, parts, act, now, rs.staff, rs.contactKeys)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rule %s: %w", cr.rule.Name, err))
 			continue
@@ -223,7 +226,7 @@ func (rs *ruleSet) evaluate(namespace string, resp *rules.Response, sentiment *f
 // actions builds the outbox entries of one matched rule. Their dedup keys
 // are "<response>/<rule>/<action>", so a rule's actions are written once
 // per response.
-func (cr *compiledRule) actions(namespace string, resp *rules.Response, sentiment *float64, parts *responseParts, act *rules.Activation, now time.Time, staff *cxv1alpha1.StaffDirectory) ([]store.NewAction, error) {
+func (cr *compiledRule) actions(namespace string, resp *rules.Response, sentiment *float64, parts *responseParts, act *rules.Activation, now time.Time, staff *cxv1alpha1.StaffDirectory, contactKeys []string) ([]store.NewAction, error) {
 	r := cr.rule
 	var out []store.NewAction
 	add := func(kind, suffix string, payload any) error {
@@ -246,7 +249,7 @@ func (cr *compiledRule) actions(namespace string, resp *rules.Response, sentimen
 		p := OpenCasePayload{
 			Namespace: namespace, Rule: r.Name, RuleKind: kind, Template: oc.Template, Title: caseTitle(r, oc),
 			Touchpoint: resp.Touchpoint, ResponseID: resp.ID,
-			Customer: cxv1alpha1.Customer{ID: resp.Customer.ID, Tier: resp.Customer.Tier, Segment: resp.Customer.Segment, Attributes: resp.Customer.Attributes},
+			Customer: cxv1alpha1.Customer{ID: resp.Customer.ID, Tier: resp.Customer.Tier, Segment: resp.Customer.Segment, Attributes: withoutContactDetails(resp.Customer.Attributes, contactKeys)},
 			Response: parts.snapshot,
 			Channels: channels, MatchedAt: now,
 		}
@@ -368,4 +371,21 @@ func praiseMessage(r *cxv1alpha1.AlertRule, resp *rules.Response) notify.Message
 	}
 	return notify.Message{Event: "Recognition", Title: title, Text: text, Fields: fields,
 		Data: map[string]any{"rule": r.Name, "touchpoint": resp.Touchpoint, "responseID": resp.ID, "praised": who}}
+}
+
+// withoutContactDetails is attrs without the contact attributes (built-in
+// or extra, whatever their case and punctuation), nil when none is left:
+// contact details stay in the store, out of Cases in etcd.
+func withoutContactDetails(attrs map[string]string, extra []string) map[string]string {
+	var out map[string]string
+	for k, v := range attrs {
+		if validate.IsContactKey(k, extra) {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	return out
 }

@@ -544,18 +544,7 @@ func newCase(name string, labels map[string]string, p *OpenCasePayload) (*cxv1al
 		answers[id] = apiextensionsv1.JSON{Raw: raw}
 	}
 	customer := p.Customer
-	if len(customer.Attributes) > 0 {
-		attrs := map[string]string{}
-		for k, v := range customer.Attributes {
-			if !slices.Contains(ContactDetailKeys, k) {
-				attrs[k] = v
-			}
-		}
-		customer.Attributes = attrs
-		if len(attrs) == 0 {
-			customer.Attributes = nil
-		}
-	}
+	customer.Attributes = withoutContactDetails(customer.Attributes, nil)
 	submitted := metav1.NewTime(p.Response.SubmittedAt)
 	return &cxv1alpha1.Case{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.Namespace, Labels: labels},

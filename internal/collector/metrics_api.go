@@ -8,6 +8,7 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/store"
+	"github.com/cxloop/cxloop/internal/validate"
 )
 
 // defaultMetricsWindow is the window of GET /v1/metrics without from/window.
@@ -26,6 +27,11 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 			Detail: "window is a duration such as 24h or 7d; from and to are RFC 3339 times", Errors: errs})
 		return
 	}
+	if msg := validate.GroupByContact(q.GroupBy, validate.ExtraContactKeys(st.tp)); msg != "" {
+		writeProblem(w, Problem{Type: problemInvalidQuery, Title: "Invalid metrics query", Status: http.StatusBadRequest,
+			Errors: FieldErrors{{Field: "groupBy", Message: msg}}})
+		return
+	}
 	res, err := s.opts.Store.Aggregate(r.Context(), metricsQuery(st.tp, q.From, q.To, q.GroupBy))
 	if errors.Is(err, store.ErrInvalid) {
 		// The only argument a client controls that the store checks.
@@ -38,6 +44,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		writeStoreUnavailable(w, "the store could not compute the aggregates; retry later")
 		return
 	}
+	res.Cap(s.opts.MaxGroups)
 	writeJSON(w, http.StatusOK, res)
 }
 

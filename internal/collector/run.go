@@ -22,11 +22,8 @@ import (
 	"github.com/cxloop/cxloop/internal/notify"
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
 	"github.com/cxloop/cxloop/internal/store"
+	"github.com/cxloop/cxloop/internal/validate"
 )
-
-// ContactDetailKeys are the customer attributes erased once a response is
-// older than the touchpoint's retention.contactDetails.
-var ContactDetailKeys = []string{"email", "phone", "mobile", "name", "firstName", "lastName", "fullName", "address"}
 
 // RunOptions configure Run.
 type RunOptions struct {
@@ -354,7 +351,9 @@ func (s *Server) applyRetention(ctx context.Context, st store.Store, log logr.Lo
 	} else if n > 0 {
 		log.Info("retention: deleted responses", "count", n, "olderThan", responses)
 	}
-	if n, err := st.EraseContactDetails(ctx, cur.tp.Name, now.Add(-contacts), ContactDetailKeys); err != nil {
+	if n, err := st.EraseContactDetails(ctx, cur.tp.Name, now.Add(-contacts), func(k string) bool {
+		return validate.IsContactKey(k, validate.ExtraContactKeys(cur.tp))
+	}); err != nil {
 		log.Error(err, "retention: erase contact details")
 	} else if n > 0 {
 		log.Info("retention: erased contact details", "responses", n, "olderThan", contacts)

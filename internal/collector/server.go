@@ -26,6 +26,9 @@ import (
 	"github.com/cxloop/cxloop/internal/store"
 )
 
+// DefaultMaxGroups caps the groups of one metrics answer.
+const DefaultMaxGroups = 1000
+
 // MaxBatchItems is the most responses one batch request may carry.
 const MaxBatchItems = 1000
 
@@ -53,6 +56,10 @@ type Options struct {
 	// Random returns a number in [0, 1) for sampling (default: a hash of
 	// customer and day, so retries within a day get the same answer).
 	Random func(customerID string, now time.Time) float64
+	// MaxGroups caps the groups of GET /v1/metrics (default 1,000): the
+	// largest are answered, the rest merged into "other" and the answer
+	// says it was capped.
+	MaxGroups int
 	// RateLimit is requests per second per client; 0 disables it.
 	RateLimit float64
 	// RateBurst is the burst per client.
@@ -100,6 +107,9 @@ func NewServer(tp *cxv1alpha1.SurveyTouchpoint, opts Options) (*Server, error) {
 	}
 	if opts.Random == nil {
 		opts.Random = daySample
+	}
+	if opts.MaxGroups <= 0 {
+		opts.MaxGroups = DefaultMaxGroups
 	}
 	if opts.Registerer == nil {
 		reg := newRegistry()

@@ -333,17 +333,14 @@ func (s *sqlStore) deleteInBatches(ctx context.Context, what, q string, args ...
 	}
 }
 
-func (s *sqlStore) EraseContactDetails(ctx context.Context, touchpoint string, before time.Time, keys []string) (int64, error) {
-	if len(keys) == 0 {
+func (s *sqlStore) EraseContactDetails(ctx context.Context, touchpoint string, before time.Time, isContact func(key string) bool) (int64, error) {
+	if isContact == nil {
 		return 0, nil
 	}
-	for _, k := range keys {
-		if err := validKey("contact attribute", k); err != nil {
-			return 0, err
-		}
-	}
 	// Keyset pagination over (submitted_at, seq): each page is one short
-	// transaction, and every row is looked at once.
+	// transaction, and every row is looked at once. Which keys are contact
+	// details is decided here (case and punctuation do not matter to the
+	// caller's rule), so the new attributes are written whole.
 	var (
 		total   int64
 		lastT   = time.Time{}
@@ -351,11 +348,12 @@ func (s *sqlStore) EraseContactDetails(ctx context.Context, touchpoint string, b
 		started bool
 	)
 	for {
-		var page []int64
+		var rows int
 		var pageT time.Time
+		var pageSeq int64
 		err := s.inTx(ctx, func(q querier) error {
-			page = page[:0]
-			sel := `SELECT seq, submitted_at FROM responses WHERE namespace = ? AND touchpoint = ? AND submitted_at < ?`
+			rows = 0
+			sel := `SELECT seq, submitted_at, ` + s.d.jsonOut("customer_attributes") + ` FROM responses WHERE namespace = ? AND touchpoint = ? AND submitted_at < ?`
 			args := []any{s.cfg.Namespace, touchpoint, s.d.ts(utc(before))}
 			if started {
 				sel += ` AND (submitted_at > ? OR (submitted_at = ? AND seq > ?))`
@@ -363,41 +361,80 @@ func (s *sqlStore) EraseContactDetails(ctx context.Context, touchpoint string, b
 			}
 			sel += ` ORDER BY submitted_at, seq LIMIT ?`
 			args = append(args, retentionBatch)
-			rows, err := q.query(ctx, sel, args...)
+			it, err := q.query(ctx, sel, args...)
 			if err != nil {
 				return err
 			}
-			defer rows.Close()
-			for rows.Next() {
+			defer it.Close()
+			type change struct {
+				seq   int64
+				attrs string
+			}
+			var changes []change
+			for it.Next() {
 				var seq int64
 				var t nullTime
-				if err := rows.Scan(&seq, &t); err != nil {
+				var raw jsonBytes
+				if err := it.Scan(&seq, &t, &raw); err != nil {
 					return err
 				}
-				page = append(page, seq)
-				pageT = t.T
+				rows++
+				pageT, pageSeq = t.T, seq
+				if attrs, changed, err := withoutKeys(raw, isContact); err != nil {
+					return err
+				} else if changed {
+					changes = append(changes, change{seq, attrs})
+				}
 			}
-			if err := rows.Err(); err != nil {
+			if err := it.Err(); err != nil {
 				return err
 			}
-			rows.Close()
-			if len(page) == 0 {
-				return nil
+			it.Close()
+			for _, c := range changes {
+				if _, err := q.exec(ctx, `UPDATE responses SET customer_attributes = `+s.jsonParam()+` WHERE seq = ?`, c.attrs, c.seq); err != nil {
+					return err
+				}
 			}
-			n, err := q.exec(ctx, `UPDATE responses SET customer_attributes = `+s.d.jsonRemove("customer_attributes", keys)+`
-				WHERE seq IN (`+placeholders(len(page))+`) AND `+s.d.jsonHasAny("customer_attributes", keys),
-				int64sToAny(page)...)
-			total += n
-			return err
+			total += int64(len(changes))
+			return nil
 		})
 		if err != nil {
 			return total, fmt.Errorf("erase contact details of %s: %w", touchpoint, err)
 		}
-		if len(page) < retentionBatch {
+		if rows < retentionBatch {
 			return total, nil
 		}
-		started, lastT, lastSeq = true, pageT, page[len(page)-1]
+		started, lastT, lastSeq = true, pageT, pageSeq
 	}
+}
+
+// jsonParam is the SQL of a JSON text argument stored in a JSON column.
+func (s *sqlStore) jsonParam() string {
+	if s.d.name == DriverSQLite {
+		return "jsonb(?)"
+	}
+	return "?::jsonb"
+}
+
+// withoutKeys is the JSON object raw without the keys drop matches, and
+// whether any was dropped.
+func withoutKeys(raw []byte, drop func(string) bool) (string, bool, error) {
+	var attrs map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &attrs); err != nil {
+		return "", false, fmt.Errorf("decode stored attributes: %w", err)
+	}
+	changed := false
+	for k := range attrs {
+		if drop(k) {
+			delete(attrs, k)
+			changed = true
+		}
+	}
+	if !changed {
+		return "", false, nil
+	}
+	out, err := json.Marshal(attrs)
+	return string(out), true, err
 }
 
 func placeholders(n int) string {

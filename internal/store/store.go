@@ -96,10 +96,11 @@ type Store interface {
 	// DeleteResponsesBefore deletes a touchpoint's responses submitted before
 	// t, in bounded batches, and returns how many it deleted.
 	DeleteResponsesBefore(ctx context.Context, touchpoint string, t time.Time) (int64, error)
-	// EraseContactDetails removes the given keys (email, phone, name...) from
-	// the customer attributes of a touchpoint's responses submitted before t,
-	// in bounded batches, and returns how many responses it changed.
-	EraseContactDetails(ctx context.Context, touchpoint string, before time.Time, keys []string) (int64, error)
+	// EraseContactDetails removes the attributes isContact matches (email,
+	// phone, name...) from the customer attributes of a touchpoint's
+	// responses submitted before t, in bounded batches, and returns how
+	// many responses it changed.
+	EraseContactDetails(ctx context.Context, touchpoint string, before time.Time, isContact func(key string) bool) (int64, error)
 
 	// ArchiveCase stores the JSON document of a closed Case, replacing an
 	// earlier archive of the same Case.

@@ -644,7 +644,7 @@ func TestRetention(t *testing.T) {
 		}
 
 		cut := t0.Add(-30 * 24 * time.Hour)
-		n, err := s.EraseContactDetails(ctx, "tp", cut, []string{"email", "phone", "name"})
+		n, err := s.EraseContactDetails(ctx, "tp", cut, func(k string) bool { return k == "email" || k == "phone" || k == "name" })
 		if err != nil || n != 2000 {
 			t.Fatalf("EraseContactDetails = %d, %v; want 2000", n, err)
 		}
@@ -660,11 +660,8 @@ func TestRetention(t *testing.T) {
 		if other.Customer.Attributes["email"] == "" {
 			t.Errorf("another touchpoint's response lost its email")
 		}
-		if n, err := s.EraseContactDetails(ctx, "tp", cut, []string{"email", "phone", "name"}); err != nil || n != 0 {
+		if n, err := s.EraseContactDetails(ctx, "tp", cut, func(k string) bool { return k == "email" || k == "phone" || k == "name" }); err != nil || n != 0 {
 			t.Errorf("erasing again = %d, %v; want 0", n, err)
-		}
-		if _, err := s.EraseContactDetails(ctx, "tp", cut, []string{"e'mail"}); !errors.Is(err, ErrInvalid) {
-			t.Errorf("erasing a key with a quote = %v, want ErrInvalid", err)
 		}
 
 		n, err = s.DeleteResponsesBefore(ctx, "tp", cut)

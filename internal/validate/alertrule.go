@@ -65,6 +65,13 @@ func AlertRule(rule *cxv1alpha1.AlertRule, selected []cxv1alpha1.SurveyTouchpoin
 		if len(selected) > 0 {
 			ps = append(ps, aggregateMetric(agg, selected)...)
 		}
+		extra := make([]string, 0, len(selected))
+		for i := range selected {
+			extra = append(extra, ExtraContactKeys(&selected[i])...)
+		}
+		if msg := GroupByContact(agg.GroupBy, extra); msg != "" {
+			ps.add("spec.aggregate.groupBy", cxv1alpha1.ReasonInvalidSpec, msg)
+		}
 	}
 
 	if d := spec.Dedup; d != nil {

@@ -27,6 +27,11 @@ func ReportSubscription(r *cxv1alpha1.ReportSubscription) Problems {
 		ps.add("spec.goals", cxv1alpha1.ReasonInvalidSpec,
 			"sections include Goals but no goals are set; add spec.goals or remove the Goals section")
 	}
+	if seg := r.Spec.Segments; seg != nil {
+		if msg := GroupByContact(seg.GroupBy, nil); msg != "" {
+			ps.add("spec.segments.groupBy", cxv1alpha1.ReasonInvalidSpec, msg)
+		}
+	}
 	if slices.Contains(r.Spec.Sections, cxv1alpha1.SectionSegments) && r.Spec.Segments == nil {
 		ps.add("spec.segments", cxv1alpha1.ReasonInvalidSpec,
 			"sections include Segments but spec.segments is not set; set spec.segments.groupBy "+
