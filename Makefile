@@ -109,8 +109,9 @@ lint-config: golangci-lint ## Verify the golangci-lint configuration.
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build the cxloop binary into bin/.
+build: manifests generate fmt vet ## Build the cxloop binary and the kubectl cx plugin (kubectl-cx) into bin/.
 	go build -o $(LOCALBIN)/cxloop .
+	go build -o $(LOCALBIN)/kubectl-cx ./cmd/kubectl-cx
 
 # COLLECTOR_ENDPOINT reaches the collectors from outside the cluster, e.g.
 # make run COLLECTOR_ENDPOINT=http://127.0.0.1:9443 with kubectl port-forward (see README).
