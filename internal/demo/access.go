@@ -68,7 +68,10 @@ func installAccess(ctx context.Context, cl client.Client, repo, webhookAddr stri
 			if u.GetKind() == "MutatingWebhookConfiguration" {
 				hooks, _, _ := unstructured.NestedSlice(u.Object, "webhooks")
 				for i, h := range hooks {
-					hook := h.(map[string]any)
+					hook, ok := h.(map[string]any)
+					if !ok {
+						return fmt.Errorf("%s: webhooks[%d] is a %T, want an object", f, i, h)
+					}
 					path, _, _ := unstructured.NestedString(hook, "clientConfig", "service", "path")
 					hook["clientConfig"] = map[string]any{"url": "https://" + webhookAddr + path}
 					hooks[i] = hook
