@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -91,6 +92,7 @@ type managerFlags struct {
 	metricsCertDir   string
 	probeAddr        string
 	webhookPort      int
+	outboxBlocked    time.Duration
 	webhookCertDir   string
 	webhookSecret    string
 	webhookConfig    string
@@ -112,6 +114,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", "address the Prometheus metrics endpoint binds to; 0 disables it")
 	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS, only to callers the API server authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview); false serves plain HTTP to anyone who reaches the port")
 	fs.StringVar(&f.metricsCertDir, "metrics-cert-dir", "", "directory with tls.crt and tls.key for the metrics endpoint (reloaded when they change); empty uses a self-signed certificate generated at start")
+	fs.DurationVar(&f.outboxBlocked, "outbox-blocked-after", 15*time.Minute, "a touchpoint reports its collector's outbox blocked (Ready=False, OutboxBlocked) when the oldest action has waited longer than this")
 	fs.IntVar(&f.webhookPort, "webhook-port", 9443, "port of the Case admission webhook (server time on actions, audit of state, assignee and severity); 0 disables it")
 	fs.StringVar(&f.webhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "cxloop-webhook"), "directory the webhook's serving certificate is written to")
 	fs.StringVar(&f.webhookSecret, "webhook-secret", "cxloop-webhook-cert", "Secret in the manager's namespace that holds the webhook's CA and certificate (created and renewed by the manager)")
@@ -194,6 +197,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	})
 	opts := controllers.Options{
 		CollectorImage:      f.collectorImage,
+		OutboxBlockedAfter:  f.outboxBlocked,
 		Deliverer:           notifier,
 		CaseArchiver:        &controllers.CollectorArchiver{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Endpoint: collectorEndpoint},
 		NotificationBaseURL: strings.TrimSuffix(f.notificationURL, "/"),

@@ -24,6 +24,9 @@ type Options struct {
 	// CollectorStatusEvery is how often touchpoints' response counts are
 	// read from their collectors (default 1m).
 	CollectorStatusEvery time.Duration
+	// OutboxBlockedAfter is how long a collector's oldest outbox action may
+	// wait before its touchpoint reports the outbox blocked (default 15m).
+	OutboxBlockedAfter time.Duration
 	// Now is the clock of the Case lifecycle (deadlines, RequeueAfter) and
 	// of aggregate AlertRule evaluations; default time.Now.
 	Now func() time.Time
@@ -48,7 +51,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		name  string
 		setup func(ctrl.Manager) error
 	}{
-		{"surveytouchpoint", (&SurveyTouchpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-surveytouchpoint"), CollectorImage: opts.CollectorImage, Endpoint: opts.CollectorEndpoint, StatusEvery: opts.CollectorStatusEvery}).SetupWithManager},
+		{"surveytouchpoint", (&SurveyTouchpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-surveytouchpoint"), CollectorImage: opts.CollectorImage, Endpoint: opts.CollectorEndpoint, StatusEvery: opts.CollectorStatusEvery, OutboxBlockedAfter: opts.OutboxBlockedAfter}).SetupWithManager},
 		{"alertrule", (&AlertRuleReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-alertrule"), Source: opts.aggregateSource(mgr.GetAPIReader()), Deliverer: opts.Deliverer, Now: opts.Now}).SetupWithManager},
 		{"casetemplate", (&CaseTemplateReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-casetemplate")}).SetupWithManager},
 		{"case", (&CaseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-case"), Now: opts.Now, Deliverer: opts.Deliverer, Archiver: opts.CaseArchiver, NotificationBaseURL: opts.NotificationBaseURL}).SetupWithManager},

@@ -46,6 +46,9 @@ type SurveyTouchpointReconciler struct {
 	Endpoint func(tp *cxv1alpha1.SurveyTouchpoint) string
 	// StatusEvery is how often the counts are refreshed (default 1m).
 	StatusEvery time.Duration
+	// OutboxBlockedAfter is how long the oldest outbox action may wait
+	// before the touchpoint reports the outbox blocked (default 15m).
+	OutboxBlockedAfter time.Duration
 }
 
 // +kubebuilder:rbac:groups=cx.cxloop.io,resources=surveytouchpoints,verbs=get;list;watch
@@ -92,6 +95,9 @@ func (r *SurveyTouchpointReconciler) check(ctx context.Context, tp *cxv1alpha1.S
 	if ready < want {
 		return outcome{reason: cxv1alpha1.ReasonProgressing, message: fmt.Sprintf("collector %d/%d replicas ready%s", ready, want, countsNote), reconciling: true}, result, nil
 	}
+	if ob := tp.Status.Outbox; ob != nil && ob.Blocked {
+		return outcome{reason: cxv1alpha1.ReasonOutboxBlocked, message: truncate(outboxBlockedMessage(ob, r.outboxBlockedAfter()), maxConditionMessage)}, result, nil
+	}
 	return readyOutcome(fmt.Sprintf("collector %d/%d replicas ready at %s%s", ready, want, tp.Status.Endpoint, countsNote)), result, nil
 }
 
@@ -124,16 +130,45 @@ func (r *SurveyTouchpointReconciler) refreshCounts(ctx context.Context, tp *cxv1
 		counts.LastResponseTime = &metav1.Time{Time: *st.LastResponseTime}
 	}
 	tp.Status.Responses = counts
-	outbox := &cxv1alpha1.OutboxStatus{Depth: st.OutboxDepth}
+	outbox := &cxv1alpha1.OutboxStatus{Depth: st.OutboxDepth, LastError: truncate(st.OutboxLastError, 1024), Refusals: int32(min(st.OutboxRefusals, 1<<30))}
 	if st.OutboxOldest != nil {
 		outbox.OldestAge = &cxv1alpha1.Duration{Duration: time.Since(*st.OutboxOldest).Round(time.Second)}
 	}
+	if st.OutboxLastErrorTime != nil {
+		outbox.LastErrorTime = &metav1.Time{Time: st.OutboxLastErrorTime.Truncate(time.Second)}
+	}
+	outbox.Blocked = outbox.Depth > 0 && outbox.OldestAge != nil && outbox.OldestAge.Duration > r.outboxBlockedAfter() ||
+		outbox.Refusals >= outboxBlockedRefusals
 	tp.Status.Outbox = outbox
 	if inv := st.Invitations; inv != nil {
 		tp.Status.Invitations = &cxv1alpha1.InvitationCounts{Scheduled: inv.Scheduled, Sent: inv.Sent, Reminded: inv.Reminded,
 			Failed: inv.Failed, Skipped: inv.Skipped, Answered: inv.Answered}
 	}
 	return nil
+}
+
+// outboxBlockedRefusals is how many refused attempts in a row block an
+// outbox.
+const outboxBlockedRefusals = 3
+
+func (r *SurveyTouchpointReconciler) outboxBlockedAfter() time.Duration {
+	if r.OutboxBlockedAfter > 0 {
+		return r.OutboxBlockedAfter
+	}
+	return 15 * time.Minute
+}
+
+// outboxBlockedMessage says why the outbox does not drain and what failed.
+func outboxBlockedMessage(ob *cxv1alpha1.OutboxStatus, after time.Duration) string {
+	why := fmt.Sprintf("%d attempts in a row were refused", ob.Refusals)
+	if ob.Refusals < outboxBlockedRefusals && ob.OldestAge != nil {
+		why = fmt.Sprintf("its oldest action has waited %s (more than %s)", ob.OldestAge.Duration, after)
+	}
+	msg := fmt.Sprintf("the collector's outbox cannot drain: %d actions wait and %s", ob.Depth, why)
+	if ob.LastError != "" {
+		msg += "; last error: " + ob.LastError
+	}
+	return msg
 }
 
 func (r *SurveyTouchpointReconciler) missingSecrets(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint) (validate.Problems, error) {

@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -142,5 +143,46 @@ func TestTouchpointStatusShowsCollectorCounts(t *testing.T) {
 			return fmt.Errorf("status.responses = %+v, want total 4, last24h 4", r)
 		}
 		return nil
+	})
+}
+
+// A collector whose outbox cannot drain (its dispatcher's attempts are
+// refused again and again) makes the touchpoint not Ready, with reason
+// OutboxBlocked, the last error in the message and in status.outbox, and a
+// Warning event.
+func TestTouchpointShowsABlockedOutbox(t *testing.T) {
+	ns := env.Namespace(t)
+	tp := touchpoint(ns, "upgrade-install", nil)
+	refused := `add response r-2 to case installation-support-1: cases.cx.cxloop.io "installation-support-1" is forbidden: ValidatingAdmissionPolicy 'cxloop-case-team-access' denied request`
+	ts := serveCollector(t, tp, collector.Options{OutboxFailure: func() collector.OutboxFailure {
+		return collector.OutboxFailure{Error: refused, At: time.Now(), Refusals: 9}
+	}})
+	key := tp.Namespace + "/" + tp.Name
+	testCollectors.Store(key, ts.URL)
+	t.Cleanup(func() { testCollectors.Delete(key) })
+	create(t, tp)
+
+	sts := &appsv1.StatefulSet{}
+	eventually(t, "collector statefulset", func() error { return get(ns, "upgrade-install-collector", sts) })
+	sts.Status.Replicas, sts.Status.ReadyReplicas, sts.Status.AvailableReplicas = 1, 1, 1
+	if err := env.Client.Status().Update(context.Background(), sts); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Ready=False OutboxBlocked", func() error {
+		if err := get(ns, tp.Name, tp); err != nil {
+			return err
+		}
+		ready := apimeta.FindStatusCondition(tp.Status.Conditions, cxv1alpha1.ConditionReady)
+		if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != cxv1alpha1.ReasonOutboxBlocked ||
+			!strings.Contains(ready.Message, "9 attempts in a row were refused; last error: "+refused) {
+			return fmt.Errorf("Ready = %+v", ready)
+		}
+		return nil
+	})
+	if ob := tp.Status.Outbox; ob == nil || !ob.Blocked || ob.Refusals != 9 || ob.LastError != refused || ob.LastErrorTime == nil {
+		t.Errorf("status.outbox = %+v, want blocked with the refusals and the last error", ob)
+	}
+	eventually(t, "Warning event OutboxBlocked", func() error {
+		return findEvent(ns, tp.Name, "Warning", cxv1alpha1.ReasonOutboxBlocked)
 	})
 }

@@ -43,6 +43,9 @@ const (
 const (
 	// ReasonSucceeded means the last reconciliation applied the spec.
 	ReasonSucceeded = "Succeeded"
+	// ReasonOutboxBlocked means a touchpoint's collector cannot drain its
+	// outbox: actions wait too long or are refused again and again.
+	ReasonOutboxBlocked = "OutboxBlocked"
 	// ReasonProgressing means children are being created or rolled out.
 	ReasonProgressing = "Progressing"
 	// ReasonInvalidSpec means the spec is invalid in a way the CRD schema

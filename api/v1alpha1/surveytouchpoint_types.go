@@ -606,6 +606,28 @@ type OutboxStatus struct {
 	// oldestAge is the age of the oldest undispatched action.
 	// +optional
 	OldestAge *Duration `json:"oldestAge,omitempty"`
+
+	// lastError is the collector's last failed attempt to dispatch an
+	// action (a Case the API server refused, a channel that failed).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	LastError string `json:"lastError,omitempty"`
+
+	// lastErrorTime is when it failed.
+	// +optional
+	LastErrorTime *metav1.Time `json:"lastErrorTime,omitempty"`
+
+	// refusals counts the attempts refused in a row (403, 422 or another
+	// permanent error) since the last success.
+	// +optional
+	Refusals int32 `json:"refusals,omitempty"`
+
+	// blocked is true when the outbox cannot drain: its oldest action is
+	// older than the manager's threshold (--outbox-blocked-after, 15m by
+	// default) or attempts are refused repeatedly. Ready is then False
+	// with reason OutboxBlocked and the last error.
+	// +optional
+	Blocked bool `json:"blocked,omitempty"`
 }
 
 // +kubebuilder:object:root=true
@@ -614,6 +636,8 @@ type OutboxStatus struct {
 // +kubebuilder:printcolumn:name="Channel",type=string,JSONPath=`.spec.channel`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Responses",type=integer,JSONPath=`.status.responses.total`
+// +kubebuilder:printcolumn:name="Outbox",type=integer,JSONPath=`.status.outbox.depth`
+// +kubebuilder:printcolumn:name="Blocked",type=boolean,JSONPath=`.status.outbox.blocked`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 

@@ -76,6 +76,43 @@ type Dispatcher struct {
 	routes  cases.Router
 	wake    chan struct{}
 	metrics *dispatchMetrics
+
+	failMu sync.Mutex
+	fail   OutboxFailure
+}
+
+// OutboxFailure is the dispatcher's last failed attempt and how many
+// attempts in a row the API server or a receiver refused (403, 422, a
+// permanent error): what the touchpoint's status shows when the outbox
+// cannot drain.
+type OutboxFailure struct {
+	// Error of the last failed attempt (empty: none since the start).
+	Error string
+	// At is when it failed.
+	At time.Time
+	// Refusals counts refused attempts since the last success.
+	Refusals int
+}
+
+// LastFailure returns the last failure and the refusals since the last
+// success.
+func (d *Dispatcher) LastFailure() OutboxFailure {
+	d.failMu.Lock()
+	defer d.failMu.Unlock()
+	return d.fail
+}
+
+func (d *Dispatcher) recordOutcome(err error, refused bool) {
+	d.failMu.Lock()
+	defer d.failMu.Unlock()
+	if err == nil {
+		d.fail.Refusals = 0
+		return
+	}
+	d.fail.Error, d.fail.At = err.Error(), d.opts.Now()
+	if refused {
+		d.fail.Refusals++
+	}
 }
 
 type dispatchMetrics struct {
@@ -205,6 +242,7 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 	var completed []int64
 	for _, a := range actions {
 		res := d.handle(ctx, a)
+		d.recordOutcome(res.err, res.permanent || apierrors.IsForbidden(res.err) || apierrors.IsInvalid(res.err))
 		if res.err == nil {
 			d.metrics.actions.WithLabelValues(a.Kind, res.outcome).Inc()
 			completed = append(completed, a.ID)

@@ -133,6 +133,12 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 				disp.Wake()
 			}
 		},
+		OutboxFailure: func() OutboxFailure {
+			if disp != nil {
+				return disp.LastFailure()
+			}
+			return OutboxFailure{}
+		},
 	})
 	if err != nil {
 		return err

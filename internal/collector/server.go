@@ -39,6 +39,9 @@ const maxBatchBytes = 16 << 20
 type Options struct {
 	// Namespace of the touchpoint (tokens are scoped to it).
 	Namespace string
+	// OutboxFailure reports the dispatcher's last failure for /v1/status
+	// (nil: none known, a collector without API access).
+	OutboxFailure func() OutboxFailure
 	// Store keeps responses durably.
 	Store store.Store
 	// APIToken is the touchpoint's bearer credential for the private
@@ -625,6 +628,12 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out.Invitations = inv
+	if s.opts.OutboxFailure != nil {
+		if f := s.opts.OutboxFailure(); f.Error != "" {
+			at := f.At
+			out.OutboxLastError, out.OutboxLastErrorTime, out.OutboxRefusals = f.Error, &at, f.Refusals
+		}
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

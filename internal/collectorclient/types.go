@@ -48,6 +48,12 @@ type Status struct {
 	LastResponseTime *time.Time `json:"lastResponseTime,omitempty"`
 	OutboxDepth      int64      `json:"outboxDepth"`
 	OutboxOldest     *time.Time `json:"outboxOldest,omitempty"`
+	// OutboxLastError is the dispatcher's last failed attempt, at
+	// OutboxLastErrorTime; OutboxRefusals counts the attempts refused in a
+	// row (403, 422, permanent) since the last success.
+	OutboxLastError     string     `json:"outboxLastError,omitempty"`
+	OutboxLastErrorTime *time.Time `json:"outboxLastErrorTime,omitempty"`
+	OutboxRefusals      int        `json:"outboxRefusals,omitempty"`
 	// StoreError, when set, is why the collector cannot write to its store
 	// right now (its /readyz fails meanwhile).
 	StoreError string `json:"storeError,omitempty"`
