@@ -239,4 +239,3 @@ func rssMiB() float64 {
 	}
 	return float64(ru.Maxrss) / 1024 // KiB on Linux
 }
-
