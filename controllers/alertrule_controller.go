@@ -83,11 +83,6 @@ type AlertRuleReconciler struct {
 	router cases.Router
 }
 
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=alertrules,verbs=get;list;watch
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=alertrules/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=surveytouchpoints;casetemplates;notificationchannels,verbs=get;list;watch
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 func (r *AlertRuleReconciler) now() time.Time {
 	if r.Now != nil {

@@ -85,10 +85,6 @@ type CaseReconciler struct {
 	written writtenCases
 }
 
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases,verbs=get;list;watch;update;patch;delete
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=casetemplates,verbs=get;list;watch
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile advances one Case's lifecycle to now.
 func (r *CaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

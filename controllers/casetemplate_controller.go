@@ -21,8 +21,6 @@ type CaseTemplateReconciler struct {
 	Recorder recorder.EventRecorder
 }
 
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=casetemplates,verbs=get;list;watch
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=casetemplates/status,verbs=get;update;patch
 
 func (r *CaseTemplateReconciler) check(ctx context.Context, t *cxv1alpha1.CaseTemplate) (outcome, ctrl.Result, error) {
 	problems, err := validate.CheckCaseTemplate(ctx, clientNamespace{c: r.Client, namespace: t.Namespace}, t)

@@ -36,9 +36,6 @@ type NotificationChannelReconciler struct {
 	Recorder  recorder.EventRecorder
 }
 
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=notificationchannels,verbs=get;list;watch
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=notificationchannels/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 
 func channelSecrets(spec *cxv1alpha1.NotificationChannelSpec) []secretNeed {
 	var needs []secretNeed

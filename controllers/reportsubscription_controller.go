@@ -56,11 +56,6 @@ type ReportSubscriptionReconciler struct {
 	BaseURL string
 }
 
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=reportsubscriptions,verbs=get;list;watch
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=reportsubscriptions/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases,verbs=get;list;watch
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=casetemplates,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch
 
 func (r *ReportSubscriptionReconciler) now() time.Time {
 	if r.Now != nil {

@@ -51,15 +51,6 @@ type SurveyTouchpointReconciler struct {
 	OutboxBlockedAfter time.Duration
 }
 
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=surveytouchpoints,verbs=get;list;watch
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=surveytouchpoints/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=configmaps;services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=create
-// +kubebuilder:rbac:groups=apps,resources=statefulsets;deployments,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases,verbs=get;list;watch;create;patch;merge-responses
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get
 
 func (r *SurveyTouchpointReconciler) check(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint) (outcome, ctrl.Result, error) {
 	problems, err := r.missingSecrets(ctx, tp)
