@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"io"
 	"net"
 	"net/http"
@@ -75,9 +76,13 @@ func TestKilledCollectorKeepsEveryAcknowledgedResponse(t *testing.T) {
 // feedbackTouchpoint(name) on a free loopback port and returns its path.
 func crashConfig(t *testing.T, name, storeKind, sqlitePath string) *crashSetup {
 	t.Helper()
+	spec := feedbackTouchpoint(name).Spec
+	// All the load comes from one loopback client: lift the per-client
+	// rate limit the public surface has by default.
+	spec.Collector = &cxv1alpha1.CollectorSpec{RateLimit: &cxv1alpha1.RateLimit{RequestsPerSecond: 1000000, Burst: 1000000}}
 	cfg := FileConfig{
 		Namespace: "acme", Touchpoint: name, Store: storeKind, SQLitePath: sqlitePath,
-		ListenAddress: freeLoopbackAddr(t), PrivateListenAddress: freeLoopbackAddr(t), Spec: feedbackTouchpoint(name).Spec, Generation: 1,
+		ListenAddress: freeLoopbackAddr(t), PrivateListenAddress: freeLoopbackAddr(t), Spec: spec, Generation: 1,
 	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {

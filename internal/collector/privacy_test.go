@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/collectorclient"
 	"github.com/cxloop/cxloop/internal/store"
 )
 
@@ -64,4 +65,28 @@ func TestContactDetailsMatchedLoosely(t *testing.T) {
 	if got := withoutContactDetails(map[string]string{"E-Mail": "x", "Phone_Number": "y", "tier": "gold"}, nil); len(got) != 1 || got["tier"] != "gold" {
 		t.Errorf("case attributes %v, want only tier", got)
 	}
+}
+
+// The archive of closed Cases is purged after the touchpoint's
+// retention.archive.
+func TestArchivePurgedAfterRetention(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		tp := feedbackTouchpoint("archive")
+		tp.Spec.Retention = &cxv1alpha1.RetentionSpec{Archive: &cxv1alpha1.Duration{Duration: 30 * 24 * time.Hour}}
+		ts := startServer(t, e, tp, Options{})
+		c := collectorclient.New(nil)
+		ctx := context.Background()
+		for name, closed := range map[string]time.Time{"old": testNow.Add(-31 * 24 * time.Hour), "recent": testNow.Add(-29 * 24 * time.Hour)} {
+			if err := c.ArchiveCase(ctx, ts.target(), name, closed, []byte(`{"kind":"Case"}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ts.applyRetention(ctx, ts.Store, logr.Discard())
+		if _, err := c.ArchivedCase(ctx, ts.target(), "old"); !collectorclient.IsClientError(err) {
+			t.Errorf("Case closed 31 days ago: %v, want purged (404)", err)
+		}
+		if _, err := c.ArchivedCase(ctx, ts.target(), "recent"); err != nil {
+			t.Errorf("Case closed 29 days ago: %v, want kept", err)
+		}
+	})
 }

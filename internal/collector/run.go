@@ -25,6 +25,13 @@ import (
 	"github.com/cxloop/cxloop/internal/validate"
 )
 
+// The per-client rate limit of the public surface without
+// spec.collector.rateLimit.
+const (
+	DefaultRateLimit = 20
+	DefaultRateBurst = 40
+)
+
 // RunOptions configure Run.
 type RunOptions struct {
 	// Kube is the API server configuration; nil serves the configuration
@@ -92,6 +99,10 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 	tp := cfg.SnapshotTouchpoint()
 	if rl := tp.Spec.Collector; opts.RateLimit == 0 && rl != nil && rl.RateLimit != nil {
 		opts.RateLimit, opts.RateBurst = float64(rl.RateLimit.RequestsPerSecond), int(rl.RateLimit.Burst)
+	}
+	// The public surface is rate-limited per client by default.
+	if opts.RateLimit == 0 {
+		opts.RateLimit, opts.RateBurst = DefaultRateLimit, DefaultRateBurst
 	}
 	if opts.Registerer == nil {
 		reg := newRegistry()
@@ -344,6 +355,7 @@ func (s *Server) applyRetention(ctx context.Context, st store.Store, log logr.Lo
 	cur := s.state.Load()
 	now := s.opts.Now()
 	responses, contacts := 8760*time.Hour, 2160*time.Hour
+	archive := time.Duration(0)
 	if r := cur.tp.Spec.Retention; r != nil {
 		if r.Responses != nil {
 			responses = r.Responses.Duration
@@ -351,6 +363,19 @@ func (s *Server) applyRetention(ctx context.Context, st store.Store, log logr.Lo
 		if r.ContactDetails != nil {
 			contacts = r.ContactDetails.Duration
 		}
+		if r.Archive != nil {
+			archive = r.Archive.Duration
+		}
+	}
+	if archive <= 0 {
+		archive = responses
+	}
+	// With a shared store every collector of the program purges the
+	// program's archive: the shortest retention of its touchpoints wins.
+	if n, err := st.DeleteArchivedCasesBefore(ctx, s.opts.Namespace, now.Add(-archive)); err != nil {
+		log.Error(err, "retention: delete old archived Cases")
+	} else if n > 0 {
+		log.Info("retention: deleted archived Cases", "count", n, "closedBefore", archive)
 	}
 	if n, err := st.DeleteResponsesBefore(ctx, cur.tp.Name, now.Add(-responses)); err != nil {
 		log.Error(err, "retention: delete old responses")

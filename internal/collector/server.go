@@ -12,7 +12,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -246,7 +248,7 @@ func (s *Server) routes() {
 func (s *Server) limited(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.limiter != nil {
-			if wait, ok := s.limiter.allow(clientKey(r)); !ok {
+			if wait, ok := s.limiter.allow(s.clientKey(r)); !ok {
 				s.metrics.responses.WithLabelValues(resultRateLimited).Inc()
 				w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 				writeProblem(w, Problem{Type: problemRateLimited, Title: "Too many requests", Status: http.StatusTooManyRequests,
@@ -258,10 +260,41 @@ func (s *Server) limited(h http.HandlerFunc) http.Handler {
 	})
 }
 
-func clientKey(r *http.Request) string {
+// clientKey is who a request comes from, for the per-client rate limit:
+// the connection's address, or, when that is a trusted proxy, the last
+// address in X-Forwarded-For that is not one (a client cannot forge the
+// entries a trusted proxy appended after its own).
+func (s *Server) clientKey(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	trusted := s.state.Load().trustedProxies
+	isTrusted := func(a string) bool {
+		ip, err := netip.ParseAddr(strings.TrimSpace(a))
+		if err != nil {
+			return false
+		}
+		ip = ip.Unmap()
+		for _, p := range trusted {
+			if p.Contains(ip) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(trusted) == 0 || !isTrusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		if !isTrusted(hop) {
+			return hop
+		}
 	}
 	return host
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -21,6 +22,8 @@ type state struct {
 	// alertRules is the namespace's rules the set was compiled from, kept
 	// to recompile when the touchpoint changes.
 	alertRules []cxv1alpha1.AlertRule
+	// trustedProxies may name the client in X-Forwarded-For.
+	trustedProxies []netip.Prefix
 }
 
 // contactPolicy is the touchpoint's contact-frequency rules with defaults.
@@ -37,6 +40,15 @@ type contactPolicy struct {
 
 func newState(tp *cxv1alpha1.SurveyTouchpoint, alertRules []cxv1alpha1.AlertRule) (*state, error) {
 	st := &state{tp: tp.DeepCopy(), validator: NewValidator(tp), alertRules: alertRules}
+	if c := tp.Spec.Collector; c != nil {
+		for _, cidr := range c.TrustedProxies {
+			p, err := netip.ParsePrefix(cidr)
+			if err != nil {
+				return nil, fmt.Errorf("spec.collector.trustedProxies: %q is not a CIDR: %w", cidr, err)
+			}
+			st.trustedProxies = append(st.trustedProxies, p.Masked())
+		}
+	}
 	rs, err := compileRules(tp, alertRules)
 	if err != nil {
 		return nil, err

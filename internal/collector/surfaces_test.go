@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 )
 
 // rawRequest sends a request to url with an optional bearer token and
@@ -127,4 +129,32 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// Behind trusted proxies the client is the last untrusted address of
+// X-Forwarded-For; from anyone else the header is ignored, so a client
+// cannot pick its own rate-limit bucket.
+func TestClientKeyTrustsOnlyConfiguredProxies(t *testing.T) {
+	tp := feedbackTouchpoint("proxied")
+	tp.Spec.Collector = &cxv1alpha1.CollectorSpec{TrustedProxies: []string{"10.0.0.0/8", "fd00::/8"}}
+	ts := startServer(t, testEngines[0], tp, Options{})
+	for _, c := range []struct{ remote, xff, want string }{
+		{"10.1.2.3:5000", "203.0.113.9, 10.0.0.7", "203.0.113.9"},
+		{"10.1.2.3:5000", "198.51.100.1, 203.0.113.9", "203.0.113.9"},
+		{"[fd00::1]:5000", "203.0.113.10", "203.0.113.10"},
+		{"10.1.2.3:5000", "", "10.1.2.3"},
+		{"192.0.2.50:5000", "203.0.113.9", "192.0.2.50"},
+	} {
+		r, err := http.NewRequest(http.MethodPost, "/v1/responses", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.RemoteAddr = c.remote
+		if c.xff != "" {
+			r.Header.Set("X-Forwarded-For", c.xff)
+		}
+		if got := ts.clientKey(r); got != c.want {
+			t.Errorf("remote %s, X-Forwarded-For %q: client %q, want %q", c.remote, c.xff, got, c.want)
+		}
+	}
 }

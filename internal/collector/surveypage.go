@@ -470,7 +470,7 @@ func (s *Server) handlePublicPost(w http.ResponseWriter, r *http.Request) {
 			Hidden: map[string]string{formFieldTicket: s.newTicket()}})
 		return
 	}
-	if wait, ok := s.publicLimiter(perHour).allow(clientKey(r)); !ok {
+	if wait, ok := s.publicLimiter(perHour).allow(s.clientKey(r)); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		s.writeMessage(w, http.StatusTooManyRequests, message(sv, sv.UI.TooManyTitle, sv.UI.TooMany))
 		return

@@ -465,6 +465,13 @@ func (s *sqlStore) ArchiveCase(ctx context.Context, namespace, name string, clos
 	return nil
 }
 
+func (s *sqlStore) DeleteArchivedCasesBefore(ctx context.Context, namespace string, t time.Time) (int64, error) {
+	// The key is (namespace, name): batches select names.
+	return s.deleteInBatches(ctx, "archived cases of "+namespace,
+		`DELETE FROM archived_cases WHERE namespace = ? AND name IN (SELECT name FROM archived_cases WHERE namespace = ? AND closed_at < ? LIMIT ?)`,
+		namespace, namespace, s.d.ts(utc(t)))
+}
+
 func (s *sqlStore) GetArchivedCase(ctx context.Context, namespace, name string) (ArchivedCase, error) {
 	c := ArchivedCase{Namespace: namespace, Name: name}
 	var closed, archived nullTime

@@ -105,6 +105,9 @@ type Store interface {
 	// ArchiveCase stores the JSON document of a closed Case, replacing an
 	// earlier archive of the same Case.
 	ArchiveCase(ctx context.Context, namespace, name string, closedAt time.Time, doc []byte) error
+	// DeleteArchivedCasesBefore deletes a namespace's archived Cases closed
+	// before t (the archive's retention), in bounded batches.
+	DeleteArchivedCasesBefore(ctx context.Context, namespace string, t time.Time) (int64, error)
 	// GetArchivedCase returns an archived Case, or ErrNotFound.
 	GetArchivedCase(ctx context.Context, namespace, name string) (ArchivedCase, error)
 
