@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 
 	"github.com/cxloop/cxloop/internal/testutil"
 
