@@ -33,6 +33,7 @@ import (
 	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/predict"
 	"github.com/cxloop/cxloop/internal/programcheck"
+	"github.com/cxloop/cxloop/internal/programtest"
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
 	cxwebhook "github.com/cxloop/cxloop/internal/webhook"
 )
@@ -45,6 +46,7 @@ Usage:
   cxloop inbox [flags]       serve the frontline's case inbox (behind an authenticating proxy)
   cxloop demo [flags]        run everything on this machine: control plane, manager, collectors, sample program
   cxloop validate -f PATH    check a program offline, as applying it would (CRD schemas, CEL rules, the controllers' checks)
+  cxloop test PATH...        run a program's unit tests (responses, clock advances, expected Cases and notifications)
   cxloop predict -f PATH ... train and judge a touchpoint's prediction offline on exported events and responses
   cxloop help              show this text
 
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return demo.Command(ctx, args[1:], os.Stdout, stderr)
 	case "validate":
 		return programcheck.Command(ctx, args[1:], os.Stdin, os.Stdout, stderr)
+	case "test":
+		return programtest.Command(ctx, args[1:], os.Stdout, stderr)
 	case "predict":
 		return predict.Command(ctx, args[1:], os.Stdout, stderr)
 	case "help", "-h", "--help":

@@ -28,6 +28,7 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/programcheck"
+	"github.com/cxloop/cxloop/internal/programtest"
 	cxscheme "github.com/cxloop/cxloop/internal/scheme"
 )
 
@@ -130,7 +131,7 @@ func NewCommand(streams IO, now func() time.Time) *cobra.Command {
 	root.AddCommand(casesCommand(connect), caseCommand(connect, completeCases),
 		actCommand(connect, completeCases), moveCommand(connect, completeCases), takeCommand(connect, completeCases),
 		assignCommand(connect, completeCases), closeCommand(connect, completeCases), reportCommand(connect),
-		validateCommand(streams))
+		validateCommand(streams), testCommand())
 	return root
 }
 
@@ -621,6 +622,17 @@ func validateCommand(streams IO) *cobra.Command {
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return programcheck.Command(cmd.Context(), args, streams.In, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+}
+
+func testCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:                "test FILE|FOLDER...",
+		Short:              "Run a program's unit tests offline (same as cxloop test)",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return programtest.Command(cmd.Context(), args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 }

@@ -94,11 +94,12 @@ type objectKey struct {
 	name      string
 }
 
-// Check applies docs in order and checks the program they make.
-func Check(ctx context.Context, docs []manifest.Document, opts Options) (Result, error) {
+// apply applies docs in order to an in-memory API server: what it would
+// store, in order of creation, and the schema findings.
+func apply(ctx context.Context, docs []manifest.Document, opts Options) (map[objectKey]*stored, []objectKey, Result, error) {
 	checker, err := crdcheck.New()
 	if err != nil {
-		return Result{}, fmt.Errorf("load the CRDs: %w", err)
+		return nil, nil, Result{}, fmt.Errorf("load the CRDs: %w", err)
 	}
 	defaultNS := opts.Namespace
 	if defaultNS == "" {
@@ -164,20 +165,19 @@ func Check(ctx context.Context, docs []manifest.Document, opts Options) (Result,
 		store[key] = &stored{doc: d, obj: r.Object}
 	}
 
-	programs := map[string]*program{}
-	var namespaces []string
-	for _, key := range order {
-		p := programs[key.namespace]
-		if p == nil {
-			p = &program{where: map[string]*stored{}}
-			programs[key.namespace] = p
-			namespaces = append(namespaces, key.namespace)
-		}
-		if err := p.add(store[key]); err != nil {
-			return res, err
-		}
+	return store, order, res, nil
+}
+
+// Check applies docs in order and checks the program they make.
+func Check(ctx context.Context, docs []manifest.Document, opts Options) (Result, error) {
+	store, order, res, err := apply(ctx, docs, opts)
+	if err != nil {
+		return res, err
 	}
-	sort.Strings(namespaces)
+	programs, namespaces, err := group(store, order)
+	if err != nil {
+		return res, err
+	}
 	var programFindings []Finding
 	for _, ns := range namespaces {
 		p := programs[ns]
@@ -200,6 +200,46 @@ func Check(ctx context.Context, docs []manifest.Document, opts Options) (Result,
 	})
 	res.Findings = append(res.Findings, programFindings...)
 	return res, nil
+}
+
+// group makes the program of each namespace, in the order applied.
+func group(store map[objectKey]*stored, order []objectKey) (map[string]*program, []string, error) {
+	programs := map[string]*program{}
+	var namespaces []string
+	for _, key := range order {
+		p := programs[key.namespace]
+		if p == nil {
+			p = &program{where: map[string]*stored{}}
+			programs[key.namespace] = p
+			namespaces = append(namespaces, key.namespace)
+		}
+		if err := p.add(store[key]); err != nil {
+			return nil, nil, err
+		}
+	}
+	sort.Strings(namespaces)
+	return programs, namespaces, nil
+}
+
+// Program is the program docs make once applied (objects the API server
+// refuses are left out), for tools that run it: the objects of the one
+// namespace they are in. More than one namespace is an error.
+func Program(ctx context.Context, docs []manifest.Document, opts Options) (*validate.Program, error) {
+	store, order, _, err := apply(ctx, docs, opts)
+	if err != nil {
+		return nil, err
+	}
+	programs, namespaces, err := group(store, order)
+	if err != nil {
+		return nil, err
+	}
+	switch len(namespaces) {
+	case 0:
+		return &validate.Program{}, nil
+	case 1:
+		return &programs[namespaces[0]].Program, nil
+	}
+	return nil, fmt.Errorf("the manifests are in %d namespaces (%s); give one program", len(namespaces), strings.Join(namespaces, ", "))
 }
 
 // program is the validate.Program of one namespace and where each object
