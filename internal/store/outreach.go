@@ -240,8 +240,11 @@ func (s *sqlStore) DelayMessage(ctx context.Context, id int64, at time.Time, rea
 	return nil
 }
 
+// Reads that a page load or a status call makes go to the read pool, not
+// the single SQLite writer: they see every committed write.
+
 func (s *sqlStore) MessageByToken(ctx context.Context, namespace, touchpoint, tokenID string) (ScheduledMessage, error) {
-	m, err := scanMessage(s.w.queryRow(ctx, `SELECT `+messageColumns+` FROM outreach
+	m, err := scanMessage(s.r.queryRow(ctx, `SELECT `+messageColumns+` FROM outreach
 		WHERE namespace = ? AND touchpoint = ? AND token_id = ? AND kind = ? ORDER BY id LIMIT 1`,
 		namespace, touchpoint, tokenID, KindInvitation))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -266,7 +269,7 @@ func (s *sqlStore) MarkAnswered(ctx context.Context, namespace, touchpoint, toke
 
 func (s *sqlStore) OutreachCounts(ctx context.Context, namespace, touchpoint string) (OutreachCounts, error) {
 	var c OutreachCounts
-	rows, err := s.w.query(ctx, `SELECT state, kind, count(*), count(answered_at) FROM outreach
+	rows, err := s.r.query(ctx, `SELECT state, kind, count(*), count(answered_at) FROM outreach
 		WHERE namespace = ? AND touchpoint = ? GROUP BY state, kind`, namespace, touchpoint)
 	if err != nil {
 		return c, fmt.Errorf("outreach counts: %w", err)
@@ -299,7 +302,7 @@ func (s *sqlStore) OutreachCounts(ctx context.Context, namespace, touchpoint str
 }
 
 func (s *sqlStore) EventCounts(ctx context.Context, namespace, touchpoint string) (map[string]int64, error) {
-	rows, err := s.w.query(ctx, `SELECT outcome, count(*) FROM events WHERE namespace = ? AND touchpoint = ? GROUP BY outcome`, namespace, touchpoint)
+	rows, err := s.r.query(ctx, `SELECT outcome, count(*) FROM events WHERE namespace = ? AND touchpoint = ? GROUP BY outcome`, namespace, touchpoint)
 	if err != nil {
 		return nil, fmt.Errorf("event counts: %w", err)
 	}
@@ -326,7 +329,7 @@ func (s *sqlStore) Unsubscribe(ctx context.Context, namespace, customerID string
 
 func (s *sqlStore) Unsubscribed(ctx context.Context, namespace, customerID string) (bool, error) {
 	var one int
-	err := s.w.queryRow(ctx, `SELECT 1 FROM unsubscribes WHERE namespace = ? AND customer_id = ?`, namespace, customerID).Scan(&one)
+	err := s.r.queryRow(ctx, `SELECT 1 FROM unsubscribes WHERE namespace = ? AND customer_id = ?`, namespace, customerID).Scan(&one)
 	switch {
 	case err == nil:
 		return true, nil
