@@ -121,6 +121,9 @@ type CaseCounts struct {
 	Escalated            int
 	// EscalationSteps counts the escalation steps run over all Cases.
 	EscalationSteps int
+	// MergedResponses counts the responses dedup merged into open Cases
+	// (their relatedResponses) instead of opening more.
+	MergedResponses int
 }
 
 func countCases(cases []cxv1alpha1.Case) CaseCounts {
@@ -148,6 +151,7 @@ func countCases(cases []cxv1alpha1.Case) CaseCounts {
 			c.Escalated++
 		}
 		c.EscalationSteps += len(k.Status.Escalations)
+		c.MergedResponses += len(k.Spec.RelatedResponses)
 	}
 	return c
 }
@@ -273,6 +277,7 @@ func (s *Summary) Print(out *printer) {
 	out.Printf("  overdue %d, first response overdue %d, escalated %d (%d escalation steps run)\n",
 		c.Overdue, c.FirstResponseOverdue, c.Escalated, c.EscalationSteps)
 	out.Printf("  worked through the inbox: %d\n", s.WorkedInInbox)
+	out.Printf("  responses merged into open Cases by dedup: %d\n", c.MergedResponses)
 	out.Printf("Rules:\n")
 	for _, r := range s.Rules {
 		out.Printf("  %s\n", r)
