@@ -164,6 +164,26 @@ type NotifyAction struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Channel string `json:"channel"`
+
+	// digest groups this channel's messages: instead of one message per
+	// matching response, the channel gets at most one message per interval
+	// listing every response that matched in it. Each match is counted
+	// once, however often its response is retried. Without digest, every
+	// match is sent as it happens.
+	// +optional
+	Digest *NotifyDigest `json:"digest,omitempty"`
+}
+
+// NotifyDigest sends a channel one message per interval with every match
+// of the interval in it.
+type NotifyDigest struct {
+	// every is the interval, at least 1m, for example 15m, 1h or 1d.
+	// Intervals are aligned on the clock (an hourly digest covers 09:00 to
+	// 10:00 UTC) and a digest is sent when its interval ends, only when
+	// something matched.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && (self.matches('[1-9][0-9.]*[dw]') || duration(self) >= duration('1m'))",message="digest.every must be at least 1m, for example 15m, 1h or 1d"
+	Every Duration `json:"every"`
 }
 
 // OpenCaseAction opens a Case.

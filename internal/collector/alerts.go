@@ -174,6 +174,47 @@ type NotifyPayload struct {
 	Message   notify.Message `json:"message"`
 }
 
+// DigestPayload is the outbox payload of a digest action: one match to
+// add to the digest of its rule and channel.
+type DigestPayload struct {
+	Namespace string        `json:"namespace"`
+	Rule      string        `json:"rule"`
+	Channel   string        `json:"channel"`
+	Title     string        `json:"title"`
+	Every     time.Duration `json:"every"`
+	Line      string        `json:"line"`
+	MatchedAt time.Time     `json:"matchedAt"`
+}
+
+// digestTitle names a rule's digests: its description, or its name.
+func digestTitle(r *cxv1alpha1.AlertRule) string {
+	if r.Spec.Description != "" {
+		return r.Spec.Description
+	}
+	return "Rule " + r.Name + " matched"
+}
+
+// digestLine lists one match in a digest. Like matchMessage it names the
+// customer by id and tier only; the comment (which may hold contact
+// details) stays in the store.
+func digestLine(kind cxv1alpha1.AlertKind, resp *rules.Response, sentiment *float64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s/%s", resp.Touchpoint, resp.ID)
+	if resp.Customer.ID != "" {
+		fmt.Fprintf(&b, " customer %s", resp.Customer.ID)
+	}
+	if resp.Customer.Tier != "" {
+		fmt.Fprintf(&b, " (%s)", resp.Customer.Tier)
+	}
+	if sentiment != nil {
+		fmt.Fprintf(&b, ", sentiment %.2f", *sentiment)
+	}
+	if who := praised(resp); kind == cxv1alpha1.AlertRecognition && who != "" {
+		fmt.Fprintf(&b, ", praised %s", who)
+	}
+	return b.String()
+}
+
 // match is the actions one response triggers, and which rules matched.
 type match struct {
 	actions []store.NewAction
@@ -267,7 +308,16 @@ func (cr *compiledRule) actions(namespace string, resp *rules.Response, sentimen
 			return nil, err
 		}
 	}
-	for _, ch := range channels {
+	for _, n := range r.Spec.Actions.Notify {
+		ch := n.Channel
+		if n.Digest != nil && n.Digest.Every.Duration > 0 {
+			p := DigestPayload{Namespace: namespace, Rule: r.Name, Channel: ch, Title: digestTitle(r),
+				Every: n.Digest.Every.Duration, Line: digestLine(kind, resp, sentiment), MatchedAt: now}
+			if err := add(store.ActionDigest, "digest/"+ch, p); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		kindName, msg := store.ActionNotify, matchMessage(namespace, r, resp, sentiment, parts)
 		if kind == cxv1alpha1.AlertRecognition {
 			kindName, msg = store.ActionRecognition, praiseMessage(r, resp)

@@ -183,6 +183,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		wg.Go(func() { d.work(ctx) })
 	}
 	wg.Go(func() { d.observeOutbox(ctx) })
+	wg.Go(func() { d.flushDigests(ctx) })
 	wg.Wait()
 }
 
@@ -309,6 +310,20 @@ func (d *Dispatcher) handle(ctx context.Context, a store.Action) result {
 			return drop(fmt.Errorf("decode open_case payload: %w", err))
 		}
 		return d.openCase(ctx, a, &p)
+	case store.ActionDigest:
+		var p DigestPayload
+		if err := json.Unmarshal(a.Payload, &p); err != nil {
+			return drop(fmt.Errorf("decode digest payload: %w", err))
+		}
+		m := store.DigestMatch{Rule: p.Rule, Channel: p.Channel, Title: p.Title, Every: p.Every,
+			Key: a.Touchpoint + "/" + a.DedupKey, Line: p.Line, MatchedAt: p.MatchedAt}
+		if err := d.opts.Store.AddDigestMatch(ctx, m, d.opts.Now()); err != nil {
+			if errors.Is(err, store.ErrInvalid) {
+				return drop(err)
+			}
+			return retry(err)
+		}
+		return done("buffered")
 	case store.ActionNotify, store.ActionRecognition:
 		var p NotifyPayload
 		if err := json.Unmarshal(a.Payload, &p); err != nil {

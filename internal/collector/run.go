@@ -382,6 +382,10 @@ func (s *Server) applyRetention(ctx context.Context, st store.Store, log logr.Lo
 	} else if n > 0 {
 		log.Info("retention: deleted responses", "count", n, "olderThan", responses)
 	}
+	// Sent digests are kept a week, to answer "was it sent?".
+	if _, err := st.DeleteDigestsBefore(ctx, now.Add(-7*24*time.Hour)); err != nil {
+		log.Error(err, "retention: delete sent digests")
+	}
 	if n, err := st.EraseContactDetails(ctx, cur.tp.Name, now.Add(-contacts), func(k string) bool {
 		return validate.IsContactKey(k, validate.ExtraContactKeys(cur.tp))
 	}); err != nil {

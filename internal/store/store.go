@@ -116,6 +116,8 @@ type Store interface {
 	// Outreach keeps business events, scheduled invitations and
 	// unsubscribes.
 	Outreach
+	// Digests buffer the matches of notify actions sent as digests.
+	Digests
 
 	// SchemaVersion returns the highest applied migration version.
 	SchemaVersion(ctx context.Context) (int, error)
@@ -184,6 +186,8 @@ const (
 	ActionOpenCase    = "open_case"
 	ActionNotify      = "notify"
 	ActionRecognition = "recognition"
+	// ActionDigest adds a match to a channel's digest (see Digests).
+	ActionDigest = "digest"
 )
 
 // SaveStatus is the outcome of saving one response.
