@@ -31,10 +31,12 @@ func TestDemoShortMode(t *testing.T) {
 	defer cancel()
 	sum, err := Run(ctx, Options{
 		Responses: 300, Exit: true, DataDir: dataDir, Out: &out,
-		// Four simulated hours per second: 40 simulated hours pass in
-		// ten seconds, past the Gold closure goal (24h) and the escalation
-		// steps after it.
-		Speed: 4 * 3600, Simulate: 40 * time.Hour,
+		// Four simulated hours per second: three simulated days pass in
+		// 18 seconds, past every closure goal (24h to 72h) and the
+		// escalation steps after them, and long enough for the simulated
+		// team to close Cases (contact, resolve and close take 3.5 h to
+		// 85 h; with 40 hours a loaded machine sometimes closed none).
+		Speed: 4 * 3600, Simulate: 72 * time.Hour,
 	})
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
@@ -63,15 +65,15 @@ func TestDemoShortMode(t *testing.T) {
 		t.Errorf("summary counts %d Cases, want the sample Case and Cases opened by rules", cases)
 	}
 	if n := intAfter(t, text, `escalated (\d+)`); n == 0 {
-		t.Errorf("no escalated Case after 40 simulated hours")
+		t.Errorf("no escalated Case after 72 simulated hours")
 	}
 	// The sample's Gold Case has a 24h closure goal.
 	if n := intAfter(t, text, `overdue (\d+),`); n == 0 {
-		t.Errorf("no overdue Case after 40 simulated hours")
+		t.Errorf("no overdue Case after 72 simulated hours")
 	}
 	// The simulated team picked up some Cases.
 	if open := sum.Cases.ByState[string(cxv1alpha1.CaseOpen)]; open >= sum.Cases.Total {
-		t.Errorf("all %d Cases still Open after 40 simulated hours: %v", sum.Cases.Total, sum.Cases.ByState)
+		t.Errorf("all %d Cases still Open after 72 simulated hours: %v", sum.Cases.Total, sum.Cases.ByState)
 	}
 	// ... through the inbox, and the summary says how many.
 	if n := intAfter(t, text, `worked through the inbox: (\d+)`); n == 0 || n != sum.WorkedInInbox {
