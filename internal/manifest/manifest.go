@@ -164,7 +164,14 @@ func (l *loader) path(p, namespace string) error {
 		}
 		switch filepath.Ext(e.Name()) {
 		case ".yaml", ".yml", ".json":
-			if err := l.path(full, namespace); err != nil {
+			data, err := os.ReadFile(full)
+			if err != nil {
+				return err
+			}
+			if isProgramTest(data) {
+				continue // a `cxloop test` file next to the manifests
+			}
+			if err := l.parse(full, data, namespace); err != nil {
 				return err
 			}
 		}
@@ -179,6 +186,19 @@ var kustomizeUnsupported = []string{
 	"patches", "patchesStrategicMerge", "patchesJson6902", "configMapGenerator", "secretGenerator",
 	"generators", "transformers", "components", "replacements", "images", "namePrefix", "nameSuffix",
 	"commonLabels", "labels", "commonAnnotations", "helmCharts",
+}
+
+// isProgramTest reports whether a file is a `cxloop test` file (top-level
+// program and tests, no kind), which a folder of manifests may hold.
+func isProgramTest(data []byte) bool {
+	var top map[string]any
+	if err := sigsyaml.Unmarshal(data, &top); err != nil {
+		return false
+	}
+	_, program := top["program"]
+	_, tests := top["tests"]
+	_, kind := top["kind"]
+	return program && tests && !kind
 }
 
 func isKustomization(path string) bool {

@@ -137,7 +137,18 @@ func joinCauses(cs []cause) string {
 // The sample program is valid, through its kustomization and as a plain
 // folder.
 func TestSamplesValid(t *testing.T) {
-	for _, args := range [][]string{{"-f", testenv.SamplesDir}, {"-f", filepath.Join(testenv.SamplesDir, "kustomization.yaml")}} {
+	samples := 0
+	for _, d := range load(t, testenv.SamplesDir) {
+		if d.Object.GroupVersionKind().Group == "cx.cxloop.io" {
+			samples++
+		}
+	}
+	if samples < 17 {
+		t.Fatalf("config/samples holds %d cxloop objects, want the whole program", samples)
+	}
+	// A folder of manifests may hold `cxloop test` files: they are skipped.
+	for _, args := range [][]string{{"-f", testenv.SamplesDir}, {"-f", filepath.Join(testenv.SamplesDir, "kustomization.yaml")},
+		{"-f", filepath.Join(testenv.SamplesDir, "tests"), "-f", testenv.SamplesDir}} {
 		var out, errOut bytes.Buffer
 		if err := Command(context.Background(), args, nil, &out, &errOut); err != nil {
 			t.Fatalf("validate %v: %v\n%s%s", args, err, out.String(), errOut.String())
