@@ -83,7 +83,6 @@ type AlertRuleReconciler struct {
 	router cases.Router
 }
 
-
 func (r *AlertRuleReconciler) now() time.Time {
 	if r.Now != nil {
 		return r.Now()

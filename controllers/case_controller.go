@@ -85,7 +85,6 @@ type CaseReconciler struct {
 	written writtenCases
 }
 
-
 // Reconcile advances one Case's lifecycle to now.
 func (r *CaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	cached := &cxv1alpha1.Case{}

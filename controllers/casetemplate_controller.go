@@ -21,7 +21,6 @@ type CaseTemplateReconciler struct {
 	Recorder recorder.EventRecorder
 }
 
-
 func (r *CaseTemplateReconciler) check(ctx context.Context, t *cxv1alpha1.CaseTemplate) (outcome, ctrl.Result, error) {
 	problems, err := validate.CheckCaseTemplate(ctx, clientNamespace{c: r.Client, namespace: t.Namespace}, t)
 	if err != nil {

@@ -36,7 +36,6 @@ type NotificationChannelReconciler struct {
 	Recorder  recorder.EventRecorder
 }
 
-
 func channelSecrets(spec *cxv1alpha1.NotificationChannelSpec) []secretNeed {
 	var needs []secretNeed
 	keyRef := func(field string, ref *cxv1alpha1.SecretKeyReference) {

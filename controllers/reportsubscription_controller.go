@@ -56,7 +56,6 @@ type ReportSubscriptionReconciler struct {
 	BaseURL string
 }
 
-
 func (r *ReportSubscriptionReconciler) now() time.Time {
 	if r.Now != nil {
 		return r.Now()

@@ -51,7 +51,6 @@ type SurveyTouchpointReconciler struct {
 	OutboxBlockedAfter time.Duration
 }
 
-
 func (r *SurveyTouchpointReconciler) check(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint) (outcome, ctrl.Result, error) {
 	problems, err := r.missingSecrets(ctx, tp)
 	if err != nil {
@@ -116,6 +115,11 @@ func (r *SurveyTouchpointReconciler) refreshCounts(ctx context.Context, tp *cxv1
 	if err != nil {
 		return err
 	}
+	var storeErr error
+	if st.StoreError != "" {
+		// Counts can be read but writes fail: the collector is not ready.
+		storeErr = fmt.Errorf("the collector cannot write to its store: %s", st.StoreError)
+	}
 	counts := &cxv1alpha1.ResponseCounts{Total: st.Total, Last24h: st.Last24h}
 	if st.LastResponseTime != nil {
 		counts.LastResponseTime = &metav1.Time{Time: *st.LastResponseTime}
@@ -135,7 +139,7 @@ func (r *SurveyTouchpointReconciler) refreshCounts(ctx context.Context, tp *cxv1
 		tp.Status.Invitations = &cxv1alpha1.InvitationCounts{Scheduled: inv.Scheduled, Sent: inv.Sent, Reminded: inv.Reminded,
 			Failed: inv.Failed, Skipped: inv.Skipped, Answered: inv.Answered}
 	}
-	return nil
+	return storeErr
 }
 
 // outboxBlockedRefusals is how many refused attempts in a row block an

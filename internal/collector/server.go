@@ -100,6 +100,10 @@ type Server struct {
 	private *http.ServeMux
 	surveyPages
 	dist distribution
+	// The last write probe of the store (/readyz, /v1/status).
+	probeMu  sync.Mutex
+	probedAt time.Time
+	probeErr string
 }
 
 // NewServer returns a server for tp. Call SetTouchpoint when tp changes.
@@ -625,11 +629,38 @@ func prefixFields(errs FieldErrors, prefix string) FieldErrors {
 	return out
 }
 
-func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+// writeProbeEvery bounds how often /readyz writes to the store (the two
+// surfaces' probes and the status share one result).
+const writeProbeEvery = 2 * time.Second
+
+// storeProblem is why the store does not take writes now ("" when it
+// does): a ping now, and a write probe at most writeProbeEvery old.
+func (s *Server) storeProblem(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := s.opts.Store.Ping(ctx); err != nil {
-		writeStoreUnavailable(w, err.Error())
+		return err.Error()
+	}
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	now := time.Now()
+	if !s.probedAt.IsZero() && now.Sub(s.probedAt) < writeProbeEvery {
+		return s.probeErr
+	}
+	s.probeErr = ""
+	if err := s.opts.Store.ProbeWrite(ctx); err != nil {
+		s.probeErr = err.Error()
+		s.opts.Log.Info("store does not take writes; not ready", "error", s.probeErr)
+	}
+	s.probedAt = now
+	return s.probeErr
+}
+
+// handleReady fails while the store does not take writes (a full disk, a
+// read-only file, a lost database) and recovers by itself when it does.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if problem := s.storeProblem(r.Context()); problem != "" {
+		writeStoreUnavailable(w, "the store does not take writes: "+problem)
 		return
 	}
 	_, _ = io.WriteString(w, "ok\n")
@@ -648,7 +679,8 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		writeStoreUnavailable(w, err.Error())
 		return
 	}
-	out := Status{Touchpoint: st.tp.Name, Generation: st.tp.Generation, Total: total, Last24h: recent, OutboxDepth: depth}
+	out := Status{Touchpoint: st.tp.Name, Generation: st.tp.Generation, Total: total, Last24h: recent, OutboxDepth: depth,
+		StoreError: s.storeProblem(r.Context())}
 	if !last.IsZero() {
 		out.LastResponseTime = &last
 	}

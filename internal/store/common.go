@@ -496,6 +496,15 @@ func (s *sqlStore) SchemaVersion(ctx context.Context) (int, error) {
 	return int(v.Int64), nil
 }
 
+func (s *sqlStore) ProbeWrite(ctx context.Context) error {
+	_, err := s.w.exec(ctx, `INSERT INTO write_probes (namespace, probed_at) VALUES (?, ?)
+		ON CONFLICT (namespace) DO UPDATE SET probed_at = excluded.probed_at`, s.cfg.Namespace, s.d.ts(utc(s.cfg.Now())))
+	if err != nil {
+		return fmt.Errorf("write to the %s store: %w", s.d.name, err)
+	}
+	return nil
+}
+
 func (s *sqlStore) Ping(ctx context.Context) error {
 	if err := s.ping(ctx); err != nil {
 		return fmt.Errorf("ping %s store: %w", s.d.name, err)

@@ -123,6 +123,9 @@ type Store interface {
 	SchemaVersion(ctx context.Context) (int, error)
 	// Ping checks that the database answers (for /readyz).
 	Ping(ctx context.Context) error
+	// ProbeWrite commits a one-row write, to check that the store takes
+	// writes (a full disk, a read-only file or database fail it).
+	ProbeWrite(ctx context.Context) error
 	// Close stops accepting writes, commits the pending group commits, and
 	// closes the database.
 	Close() error
