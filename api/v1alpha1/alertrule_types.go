@@ -36,6 +36,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.kind != 'Recognition' || !has(self.actions.openCase)",message="actions.openCase: a Recognition rule sends praise and opens no case; remove openCase or use kind: Escalation",fieldPath=".actions.openCase",reason=FieldValueForbidden
 // +kubebuilder:validation:XValidation:rule="!has(self.dedup) || has(self.actions.openCase)",message="dedup applies to cases: set actions.openCase or remove dedup",fieldPath=".dedup",reason=FieldValueForbidden
 // +kubebuilder:validation:XValidation:rule="!has(self.dedup) || has(self.condition)",message="dedup applies to per-response rules (condition), not to aggregate rules",fieldPath=".dedup",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.aggregate) || !has(self.actions.notify) || self.actions.notify.all(n, !has(n.digest))",message="actions.notify[].digest groups the matches of per-response rules (condition); an aggregate rule sends one message per transition: remove digest",fieldPath=".actions.notify",reason=FieldValueForbidden
 type AlertRuleSpec struct {
 	// kind is Escalation (a problem to follow up) or Recognition (praise for
 	// the frontline, a "wow" alert).
@@ -169,7 +170,8 @@ type NotifyAction struct {
 	// matching response, the channel gets at most one message per interval
 	// listing every response that matched in it. Each match is counted
 	// once, however often its response is retried. Without digest, every
-	// match is sent as it happens.
+	// match is sent as it happens. Only for rules with a condition: an
+	// aggregate rule already sends one message per transition.
 	// +optional
 	Digest *NotifyDigest `json:"digest,omitempty"`
 }
