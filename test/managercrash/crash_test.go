@@ -269,7 +269,10 @@ func startManager(t *testing.T, bin, kubeconfig, collectorURL string) *managerPr
 	t.Helper()
 	p := &managerProc{out: &syncBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "manager", "--collector-image=cxloop:test", "--collector-endpoint="+collectorURL,
-		"--metrics-bind-address=0", "--health-probe-bind-address=0")
+		// The Case webhook is not what this test is about (and it needs
+		// POD_NAMESPACE for its certificate Secret): the API server here
+		// has no webhook configuration for it.
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--webhook-port=0")
 	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
