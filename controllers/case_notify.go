@@ -115,6 +115,14 @@ func buildCaseMessage(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, tr cases.T
 		notify.Field{Name: "Due", Value: due})
 	fields = appendNonEmpty(fields, "Assignee", c.Spec.Assignee)
 	fields = appendNonEmpty(fields, "For", strings.Join(to, ", "))
+	res := resolutionOf(c, tr.Event)
+	if res != nil {
+		fields = appendNonEmpty(fields, "Root cause", res.RootCause)
+		if res.CustomerRecovered != nil {
+			fields = append(fields, notify.Field{Name: "Customer recovered", Value: map[bool]string{true: "yes", false: "no"}[*res.CustomerRecovered]})
+		}
+		data["resolution"] = map[string]any{"rootCause": res.RootCause, "summary": res.Summary, "customerRecovered": res.CustomerRecovered}
+	}
 
 	var text strings.Builder
 	fmt.Fprintf(&text, "Case %s/%s %s: %s.\n", c.Namespace, c.Name, tr.Headline, tr.Note)
@@ -124,6 +132,14 @@ func buildCaseMessage(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, tr cases.T
 	fmt.Fprintf(&text, "Customer: %s. Severity: %s. Due: %s.\n", customer, c.Spec.Severity, due)
 	if len(to) > 0 {
 		fmt.Fprintf(&text, "For: %s\n", strings.Join(to, ", "))
+	}
+	if res != nil {
+		if res.RootCause != "" {
+			fmt.Fprintf(&text, "Root cause: %s\n", res.RootCause)
+		}
+		if res.Summary != "" {
+			fmt.Fprintf(&text, "Summary: %s\n", res.Summary)
+		}
 	}
 	if detail == cxv1alpha1.CustomerDetailFull {
 		appendFullDetail(c, &text, &fields)
@@ -142,6 +158,15 @@ func buildCaseMessage(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, tr cases.T
 		Fields:   fields,
 		Data:     data,
 	}
+}
+
+// resolutionOf is the Case's resolution for the Closed event, so that the
+// people told of the end read how it ended; nil for the other events.
+func resolutionOf(c *cxv1alpha1.Case, ev cxv1alpha1.LifecycleEvent) *cxv1alpha1.Resolution {
+	if ev != cxv1alpha1.EventClosed {
+		return nil
+	}
+	return c.Spec.Resolution
 }
 
 func appendNonEmpty(fields []notify.Field, name, value string) []notify.Field {

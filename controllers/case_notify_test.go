@@ -150,6 +150,29 @@ func TestCaseMessageCustomerDetail(t *testing.T) {
 	}
 }
 
+// The Closed message says how the Case ended: root cause, summary and
+// whether the customer recovered; the other events do not carry them.
+func TestClosedMessageCarriesTheResolution(t *testing.T) {
+	c := newCase("acme", "c1", "installation-support", &cxv1alpha1.Customer{ID: "C-1", Tier: "Gold"})
+	recovered := true
+	c.Spec.Resolution = &cxv1alpha1.Resolution{RootCause: "documentation", Summary: "Sent the offline installer.", CustomerRecovered: &recovered}
+	tmpl := template("acme", "installation-support")
+	closed := buildCaseMessage(c, tmpl, cases.Transition{Event: cxv1alpha1.EventClosed, Key: "k", Headline: "was closed", Note: "n"}, nil, "")
+	for _, want := range []string{"Root cause: documentation", "Summary: Sent the offline installer."} {
+		if !strings.Contains(closed.Text, want) {
+			t.Errorf("Closed message lacks %q:\n%s", want, closed.Text)
+		}
+	}
+	fields := fmt.Sprint(closed.Fields)
+	if !strings.Contains(fields, "Root cause documentation") || !strings.Contains(fields, "Customer recovered yes") {
+		t.Errorf("Closed message fields lack the resolution: %s", fields)
+	}
+	overdue := buildCaseMessage(c, tmpl, cases.Transition{Event: cxv1alpha1.EventOverdue, Key: "k2", Headline: "is overdue", Note: "n"}, nil, "")
+	if strings.Contains(overdue.Text+fmt.Sprint(overdue.Fields), "documentation") {
+		t.Errorf("an Overdue message carries the resolution:\n%s", overdue.Text)
+	}
+}
+
 // gauge reads a metric of the controller-runtime registry; -1 when absent.
 func gauge(t *testing.T, name string, labels map[string]string) float64 {
 	t.Helper()
