@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cxloop/cxloop/internal/rules"
 	"github.com/cxloop/cxloop/internal/store"
 )
 
@@ -25,6 +26,10 @@ func (s *Server) handleInvitation(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: problemTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge})
 		return
 	}
+	if fe := checkText(body, ""); fe != nil {
+		writeProblem(w, Problem{Type: problemInvalidQuery, Title: "Invalid invitation request", Status: http.StatusBadRequest, Errors: FieldErrors{*fe}})
+		return
+	}
 	var req InvitationRequest
 	dec := json.NewDecoder(bytesReader(body))
 	dec.DisallowUnknownFields()
@@ -32,9 +37,18 @@ func (s *Server) handleInvitation(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: problemInvalidQuery, Title: "Invalid invitation request", Status: http.StatusBadRequest, Errors: FieldErrors{jsonError(err)}})
 		return
 	}
-	if req.Customer.ID == "" {
+	// The same rules as a response's customer.id, so a token is never
+	// issued for an id no response could carry.
+	var idProblem string
+	switch {
+	case req.Customer.ID == "":
+		idProblem = "is required"
+	case len(req.Customer.ID) > rules.MaxCustomerIDLength:
+		idProblem = fmt.Sprintf("is longer than %d characters", rules.MaxCustomerIDLength)
+	}
+	if idProblem != "" {
 		writeProblem(w, Problem{Type: problemInvalidQuery, Title: "Invalid invitation request", Status: http.StatusBadRequest,
-			Errors: FieldErrors{{Field: "customer.id", Message: "is required"}}})
+			Errors: FieldErrors{{Field: "customer.id", Message: idProblem}}})
 		return
 	}
 	answer, err := s.decideInvitation(r, st, req.Customer.ID)

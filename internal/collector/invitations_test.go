@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/rules"
 	"github.com/cxloop/cxloop/internal/store"
 )
 
@@ -165,6 +166,24 @@ func TestInvitationTouchpointScopeOnSQLite(t *testing.T) {
 	wantInvited(t, support, "C1")
 	wantNotInvited(t, onboarding, "C1", ReasonQuarantined)
 	wantNotInvited(t, support, "C1", ReasonQuarantined)
+}
+
+// An invitation is asked for a customer id a response could carry: a
+// missing, too long or NUL-bearing id is a 400 naming customer.id, and no
+// token is issued; the longest allowed id is invited.
+func TestInvitationCustomerIDChecked(t *testing.T) {
+	ts := startServer(t, testEngines[0], invitingTouchpoint("ids", nil, true), Options{})
+	for name, body := range map[string]string{
+		"missing":  `{"customer":{}}`,
+		"too long": `{"customer":{"id":"` + strings.Repeat("x", rules.MaxCustomerIDLength+1) + `"}}`,
+		"NUL":      `{"customer":{"id":"C\u00001"}}`,
+	} {
+		p := ts.post(t, "/v1/invitations", body).problem(t, http.StatusBadRequest)
+		if len(p.Errors) != 1 || p.Errors[0].Field != "customer.id" {
+			t.Errorf("%s: problem %+v, want one error naming customer.id", name, p)
+		}
+	}
+	wantInvited(t, ts, strings.Repeat("x", rules.MaxCustomerIDLength))
 }
 
 // A touchpoint without invitations answers 404 saying how to turn them on.
