@@ -196,7 +196,7 @@ func (s *Server) PublicHandler() http.Handler { return s.public }
 
 // PrivateHandler serves the private surface, which only the manager's
 // namespace may reach (the NetworkPolicy) and which requires a bearer
-// credential: /v1/status, /v1/metrics, /v1/invitations,
+// credential: /v1/status, /v1/metrics, GET /v1/responses, /v1/invitations,
 // /v1/responses:batch, /v1/archive, erasure and the routes added with
 // HandlePrivate. Prometheus' /metrics and the probes are on it too,
 // without a credential (they hold no customer data).
@@ -239,6 +239,7 @@ func (s *Server) routes() {
 	s.HandlePrivate("POST /v1/invitations", http.HandlerFunc(s.handleInvitation))
 	s.HandlePrivate("GET /v1/status", http.HandlerFunc(s.handleStatus))
 	s.HandlePrivate("GET /v1/metrics", http.HandlerFunc(s.handleMetrics))
+	s.HandlePrivate("GET /v1/responses", http.HandlerFunc(s.handleListResponses))
 	s.HandlePrivate("PUT /v1/archive/cases/{name}", http.HandlerFunc(s.handleArchivePut))
 	s.HandlePrivate("GET /v1/archive/cases/{name}", http.HandlerFunc(s.handleArchiveGet))
 	for _, mux := range []*http.ServeMux{s.public, s.private} {

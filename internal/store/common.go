@@ -108,6 +108,26 @@ func (s *sqlStore) SaveResponses(ctx context.Context, responses []NewResponse) (
 }
 
 func (s *sqlStore) GetResponse(ctx context.Context, touchpoint, id string) (Response, error) {
+	r, err := scanResponse(s.r.queryRow(ctx, s.selectResponses()+` WHERE namespace = ? AND touchpoint = ? AND response_id = ?`, s.cfg.Namespace, touchpoint, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("response %s/%s: %w", touchpoint, id, ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("get response %s/%s: %w", touchpoint, id, err)
+	}
+	return r, nil
+}
+
+// selectResponses is the SELECT of the columns scanResponse reads.
+func (s *sqlStore) selectResponses() string {
+	j := s.d.jsonOut
+	return `SELECT seq, touchpoint, response_id, customer_id, customer_tier, customer_segment,
+		` + j("customer_attributes") + `, ` + j("answers") + `, comment, sentiment, ` + j("themes") + `, ` + j("metadata") + `,
+		submitted_at, received_at FROM responses`
+}
+
+// scanResponse reads one row of selectResponses.
+func scanResponse(row rowScanner) (Response, error) {
 	var (
 		r                       Response
 		attrs, answers          jsonBytes
@@ -115,17 +135,9 @@ func (s *sqlStore) GetResponse(ctx context.Context, touchpoint, id string) (Resp
 		sentiment               sql.NullFloat64
 		submittedAt, receivedAt nullTime
 	)
-	j := s.d.jsonOut
-	err := s.r.queryRow(ctx, `SELECT seq, touchpoint, response_id, customer_id, customer_tier, customer_segment,
-		`+j("customer_attributes")+`, `+j("answers")+`, comment, sentiment, `+j("themes")+`, `+j("metadata")+`,
-		submitted_at, received_at FROM responses WHERE namespace = ? AND touchpoint = ? AND response_id = ?`, s.cfg.Namespace, touchpoint, id).Scan(
-		&r.Seq, &r.Touchpoint, &r.ID, &r.Customer.ID, &r.Customer.Tier, &r.Customer.Segment,
-		&attrs, &answers, &r.Comment, &sentiment, &themes, &metadata, &submittedAt, &receivedAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, fmt.Errorf("response %s/%s: %w", touchpoint, id, ErrNotFound)
-	}
-	if err != nil {
-		return r, fmt.Errorf("get response %s/%s: %w", touchpoint, id, err)
+	if err := row.Scan(&r.Seq, &r.Touchpoint, &r.ID, &r.Customer.ID, &r.Customer.Tier, &r.Customer.Segment,
+		&attrs, &answers, &r.Comment, &sentiment, &themes, &metadata, &submittedAt, &receivedAt); err != nil {
+		return r, err
 	}
 	r.Answers = json.RawMessage(answers)
 	if sentiment.Valid {

@@ -54,6 +54,9 @@ type Store interface {
 	SaveResponses(ctx context.Context, responses []NewResponse) ([]SaveResult, error)
 	// GetResponse returns one stored response, or ErrNotFound.
 	GetResponse(ctx context.Context, touchpoint, id string) (Response, error)
+	// ListResponses returns a page of a touchpoint's responses in
+	// submission order (see ResponseQuery).
+	ListResponses(ctx context.Context, q ResponseQuery) ([]Response, error)
 	// Counts returns the number of responses of a touchpoint, how many were
 	// received at or after since, and when the last one was received (zero
 	// when there are none).
