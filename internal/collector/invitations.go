@@ -39,14 +39,7 @@ func (s *Server) handleInvitation(w http.ResponseWriter, r *http.Request) {
 	}
 	// The same rules as a response's customer.id, so a token is never
 	// issued for an id no response could carry.
-	var idProblem string
-	switch {
-	case req.Customer.ID == "":
-		idProblem = "is required"
-	case len(req.Customer.ID) > rules.MaxCustomerIDLength:
-		idProblem = fmt.Sprintf("is longer than %d characters", rules.MaxCustomerIDLength)
-	}
-	if idProblem != "" {
+	if idProblem := customerIDProblem(req.Customer.ID); idProblem != "" {
 		writeProblem(w, Problem{Type: problemInvalidQuery, Title: "Invalid invitation request", Status: http.StatusBadRequest,
 			Errors: FieldErrors{{Field: "customer.id", Message: idProblem}}})
 		return
@@ -64,8 +57,23 @@ func (s *Server) handleInvitation(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, answer)
 }
 
+// customerIDProblem says what is wrong with a customer id a caller sent
+// ("" when nothing), by the rules of a response's customer.id.
+func customerIDProblem(id string) string {
+	switch {
+	case id == "":
+		return "is required"
+	case len(id) > rules.MaxCustomerIDLength:
+		return fmt.Sprintf("is longer than %d characters", rules.MaxCustomerIDLength)
+	}
+	return ""
+}
+
 // decideInvitation applies sampling, quarantine and the invitation cap, in
-// that order, and issues a token when all pass.
+// that order, and issues a token when all pass. Sampling is a function of
+// customer and day; quarantine and cap are decided by the store in the
+// transaction that records the invitation, under a per-customer lock, so
+// concurrent requests on any number of replicas never exceed them.
 func (s *Server) decideInvitation(r *http.Request, st *state, customer string) (InvitationAnswer, error) {
 	now := s.opts.Now()
 	p := st.policy
@@ -76,36 +84,26 @@ func (s *Server) decideInvitation(r *http.Request, st *state, customer string) (
 	if p.programScope {
 		scope = ""
 	}
-	if p.quarantine > 0 {
-		n, last, err := s.opts.Store.InvitationsSince(r.Context(), scope, customer, now.Add(-p.quarantine))
-		if err != nil {
-			return InvitationAnswer{}, err
-		}
-		if n > 0 {
-			next := last.Add(p.quarantine)
-			return InvitationAnswer{Reason: ReasonQuarantined, NextEligibleAt: &next,
-				Detail: fmt.Sprintf("the customer was invited %s ago; the quarantine is %s", now.Sub(last).Round(time.Minute), p.quarantine)}, nil
-		}
-	}
-	if p.maxCount > 0 {
-		n, _, err := s.opts.Store.InvitationsSince(r.Context(), scope, customer, now.Add(-p.maxWindow))
-		if err != nil {
-			return InvitationAnswer{}, err
-		}
-		if n >= p.maxCount {
-			return InvitationAnswer{Reason: ReasonCapReached,
-				Detail: fmt.Sprintf("the customer was invited %d times in the last %s; the cap is %d", n, p.maxWindow, p.maxCount)}, nil
-		}
-	}
 	token, claims, err := s.signer.Issue(s.opts.Namespace, st.tp.Name, customer, now, p.tokenTTL)
 	if err != nil {
 		return InvitationAnswer{}, err
 	}
 	exp := time.Unix(claims.ExpiresAt, 0).UTC()
-	if err := s.opts.Store.RecordInvitation(r.Context(), store.Invitation{
+	dec, err := s.opts.Store.IssueInvitation(r.Context(), store.Invitation{
 		TokenID: claims.ID, Touchpoint: st.tp.Name, CustomerID: customer, IssuedAt: now, ExpiresAt: exp,
-	}); err != nil {
+	}, store.ContactLimits{Scope: scope, Quarantine: p.quarantine, Cap: p.maxCount, CapWindow: p.maxWindow})
+	if err != nil {
 		return InvitationAnswer{}, err
 	}
+	switch dec.Reason {
+	case store.ContactQuarantined:
+		next := dec.Last.Add(p.quarantine)
+		return InvitationAnswer{Reason: ReasonQuarantined, NextEligibleAt: &next,
+			Detail: fmt.Sprintf("the customer was invited %s ago; the quarantine is %s", now.Sub(dec.Last).Round(time.Minute), p.quarantine)}, nil
+	case store.ContactCapReached:
+		return InvitationAnswer{Reason: ReasonCapReached,
+			Detail: fmt.Sprintf("the customer was invited %d times in the last %s; the cap is %d", dec.Count, p.maxWindow, p.maxCount)}, nil
+	}
+	// The token is valid only now that it is recorded.
 	return InvitationAnswer{Invite: true, Token: token, ExpiresAt: &exp}, nil
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -260,4 +261,103 @@ func TestTokenOfAnotherTouchpointIsRefused(t *testing.T) {
 	if _, err := st.GetResponse(context.Background(), "second", "r-1"); err == nil {
 		t.Error("the refused response was stored for the second touchpoint")
 	}
+}
+
+// concurrentInvitations asks n invitations for one customer at once,
+// spread over the servers, and counts the tokens issued and the other
+// answers.
+func concurrentInvitations(t *testing.T, n int, customer string, servers ...*testServer) (issued int, refused map[string]int) {
+	t.Helper()
+	type answer struct {
+		status int
+		reason string
+		err    error
+	}
+	answers := make(chan answer, n)
+	start := make(chan struct{})
+	for i := range n {
+		ts := servers[i%len(servers)]
+		go func() {
+			<-start
+			body := strings.NewReader(fmt.Sprintf(`{"customer":{"id":%q}}`, customer))
+			req, err := http.NewRequest(http.MethodPost, ts.PrivateURL+"/v1/invitations", body)
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+ts.Token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			defer func() { _ = resp.Body.Close() }()
+			var ans InvitationAnswer
+			err = json.NewDecoder(resp.Body).Decode(&ans)
+			answers <- answer{status: resp.StatusCode, reason: ans.Reason, err: err}
+		}()
+	}
+	close(start)
+	refused = map[string]int{}
+	for range n {
+		a := <-answers
+		switch {
+		case a.err != nil:
+			t.Errorf("invitation request: %v", a.err)
+		case a.status == http.StatusCreated:
+			issued++
+		case a.status == http.StatusOK:
+			refused[a.reason]++
+		default:
+			t.Errorf("invitation answered %d (%s), want 201 or 200", a.status, a.reason)
+		}
+	}
+	return issued, refused
+}
+
+// Fifty concurrent invitation requests for one customer issue exactly as
+// many tokens as the contact policy allows: one under a quarantine, the
+// cap under a cap per window; on SQLite, and on PostgreSQL with two
+// collectors (replicas, each with its own store) on one database.
+func TestInvitationContactFrequencyIsAtomic(t *testing.T) {
+	policies := map[string]struct {
+		policy *cxv1alpha1.ContactPolicy
+		want   int
+		reason string
+	}{
+		"quarantine": {&cxv1alpha1.ContactPolicy{Quarantine: days(30)}, 1, ReasonQuarantined},
+		"cap":        {&cxv1alpha1.ContactPolicy{MaxInvitations: &cxv1alpha1.InvitationCap{Count: 3, Window: *days(7)}}, 3, ReasonCapReached},
+	}
+	replicas := func(t *testing.T, e testEngine, tp *cxv1alpha1.SurveyTouchpoint) []*testServer {
+		if e.name == store.DriverSQLite {
+			return []*testServer{startServer(t, e, tp, Options{})}
+		}
+		dsn := testPostgresDSN(t)
+		schema := testutil.PostgresSchema(t, dsn, "cxloop_contact_")
+		clock := testutil.NewClock(testNow)
+		var out []*testServer
+		for range 2 {
+			st, err := store.Open(context.Background(), store.Config{Namespace: "acme", Driver: store.DriverPostgres, DSN: dsn, Schema: schema, Now: clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = st.Close() })
+			out = append(out, serveStore(t, st, clock, nil, tp, Options{}))
+		}
+		return out
+	}
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		for name, p := range policies {
+			t.Run(name, func(t *testing.T) {
+				servers := replicas(t, e, invitingTouchpoint("frequency", p.policy, false))
+				issued, refused := concurrentInvitations(t, 50, "C1", servers...)
+				if issued != p.want || refused[p.reason] != 50-p.want {
+					t.Errorf("50 concurrent requests: %d tokens issued, refused %v; want %d issued and %d %s", issued, refused, p.want, 50-p.want, p.reason)
+				}
+				if n, _, err := servers[0].Store.InvitationsSince(context.Background(), "", "C1", time.Time{}); err != nil || n != p.want {
+					t.Errorf("the store recorded %d invitations (%v), want %d", n, err, p.want)
+				}
+			})
+		}
+	})
 }

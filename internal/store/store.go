@@ -90,6 +90,11 @@ type Store interface {
 	// after since, on one touchpoint or, with scope "", on all touchpoints of
 	// the store, and returns when the last one was issued.
 	InvitationsSince(ctx context.Context, scope, customerID string, since time.Time) (count int, last time.Time, err error)
+	// IssueInvitation records inv only when the customer's earlier
+	// invitations pass limits (quarantine, cap per window), deciding and
+	// recording atomically per customer, also across processes sharing
+	// the database.
+	IssueInvitation(ctx context.Context, inv Invitation, limits ContactLimits) (ContactDecision, error)
 	// UseToken atomically marks a recorded, unexpired token used at at. It
 	// returns false when the token is unknown, expired or already used.
 	UseToken(ctx context.Context, tokenID string, at time.Time) (bool, error)
