@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -262,6 +263,8 @@ func runCollector(ctx context.Context, args []string, stderr io.Writer) error {
 	// API server took 611/s.
 	qps := fs.Float64("kube-api-qps", -1, kubeAPIQPSHelp+" (Case creation: one or two requests per matched response)")
 	burst := fs.Int("kube-api-burst", 200, "burst of requests to the API server, with a positive --kube-api-qps")
+	inflightBytes := fs.Int64("max-inflight-bytes", 0, "bound on the request bytes all requests in flight hold together (each reserves twice its body); "+
+		"a request that does not fit is answered 503 with Retry-After. 0: a quarter of the container's memory limit (cgroup), 256 MiB without one; negative: no bound")
 	var zapOpts zap.Options
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -275,11 +278,17 @@ func runCollector(ctx context.Context, args []string, stderr io.Writer) error {
 	// The environment is read here and only here: the pod template maps
 	// the touchpoint's Secrets into it.
 	opts := collector.RunOptions{
-		Log:             ctrl.Log.WithName("collector"),
-		StoreDSN:        os.Getenv(collector.EnvStoreDSN),
-		SigningKey:      envBytes(collector.EnvSigningKey),
-		APIToken:        envBytes(collector.EnvAPIToken),
-		ProgramAPIToken: envBytes(collector.EnvProgramAPIToken),
+		Log:              ctrl.Log.WithName("collector"),
+		StoreDSN:         os.Getenv(collector.EnvStoreDSN),
+		SigningKey:       envBytes(collector.EnvSigningKey),
+		APIToken:         envBytes(collector.EnvAPIToken),
+		ProgramAPIToken:  envBytes(collector.EnvProgramAPIToken),
+		MaxInflightBytes: *inflightBytes,
+	}
+	// The garbage collector works harder as the heap nears the
+	// container's limit, rather than the pod being OOM-killed first.
+	if limit := collector.ContainerMemoryLimit(); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(limit / 10 * 9)
 	}
 	if !*standalone {
 		kube, err := ctrl.GetConfig()

@@ -75,7 +75,7 @@ func TestKilledCollectorKeepsEveryAcknowledgedResponse(t *testing.T) {
 
 // crashConfig writes a collector configuration file serving
 // feedbackTouchpoint(name) on a free loopback port and returns its path.
-func crashConfig(t *testing.T, name, storeKind, sqlitePath string) *crashSetup {
+func crashConfig(t testing.TB, name, storeKind, sqlitePath string) *crashSetup {
 	t.Helper()
 	spec := feedbackTouchpoint(name).Spec
 	// All the load comes from one loopback client: lift the per-client
@@ -246,7 +246,7 @@ type collectorProcess struct {
 }
 
 // startCollector starts the binary on cfg and waits until /readyz answers.
-func startCollector(t *testing.T, bin string, cfg *crashSetup, env []string) *collectorProcess {
+func startCollector(t testing.TB, bin string, cfg *crashSetup, env []string) *collectorProcess {
 	t.Helper()
 	p := &collectorProcess{out: &syncBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "collector", "--standalone", "--config", cfg.path)
@@ -283,7 +283,7 @@ func startCollector(t *testing.T, bin string, cfg *crashSetup, env []string) *co
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
-func (p *collectorProcess) kill(t *testing.T) {
+func (p *collectorProcess) kill(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("kill the collector: %v", err)
@@ -330,7 +330,7 @@ func (s *syncBuffer) String() string {
 }
 
 // freeLoopbackAddr returns a loopback address with a port free right now.
-func freeLoopbackAddr(t *testing.T) string {
+func freeLoopbackAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

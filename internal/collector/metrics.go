@@ -40,6 +40,11 @@ type serverMetrics struct {
 	// unauthorized counts private-surface requests without a valid
 	// credential.
 	unauthorized prometheus.Counter
+	// Bytes in flight: reserved now, the bound, and requests refused
+	// because they did not fit.
+	inflightBytes prometheus.Gauge
+	inflightLimit prometheus.Gauge
+	overloaded    prometheus.Counter
 }
 
 // newRegistry is a registry with the Go runtime and process collectors
@@ -71,8 +76,20 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 			Name: "cxloop_collector_unauthorized_requests_total",
 			Help: "Requests to the private surface refused for a missing or wrong credential.",
 		}),
+		inflightBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cxloop_collector_inflight_bytes",
+			Help: "Request bytes reserved by the requests in flight (twice their body size).",
+		}),
+		inflightLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cxloop_collector_inflight_bytes_limit",
+			Help: "The bound on request bytes in flight (0: none).",
+		}),
+		overloaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cxloop_collector_overloaded_requests_total",
+			Help: "Requests answered 503 because the bytes in flight would have gone over the bound.",
+		}),
 	}
-	reg.MustRegister(m.responses, m.latency, m.batches, m.unauthorized)
+	reg.MustRegister(m.responses, m.latency, m.batches, m.unauthorized, m.inflightBytes, m.inflightLimit, m.overloaded)
 	return m
 }
 

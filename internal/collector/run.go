@@ -59,6 +59,9 @@ type RunOptions struct {
 	// zero.
 	RateLimit float64
 	RateBurst int
+	// MaxInflightBytes bounds request bytes in flight (Options; 0: from
+	// the container's memory limit).
+	MaxInflightBytes int64
 	// Registerer for Prometheus metrics (default: a new registry).
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
@@ -137,7 +140,7 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 	var disp *Dispatcher
 	srv, err = NewServer(tp, Options{
 		Namespace: cfg.Namespace, Store: st, SigningKey: opts.SigningKey, APIToken: opts.APIToken, ProgramAPIToken: opts.ProgramAPIToken, Now: opts.Now,
-		RateLimit: opts.RateLimit, RateBurst: opts.RateBurst, PublicURL: opts.PublicURL, CustomerSender: opts.CustomerSender,
+		RateLimit: opts.RateLimit, RateBurst: opts.RateBurst, MaxInflightBytes: opts.MaxInflightBytes, PublicURL: opts.PublicURL, CustomerSender: opts.CustomerSender,
 		Registerer: opts.Registerer, Gatherer: opts.Gatherer, Log: log,
 		OnActions: func() {
 			if disp != nil {

@@ -69,6 +69,12 @@ type Options struct {
 	RateLimit float64
 	// RateBurst is the burst per client.
 	RateBurst int
+	// MaxInflightBytes bounds the request bytes all requests in flight
+	// may hold together (each reserves twice its body size before its
+	// body is read); a request that does not fit is answered 503 with
+	// Retry-After. 0: InflightBytesFor(ContainerMemoryLimit()), a quarter
+	// of the container's memory limit; negative: no bound.
+	MaxInflightBytes int64
 	// Registerer receives the Prometheus metrics (default: a new registry).
 	Registerer prometheus.Registerer
 	// Gatherer serves /metrics (default: the registry above).
@@ -94,10 +100,12 @@ type Server struct {
 	stateMu sync.Mutex
 	signer  *TokenSigner
 	limiter *clientLimiter
-	metrics *serverMetrics
-	matches matchCounter
-	public  *http.ServeMux
-	private *http.ServeMux
+	// inflight bounds request bytes in flight (nil: no bound).
+	inflight *inflight
+	metrics  *serverMetrics
+	matches  matchCounter
+	public   *http.ServeMux
+	private  *http.ServeMux
 	surveyPages
 	dist distribution
 	// The last write probe of the store (/readyz, /v1/status).
@@ -131,6 +139,14 @@ func NewServer(tp *cxv1alpha1.SurveyTouchpoint, opts Options) (*Server, error) {
 			return nil, err
 		}
 		s.signer = signer
+	}
+	if opts.MaxInflightBytes == 0 {
+		opts.MaxInflightBytes = InflightBytesFor(ContainerMemoryLimit())
+		s.opts.MaxInflightBytes = opts.MaxInflightBytes
+	}
+	if opts.MaxInflightBytes > 0 {
+		s.inflight = &inflight{limit: opts.MaxInflightBytes}
+		s.metrics.inflightLimit.Set(float64(opts.MaxInflightBytes))
 	}
 	if opts.RateLimit > 0 {
 		s.limiter = newClientLimiter(opts.RateLimit, max(opts.RateBurst, 1), opts.Now)
@@ -217,25 +233,38 @@ func (s *Server) Handler() http.Handler {
 }
 
 // HandlePublic adds a route to the public surface, behind the per-client
-// rate limit. Whatever it serves is reachable from the internet without a
-// credential: add only what customers need (survey pages).
+// rate limit and the bound on bytes in flight. Whatever it serves is
+// reachable from the internet without a credential: add only what
+// customers need (survey pages).
 func (s *Server) HandlePublic(pattern string, h http.Handler) {
-	s.public.Handle(pattern, s.limited(h.ServeHTTP))
+	s.handlePublic(pattern, defaultReserve, h.ServeHTTP)
 }
 
 // HandlePrivate adds a route to the private surface, behind the bearer
-// credential.
+// credential and the bound on bytes in flight.
 func (s *Server) HandlePrivate(pattern string, h http.Handler) {
-	s.private.Handle(pattern, s.credentialed(h.ServeHTTP))
+	s.handlePrivate(pattern, defaultReserve, h.ServeHTTP)
 }
+
+// handlePublic and handlePrivate add a route whose body may hold up to
+// bodyLimit() bytes (what a request of unknown length reserves).
+func (s *Server) handlePublic(pattern string, bodyLimit func() int64, h http.HandlerFunc) {
+	s.public.Handle(pattern, s.limited(s.bounded(bodyLimit, h)))
+}
+
+func (s *Server) handlePrivate(pattern string, bodyLimit func() int64, h http.HandlerFunc) {
+	s.private.Handle(pattern, s.credentialed(s.bounded(bodyLimit, h)))
+}
+
+func defaultReserve() int64 { return defaultBodyReserve }
 
 func (s *Server) routes() {
 	s.public, s.private = http.NewServeMux(), http.NewServeMux()
-	s.HandlePublic("POST /v1/responses", http.HandlerFunc(s.handleResponse))
+	s.handlePublic("POST /v1/responses", func() int64 { return s.state.Load().validator.BodyLimit() }, s.handleResponse)
 	s.surveyRoutes()
 	s.unsubscribeRoutes()
 	s.eventRoutes()
-	s.HandlePrivate("POST /v1/responses:batch", http.HandlerFunc(s.handleBatch))
+	s.handlePrivate("POST /v1/responses:batch", func() int64 { return maxBatchBytes }, s.handleBatch)
 	s.HandlePrivate("POST /v1/invitations", http.HandlerFunc(s.handleInvitation))
 	s.HandlePrivate("GET /v1/status", http.HandlerFunc(s.handleStatus))
 	s.HandlePrivate("GET /v1/metrics", http.HandlerFunc(s.handleMetrics))
@@ -484,7 +513,8 @@ func toNewResponse(r *rules.Response, sentiment *float64, tokenID string) (*stor
 	}, nil
 }
 
-// BatchRequest is the body of POST /v1/responses:batch.
+// BatchRequest is the body of POST /v1/responses:batch (the server
+// decodes it item by item, see decodeBatch).
 type BatchRequest struct {
 	Responses []json.RawMessage `json:"responses"`
 }
@@ -512,54 +542,61 @@ type BatchResult struct {
 
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	now := s.opts.Now()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBatchBytes))
-	if err != nil {
-		writeTooLarge(w, maxBatchBytes, body, "a batch body", "split the batch")
-		return
-	}
-	var batch BatchRequest
-	dec := json.NewDecoder(bytesReader(body))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(&batch)
-	if err == nil {
-		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
-			err = fmt.Errorf("data after the batch object at byte %d", dec.InputOffset())
-		}
-	}
-	if err != nil {
-		fe := jsonError(err)
-		writeProblem(w, Problem{Type: problemInvalidResponse, Title: "Invalid batch", Status: http.StatusBadRequest,
-			Detail: `send exactly one object {"responses": [ ... ]}; nothing was stored`, Errors: FieldErrors{fe}})
-		return
-	}
-	if n := len(batch.Responses); n == 0 || n > MaxBatchItems {
-		writeProblem(w, Problem{Type: problemInvalidResponse, Title: "Invalid batch", Status: http.StatusBadRequest,
-			Errors: FieldErrors{{Field: "responses", Message: fmt.Sprintf("holds %d items; send 1 to %d", n, MaxBatchItems)}}})
-		return
-	}
 	st := s.state.Load()
-	out := BatchResult{Results: make([]BatchItemResult, len(batch.Responses))}
+	var out BatchResult
 	var toSave []store.NewResponse
 	var index []int
 	itemLimit := st.validator.BodyLimit()
-	for i, raw := range batch.Responses {
-		out.Results[i].Index = i
+	// Items are decoded one at a time from the body as it arrives and
+	// checked at once; only what is to be stored is kept. Nothing is
+	// stored before the whole batch has been read, so a malformed batch
+	// stores nothing.
+	n, err := decodeBatch(http.MaxBytesReader(w, r.Body, maxBatchBytes), func(i int, raw json.RawMessage) {
+		if i >= MaxBatchItems {
+			// Counted, not kept: the batch is refused whole.
+			toSave, index, out.Results = nil, nil, nil
+			return
+		}
+		item := BatchItemResult{Index: i}
 		if int64(len(raw)) > itemLimit {
-			out.Results[i].Status = http.StatusRequestEntityTooLarge
-			out.Results[i].Detail = fmt.Sprintf("an item may hold at most %d bytes (field %s is where it went over)", itemLimit, joinField(fmt.Sprintf("responses[%d]", i), fieldAt(raw, int(itemLimit))))
-			continue
+			item.Status = http.StatusRequestEntityTooLarge
+			item.Detail = fmt.Sprintf("an item may hold at most %d bytes (field %s is where it went over)", itemLimit, joinField(fmt.Sprintf("responses[%d]", i), fieldAt(raw, int(itemLimit))))
+			out.Results = append(out.Results, item)
+			return
 		}
 		nr, errs, tokenErr := s.prepare(st, raw, now)
 		switch {
 		case errs != nil:
-			out.Results[i].Status, out.Results[i].Errors = http.StatusBadRequest, prefixFields(errs, fmt.Sprintf("responses[%d]", i))
+			item.Status, item.Errors = http.StatusBadRequest, prefixFields(errs, fmt.Sprintf("responses[%d]", i))
 		case tokenErr != nil:
-			out.Results[i].Status, out.Results[i].Detail = http.StatusUnauthorized, tokenErr.Error()
+			item.Status, item.Detail = http.StatusUnauthorized, tokenErr.Error()
 		default:
-			out.Results[i].ID = nr.ID
+			item.ID = nr.ID
 			toSave = append(toSave, *nr)
 			index = append(index, i)
 		}
+		out.Results = append(out.Results, item)
+	})
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeProblem(w, Problem{Type: problemTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge, Limit: maxBatchBytes,
+			Detail: fmt.Sprintf("a batch body may hold at most %d bytes; it went over in item responses[%d]; split the batch", int64(maxBatchBytes), n),
+			Errors: FieldErrors{{Field: fmt.Sprintf("responses[%d]", n), Message: fmt.Sprintf("the body went over the limit of %d bytes here; send this item and the rest in another batch", int64(maxBatchBytes))}}})
+		return
+	case err != nil:
+		fe := jsonError(err)
+		var be batchError
+		if errors.As(err, &be) {
+			fe = be.FieldError
+		}
+		writeProblem(w, Problem{Type: problemInvalidResponse, Title: "Invalid batch", Status: http.StatusBadRequest,
+			Detail: `send exactly one object {"responses": [ ... ]}; nothing was stored`, Errors: FieldErrors{fe}})
+		return
+	case n == 0 || n > MaxBatchItems:
+		writeProblem(w, Problem{Type: problemInvalidResponse, Title: "Invalid batch", Status: http.StatusBadRequest,
+			Errors: FieldErrors{{Field: "responses", Message: fmt.Sprintf("holds %d items; send 1 to %d", n, MaxBatchItems)}}})
+		return
 	}
 	if len(toSave) > 0 {
 		results, err := s.opts.Store.SaveResponses(r.Context(), toSave)
