@@ -264,6 +264,7 @@ func (s *Server) routes() {
 	s.surveyRoutes()
 	s.unsubscribeRoutes()
 	s.eventRoutes()
+	s.erasureRoutes()
 	s.handlePrivate("POST /v1/responses:batch", func() int64 { return maxBatchBytes }, s.handleBatch)
 	s.HandlePrivate("POST /v1/invitations", http.HandlerFunc(s.handleInvitation))
 	s.HandlePrivate("GET /v1/status", http.HandlerFunc(s.handleStatus))

@@ -110,6 +110,15 @@ type Store interface {
 	// many responses it changed.
 	EraseContactDetails(ctx context.Context, touchpoint string, before time.Time, isContact func(key string) bool) (int64, error)
 
+	// EraseCustomer erases one customer of a touchpoint (and the
+	// namespace's archived Cases naming the customer) in one transaction,
+	// redacting or deleting (Erasure), and records it in the erasure log
+	// without personal data.
+	EraseCustomer(ctx context.Context, e Erasure) (ErasureRecord, error)
+	// GetErasure returns a row of the namespace's erasure log, or
+	// ErrNotFound.
+	GetErasure(ctx context.Context, namespace, id string) (ErasureRecord, error)
+
 	// ArchiveCase stores the JSON document of a closed Case, replacing an
 	// earlier archive of the same Case.
 	ArchiveCase(ctx context.Context, namespace, name string, closedAt time.Time, doc []byte) error

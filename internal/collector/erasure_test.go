@@ -1,0 +1,209 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/store"
+)
+
+// erasureFixture is a collector holding two responses, a scheduled
+// invitation and an archived Case of customer C-gone, and one response of
+// customer C-stays; every copy of C-gone's contact details and free text
+// is to go.
+func erasureFixture(t *testing.T, e testEngine) *testServer {
+	t.Helper()
+	ctx := context.Background()
+	ts := startServer(t, e, feedbackTouchpoint("support"), Options{})
+	rule := cxv1alpha1.AlertRule{
+		ObjectMeta: metav1.ObjectMeta{Name: "detractors", Namespace: "acme"},
+		Spec: cxv1alpha1.AlertRuleSpec{
+			Touchpoints: cxv1alpha1.TouchpointSelection{Names: []string{"support"}},
+			Condition:   "answers.recommend <= 6",
+			Actions:     cxv1alpha1.AlertActions{OpenCase: &cxv1alpha1.OpenCaseAction{Template: "detractor"}},
+		},
+	}
+	if skipped := ts.SetAlertRules([]cxv1alpha1.AlertRule{rule}); len(skipped) > 0 {
+		t.Fatalf("rule skipped: %v", skipped)
+	}
+	post := func(id, customer string, recommend int, email, phone, comment, improve string) {
+		t.Helper()
+		body := validResponse(id)
+		body["customer"] = map[string]any{"id": customer, "tier": "Gold",
+			"attributes": map[string]any{"E-Mail": email, "phoneNumber": phone, "plan": "pro"}}
+		body["comment"] = comment
+		body["answers"].(map[string]any)["recommend"] = recommend
+		body["answers"].(map[string]any)["improve"] = improve
+		ts.post(t, "/v1/responses", body).receipt(t)
+	}
+	post("gone-1", "C-gone", 2, "ann.secret@example.com", "+49 30 1234567", "Ann Secret here, call me back", "my address is Secretstrasse 1")
+	post("gone-2", "C-gone", 9, "ann.secret@example.com", "+49 30 1234567", "Ann Secret again", "Secretstrasse 1 still")
+	post("stays-1", "C-stays", 3, "bob@example.com", "+1 555 0100", "Bob was unhappy", "faster answers")
+	if _, _, err := ts.Store.RecordEvent(ctx, store.Event{Namespace: "acme", Touchpoint: "support", ID: "ev-1", Name: "ticket-closed",
+		CustomerID: "C-gone", OccurredAt: testNow, ReceivedAt: testNow, Outcome: "Scheduled", BodyHash: "h"},
+		&store.ScheduledMessage{Namespace: "acme", Touchpoint: "support", Key: "inv-1", Kind: store.KindInvitation, EventID: "ev-1",
+			CustomerID: "C-gone", Channel: "email", DueAt: testNow.Add(time.Hour),
+			Contact: json.RawMessage(`{"customer":{"id":"C-gone"},"email":"ann.secret@example.com","locale":"de"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	doc := `{"metadata":{"name":"detractor-gone-1"},"spec":{"customer":{"id":"C-gone","attributes":{"email":"ann.secret@example.com"}},` +
+		`"response":{"comment":"Ann Secret here, call me back","answers":{"improve":"my address is Secretstrasse 1","recommend":"2"}}}}`
+	if err := ts.Store.ArchiveCase(ctx, "acme", "detractor-gone-1", testNow, []byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Store.ArchiveCase(ctx, "acme", "detractor-stays-1", testNow, []byte(`{"spec":{"customer":{"id":"C-stays"}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// secrets are C-gone's personal data in the fixture.
+var erasureSecrets = []string{"ann.secret@example.com", "+49 30 1234567", "Ann Secret", "Secretstrasse"}
+
+// everything is all the store holds of the touchpoint, as text.
+func everything(t *testing.T, ts *testServer) string {
+	t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	for _, id := range []string{"gone-1", "gone-2", "stays-1"} {
+		if r, err := ts.Store.GetResponse(ctx, "support", id); err == nil {
+			raw, _ := json.Marshal(r)
+			b.Write(raw)
+		}
+	}
+	actions, err := ts.Store.ClaimActions(ctx, testNow.Add(time.Hour), 100, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range actions {
+		b.Write(a.Payload)
+	}
+	msgs, err := ts.Store.ClaimMessages(ctx, testNow.Add(2*time.Hour), 100, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		b.Write(m.Contact)
+	}
+	for _, name := range []string{"detractor-gone-1", "detractor-stays-1"} {
+		if c, err := ts.Store.GetArchivedCase(ctx, "acme", name); err == nil {
+			b.Write(c.Doc)
+		}
+	}
+	return b.String()
+}
+
+// POST /v1/erasures with mode Redact removes the customer's contact
+// details and free text from the responses, the outbox payloads (the
+// Case to open), the scheduled invitation (which is skipped) and the
+// archived Case, keeps the scores, leaves other customers alone, and
+// records the erasure without the customer's id.
+func TestErasureRedacts(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := context.Background()
+		ts := erasureFixture(t, e)
+		a := ts.post(t, "/v1/erasures", map[string]any{"customer": map[string]any{"id": "C-gone"}, "mode": "Redact"})
+		var rec Erasure
+		if a.Status != http.StatusOK || json.Unmarshal(a.Body, &rec) != nil {
+			t.Fatalf("erasure: %d %s", a.Status, a.Body)
+		}
+		if rec.ID == "" || rec.Mode != "Redact" || rec.Responses != 2 || rec.Actions != 1 || rec.Messages != 1 || rec.ArchivedCases != 1 {
+			t.Errorf("erasure record %+v, want 2 responses, 1 action, 1 message, 1 archived Case", rec)
+		}
+		if strings.Contains(string(a.Body), "C-gone") {
+			t.Errorf("the erasure answer names the customer: %s", a.Body)
+		}
+		r, err := ts.Store.GetResponse(ctx, "support", "gone-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var answers map[string]any
+		if err := json.Unmarshal(r.Answers, &answers); err != nil {
+			t.Fatal(err)
+		}
+		if _, kept := answers["improve"]; r.Comment != "" || r.Customer.Attributes["plan"] != "pro" || len(r.Customer.Attributes) != 1 || answers["recommend"] != 2.0 || kept {
+			t.Errorf("redacted response %+v %s: want no comment, no contact attributes, no text answer, the scores kept", r, r.Answers)
+		}
+		all := everything(t, ts)
+		for _, s := range erasureSecrets {
+			if n := strings.Count(all, s); n > 0 {
+				t.Errorf("%q is still stored %d times: %s", s, n, all)
+			}
+		}
+		if !strings.Contains(all, "bob@example.com") || !strings.Contains(all, "Bob was unhappy") {
+			t.Errorf("another customer's data was changed: %s", all)
+		}
+		counts, err := ts.Store.OutreachCounts(ctx, "acme", "support")
+		if err != nil || counts.Skipped != 1 || counts.Scheduled != 0 {
+			t.Errorf("outreach %+v, %v: want the erased customer's invitation skipped", counts, err)
+		}
+		logged := ts.get(t, "/v1/erasures/"+rec.ID)
+		if logged.Status != http.StatusOK || strings.Contains(string(logged.Body), "C-gone") || !strings.Contains(string(logged.Body), `"responses":2`) {
+			t.Errorf("erasure log: %d %s, want the record without the customer", logged.Status, logged.Body)
+		}
+	})
+}
+
+// With mode Delete nothing about the customer is left: responses, their
+// outbox actions, the scheduled message, the event, the invitations and
+// the archived Case are gone; the other customer's are kept.
+func TestErasureDeletes(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := context.Background()
+		ts := erasureFixture(t, e)
+		wantInvitedFor := func(customer string) {
+			if err := ts.Store.RecordInvitation(ctx, store.Invitation{TokenID: "tok-" + customer, Touchpoint: "support", CustomerID: customer,
+				IssuedAt: testNow, ExpiresAt: testNow.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wantInvitedFor("C-gone")
+		wantInvitedFor("C-stays")
+		a := ts.post(t, "/v1/erasures", map[string]any{"customer": map[string]any{"id": "C-gone"}, "mode": "Delete"})
+		var rec Erasure
+		if a.Status != http.StatusOK || json.Unmarshal(a.Body, &rec) != nil {
+			t.Fatalf("erasure: %d %s", a.Status, a.Body)
+		}
+		if rec.Responses != 2 || rec.Actions != 1 || rec.Messages != 1 || rec.Events != 1 || rec.Invitations != 1 || rec.ArchivedCases != 1 {
+			t.Errorf("erasure record %+v, want 2 responses, 1 action, 1 message, 1 event, 1 invitation, 1 archived Case", rec)
+		}
+		for _, id := range []string{"gone-1", "gone-2"} {
+			if _, err := ts.Store.GetResponse(ctx, "support", id); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("response %s after Delete: %v, want not found", id, err)
+			}
+		}
+		if _, err := ts.Store.GetArchivedCase(ctx, "acme", "detractor-gone-1"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("archived Case after Delete: %v, want not found", err)
+		}
+		if n, _, err := ts.Store.InvitationsSince(ctx, "", "C-gone", time.Time{}); err != nil || n != 0 {
+			t.Errorf("%d invitations of the erased customer left (%v)", n, err)
+		}
+		all := everything(t, ts)
+		if strings.Contains(all, "C-gone") {
+			t.Errorf("the store still names the erased customer: %s", all)
+		}
+		if !strings.Contains(all, "C-stays") || total(t, ts.Store, "support") != 1 {
+			t.Errorf("the other customer's data went too: %s", all)
+		}
+	})
+}
+
+// An erasure names the customer and a mode, or is a 400 naming the field;
+// without the credential it is a 401.
+func TestErasureRequestChecked(t *testing.T) {
+	ts := startServer(t, testEngines[0], feedbackTouchpoint("support"), Options{})
+	p := ts.post(t, "/v1/erasures", map[string]any{"customer": map[string]any{"id": ""}, "mode": "Forget"}).problem(t, http.StatusBadRequest)
+	if len(p.Errors) != 2 || p.Errors[0].Field != "customer.id" || p.Errors[1].Field != "mode" || !strings.Contains(p.Errors[1].Message, "Redact") {
+		t.Errorf("problem %+v, want customer.id and mode named", p)
+	}
+	ts.Token = ""
+	ts.post(t, "/v1/erasures", map[string]any{"customer": map[string]any{"id": "C1"}, "mode": "Delete"}).problem(t, http.StatusUnauthorized)
+}
