@@ -2,29 +2,28 @@
 // spirit of `promtool test rules`. A test file names the program's
 // manifests, a start time, responses at given times and clock advances,
 // and what must happen: the Cases opened (template, severity, assignee,
-// due time, merged responses, escalations) and the notifications sent
-// (channel, event). It runs the code the collector and the manager run,
-// with no cluster: the collector's rule evaluation
-// (collector.EvaluateResponse) and the Case planner (internal/cases) for
-// defaults, deadlines, overdue and escalation.
+// due time, merged responses, escalations), the notifications sent
+// (channel, event), the aggregate groups that fire and resolve, and the
+// headline numbers of reports. It runs the code the collector and the
+// manager run, with no cluster (see sim): the collector's rule evaluation
+// and its outbox dispatcher (dedup merges and throttling on a real SQLite
+// case ledger), the Case planner (internal/cases) for defaults,
+// deadlines, overdue and escalation, the aggregate state machine
+// (internal/alerting) and the report builder (internal/report).
 package programtest
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
-	"github.com/cxloop/cxloop/internal/cases"
 	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/manifest"
 	"github.com/cxloop/cxloop/internal/programcheck"
@@ -73,11 +72,57 @@ type Response struct {
 	Metadata   map[string]string   `json:"metadata,omitempty"`
 }
 
-// Expect is what must have happened: exactly these Cases and, when
-// notifications is given, exactly these notifications, in any order.
+// Expect is what must have happened: exactly these Cases opened by
+// responses and, when given, exactly these notifications (in any order)
+// and aggregate transitions (in order), and these report numbers at the
+// end.
 type Expect struct {
 	Cases         []ExpectCase         `json:"cases"`
 	Notifications []ExpectNotification `json:"notifications"`
+	Firings       []ExpectFiring       `json:"firings"`
+	Reports       []ExpectReport       `json:"reports,omitempty"`
+}
+
+// ExpectFiring is a group of an aggregate rule that began or stopped
+// firing.
+type ExpectFiring struct {
+	Rule string `json:"rule"`
+	// Group is the group's value ("" when the rule has no groupBy).
+	Group string `json:"group,omitempty"`
+	// Event is Firing or Resolved.
+	Event string `json:"event"`
+	// At is the evaluation time it happened (RFC 3339; optional).
+	At string `json:"at,omitempty"`
+}
+
+func (f ExpectFiring) String() string {
+	s := f.Event + " " + f.Rule
+	if f.Group != "" {
+		s += " group " + f.Group
+	}
+	if f.At != "" {
+		s += " at " + f.At
+	}
+	return s
+}
+
+// ExpectReport is the headline of a ReportSubscription's report built at
+// the end of the test: responses in the window, the overall KPIs (NPS,
+// CSAT, CES, to 0.1) and the Cases section's counts. Empty fields are
+// not checked.
+type ExpectReport struct {
+	Subscription string             `json:"subscription"`
+	Responses    *int64             `json:"responses,omitempty"`
+	KPIs         map[string]float64 `json:"kpis,omitempty"`
+	Cases        *ExpectCaseStats   `json:"cases,omitempty"`
+}
+
+// ExpectCaseStats are the counts of a report's Cases section.
+type ExpectCaseStats struct {
+	Opened  *int `json:"opened,omitempty"`
+	OpenNow *int `json:"openNow,omitempty"`
+	Overdue *int `json:"overdue,omitempty"`
+	Closed  *int `json:"closed,omitempty"`
 }
 
 // ExpectCase is one Case. Empty fields are not checked.
@@ -147,7 +192,7 @@ func RunFile(ctx context.Context, path string) ([]Result, error) {
 	var out []Result
 	for _, t := range f.Tests {
 		r := Result{File: path, Name: t.Name}
-		r.Failures, err = run(prog, f.Start, t)
+		r.Failures, err = run(ctx, prog, f.Namespace, f.Start, t)
 		if err != nil {
 			r.Failures = append(r.Failures, err.Error())
 		}
@@ -177,284 +222,57 @@ func loadProgram(ctx context.Context, paths []string, ns string) (*validate.Prog
 	return programcheck.Program(ctx, docs, programcheck.Options{Namespace: ns})
 }
 
-// world is the state of one test.
-type world struct {
-	prog   *validate.Program
-	now    time.Time
-	router cases.Router
-	cases  []*simCase
-	sent   []ExpectNotification
-}
-
-type simCase struct {
-	c        *cxv1alpha1.Case
-	tmpl     *cxv1alpha1.CaseTemplate
-	response string
-	dedupKey string
-	window   time.Duration
-}
-
-func run(prog *validate.Program, start time.Time, t Test) ([]string, error) {
-	w := &world{prog: prog, now: start}
-	for i, s := range t.Steps {
+func run(ctx context.Context, prog *validate.Program, ns string, start time.Time, t Test) ([]string, error) {
+	s, err := newSim(prog, ns, start)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	for i, st := range t.Steps {
 		switch {
-		case s.Advance != "" && s.Response == nil:
-			d, err := cxv1alpha1.ParseDuration(s.Advance)
+		case st.Advance != "" && st.Response == nil:
+			d, err := cxv1alpha1.ParseDuration(st.Advance)
 			if err != nil || d < 0 {
-				return nil, fmt.Errorf("step %d: advance %q: use a positive duration such as 30m, 26h or 2d", i+1, s.Advance)
+				return nil, fmt.Errorf("step %d: advance %q: use a positive duration such as 30m, 26h or 2d", i+1, st.Advance)
 			}
-			w.advance(d)
-		case s.Response != nil && s.Advance == "":
-			if err := w.respond(s.Response); err != nil {
+			if err := s.advanceTo(ctx, s.now.Add(d)); err != nil {
+				return nil, fmt.Errorf("step %d: %w", i+1, err)
+			}
+		case st.Response != nil && st.Advance == "":
+			resp, err := st.Response.rulesResponse(s, s.now)
+			if err == nil {
+				err = s.respond(ctx, resp, st.Response.Sentiment, nil)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("step %d: %w", i+1, err)
 			}
 		default:
 			return nil, fmt.Errorf("step %d: set either advance or response", i+1)
 		}
 	}
-	return w.compare(t.Expect), nil
+	fails := append([]string(nil), s.failures...)
+	fails = append(fails, compare(ctx, s, t.Expect)...)
+	return fails, nil
 }
 
-// advance moves the clock in steps to each deadline, evaluating the
-// Cases as the manager does when their requeue comes.
-func (w *world) advance(d time.Duration) {
-	end := w.now.Add(d)
-	for range 10000 {
-		next := end
-		for _, sc := range w.cases {
-			if p := cases.Evaluate(sc.c.DeepCopy(), sc.tmpl, w.now, &w.router); !p.Next.IsZero() && p.Next.Before(next) {
-				next = p.Next
-			}
-		}
-		w.now = next
-		w.evaluateAll()
-		if !w.now.Before(end) {
-			return
-		}
+// rulesResponse is r as the collector's ingest hands it to the rules: the
+// answers converted by the touchpoint's questions.
+func (r *Response) rulesResponse(s *sim, now time.Time) (*rules.Response, error) {
+	tp, err := s.touchpoint(r.Touchpoint)
+	if err != nil {
+		return nil, fmt.Errorf("response %s: %w", r.ID, err)
 	}
-}
-
-func (w *world) evaluateAll() {
-	for _, sc := range w.cases {
-		w.evaluate(sc)
+	raw, err := json.Marshal(r.Answers)
+	if err != nil {
+		return nil, fmt.Errorf("response %s: %w", r.ID, err)
 	}
-}
-
-// evaluate runs the Case planner and records the notifications due, as
-// the Case controller delivers them.
-func (w *world) evaluate(sc *simCase) {
-	p := cases.Evaluate(sc.c, sc.tmpl, w.now, &w.router)
-	for _, due := range cases.NotificationsDue(sc.c, sc.tmpl, p.Transitions) {
-		w.sent = append(w.sent, ExpectNotification{Channel: due.Channel, Event: string(due.Transition.Event), Response: sc.response})
-		sc.c.Status.Notifications = append(sc.c.Status.Notifications, cxv1alpha1.NotificationRecord{
-			Key: due.Transition.Key, Event: due.Transition.Event, Channel: due.Channel, Time: metav1.NewTime(w.now),
-		})
+	answers, err := collector.StoredAnswers(tp, raw)
+	if err != nil {
+		return nil, fmt.Errorf("response %s: %w", r.ID, err)
 	}
-}
-
-func (w *world) respond(r *Response) error {
-	var tp *cxv1alpha1.SurveyTouchpoint
-	for i := range w.prog.Touchpoints {
-		if w.prog.Touchpoints[i].Name == r.Touchpoint {
-			tp = &w.prog.Touchpoints[i]
-		}
-	}
-	if tp == nil {
-		return fmt.Errorf("response %s: no SurveyTouchpoint %q in the program", r.ID, r.Touchpoint)
-	}
-	answers := map[string]any{}
-	for k, v := range r.Answers {
-		if f, ok := v.(float64); ok && f == float64(int64(f)) {
-			v = int64(f)
-		}
-		answers[k] = v
-	}
-	resp := &rules.Response{
-		ID: r.ID, Touchpoint: r.Touchpoint, Answers: answers, Comment: r.Comment, Metadata: r.Metadata, SubmittedAt: w.now,
+	return &rules.Response{
+		ID: r.ID, Touchpoint: r.Touchpoint, Answers: answers, Comment: r.Comment, Metadata: r.Metadata, SubmittedAt: now,
 		Customer: rules.Customer{ID: r.Customer.ID, Tier: r.Customer.Tier, Segment: r.Customer.Segment, Attributes: r.Customer.Attributes},
-	}
-	if r.Sentiment != nil {
-		resp.Sentiment = *r.Sentiment
-	}
-	m, err := collector.EvaluateResponse(tp, w.prog.AlertRules, "test", resp, r.Sentiment, w.now)
-	if err != nil && len(m.Rules) == 0 {
-		var skipped []string
-		for name, why := range m.Skipped {
-			skipped = append(skipped, name+": "+why)
-		}
-		if len(skipped) > 0 {
-			err = errors.Join(err, fmt.Errorf("rules not evaluated: %s", strings.Join(skipped, "; ")))
-		}
-		return fmt.Errorf("response %s: %w", r.ID, err)
-	}
-	for _, n := range m.Notifications {
-		w.sent = append(w.sent, ExpectNotification{Channel: n.Channel, Event: n.Message.Event, Response: r.ID})
-	}
-	for _, oc := range m.OpenCases {
-		w.open(oc, r.ID)
-	}
-	return nil
+	}, nil
 }
 
-// open opens the Case of an open_case action, or merges the response
-// into the open Case with its dedup key within the window, as the
-// dispatcher does.
-func (w *world) open(oc collector.OpenCasePayload, responseID string) {
-	if oc.Dedup != nil {
-		for _, sc := range w.cases {
-			if sc.dedupKey == oc.Dedup.Key && !cases.IsDone(sc.c.Spec.State) &&
-				!sc.c.CreationTimestamp.Add(oc.Dedup.Window).Before(w.now) {
-				sc.c.Spec.RelatedResponses = append(sc.c.Spec.RelatedResponses, oc.Touchpoint+"/"+responseID)
-				return
-			}
-		}
-	}
-	var tmpl *cxv1alpha1.CaseTemplate
-	for i := range w.prog.CaseTemplates {
-		if w.prog.CaseTemplates[i].Name == oc.Template {
-			tmpl = &w.prog.CaseTemplates[i]
-		}
-	}
-	if tmpl == nil {
-		return // validate refused the program already
-	}
-	customer := oc.Customer
-	c := &cxv1alpha1.Case{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: oc.Template + "-" + responseID, Namespace: "test", UID: types.UID("case-" + responseID),
-			CreationTimestamp: metav1.NewTime(w.now.Truncate(time.Second)),
-		},
-		Spec: cxv1alpha1.CaseSpec{
-			Template: oc.Template, Title: oc.Title, Customer: &customer, State: cxv1alpha1.CaseOpen,
-			Source: &cxv1alpha1.CaseSource{Rule: oc.Rule, RuleKind: oc.RuleKind, Touchpoint: oc.Touchpoint, ResponseID: responseID},
-		},
-	}
-	sc := &simCase{c: c, tmpl: tmpl, response: responseID}
-	if oc.Dedup != nil {
-		sc.dedupKey, sc.window = oc.Dedup.Key, oc.Dedup.Window
-	}
-	w.cases = append(w.cases, sc)
-	w.evaluate(sc)
-}
-
-// compare lists every difference between what happened and expect.
-func (w *world) compare(expect Expect) []string {
-	fails := w.compareCases(expect.Cases)
-	if expect.Notifications == nil {
-		return fails // not checked when the test lists none (notifications: [] requires none)
-	}
-	return append(fails, w.compareNotifications(expect.Notifications)...)
-}
-
-func (w *world) compareCases(expect []ExpectCase) []string {
-	var fails []string
-	got := map[string]*simCase{}
-	for _, sc := range w.cases {
-		got[sc.response] = sc
-	}
-	for _, e := range expect {
-		sc := got[e.Response]
-		if sc == nil {
-			fails = append(fails, fmt.Sprintf("want a Case opened by response %s, got none", e.Response))
-			continue
-		}
-		delete(got, e.Response)
-		c := sc.c
-		check := func(field, want, have string) {
-			if want != "" && want != have {
-				fails = append(fails, fmt.Sprintf("Case of response %s: %s: want %s, got %s", e.Response, field, want, have))
-			}
-		}
-		check("rule", e.Rule, c.Spec.Source.Rule)
-		check("template", e.Template, c.Spec.Template)
-		check("severity", e.Severity, string(c.Spec.Severity))
-		check("assignee", e.Assignee, c.Spec.Assignee)
-		if e.DueAt != "" {
-			have := "none"
-			if c.Status.DueAt != nil {
-				have = c.Status.DueAt.UTC().Format(time.RFC3339)
-			}
-			if want, err := time.Parse(time.RFC3339, e.DueAt); err != nil || c.Status.DueAt == nil || !want.Equal(c.Status.DueAt.Time) {
-				fails = append(fails, fmt.Sprintf("Case of response %s: dueAt: want %s, got %s", e.Response, e.DueAt, have))
-			}
-		}
-		if e.Overdue != nil {
-			overdue := false
-			for _, cond := range c.Status.Conditions {
-				if cond.Type == cxv1alpha1.ConditionOverdue && cond.Status == metav1.ConditionTrue {
-					overdue = true
-				}
-			}
-			if overdue != *e.Overdue {
-				fails = append(fails, fmt.Sprintf("Case of response %s: overdue: want %v, got %v", e.Response, *e.Overdue, overdue))
-			}
-		}
-		if e.Merged != nil && strings.Join(e.Merged, ",") != strings.Join(c.Spec.RelatedResponses, ",") {
-			fails = append(fails, fmt.Sprintf("Case of response %s: merged responses: want %v, got %v", e.Response, e.Merged, c.Spec.RelatedResponses))
-		}
-		var steps []string
-		for _, esc := range c.Status.Escalations {
-			steps = append(steps, esc.Step)
-		}
-		if e.Escalations != nil && strings.Join(e.Escalations, ",") != strings.Join(steps, ",") {
-			fails = append(fails, fmt.Sprintf("Case of response %s: escalations: want %v, got %v", e.Response, e.Escalations, steps))
-		}
-	}
-	extra := make([]string, 0, len(got))
-	for id, sc := range got {
-		extra = append(extra, fmt.Sprintf("unexpected Case opened by response %s (rule %s, template %s, severity %s, assignee %s)",
-			id, sc.c.Spec.Source.Rule, sc.c.Spec.Template, sc.c.Spec.Severity, sc.c.Spec.Assignee))
-	}
-	sort.Strings(extra)
-	return append(fails, extra...)
-}
-
-// compareNotifications is a multiset difference of what was sent and what
-// is expected.
-func (w *world) compareNotifications(expect []ExpectNotification) []string {
-	var fails []string
-	count := map[string]int{}
-	for _, n := range w.sent {
-		count[n.String()]++
-		if n.Response != "" {
-			// An expectation without a response matches any.
-			count[ExpectNotification{Channel: n.Channel, Event: n.Event}.String()+"\x00any"]++
-		}
-	}
-	var missing []string
-	for _, e := range expect {
-		key := e.String()
-		if e.Response == "" {
-			key += "\x00any"
-		}
-		if count[key] == 0 {
-			missing = append(missing, e.String())
-			continue
-		}
-		count[key]--
-		if e.Response == "" {
-			for _, n := range w.sent {
-				if n.Channel == e.Channel && n.Event == e.Event && count[n.String()] > 0 {
-					count[n.String()]--
-					break
-				}
-			}
-		} else {
-			count[ExpectNotification{Channel: e.Channel, Event: e.Event}.String()+"\x00any"]--
-		}
-	}
-	for _, m := range missing {
-		fails = append(fails, "want notification "+m+", not sent")
-	}
-	var unexpected []string
-	for k, n := range count {
-		if strings.HasSuffix(k, "\x00any") {
-			continue
-		}
-		for range n {
-			unexpected = append(unexpected, "unexpected notification "+k)
-		}
-	}
-	sort.Strings(unexpected)
-	return append(fails, unexpected...)
-}
