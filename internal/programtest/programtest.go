@@ -275,4 +275,3 @@ func (r *Response) rulesResponse(s *sim, now time.Time) (*rules.Response, error)
 		Customer: rules.Customer{ID: r.Customer.ID, Tier: r.Customer.Tier, Segment: r.Customer.Segment, Attributes: r.Customer.Attributes},
 	}, nil
 }
-
