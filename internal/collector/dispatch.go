@@ -237,12 +237,14 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("claim outbox actions: %w", err)
 	}
 	var errs []error
-	// Done actions are marked done together, in one commit per batch: a
-	// crash before it makes them run again, and every action is
-	// idempotent (a Case that exists is found by its name).
+	b := d.prepare(ctx, actions)
+	// Done actions are marked done together, with the case ledger records
+	// of the Cases they opened, in one commit per batch: a crash before it
+	// makes them run again, and every action is idempotent (a Case that
+	// exists is found by its name, and recorded then).
 	var completed []int64
 	for _, a := range actions {
-		res := d.handle(ctx, a)
+		res := d.handle(ctx, a, b)
 		d.recordOutcome(res.err, res.permanent || apierrors.IsForbidden(res.err) || apierrors.IsInvalid(res.err))
 		if res.err == nil {
 			d.metrics.actions.WithLabelValues(a.Kind, res.outcome).Inc()
@@ -253,10 +255,61 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 			errs = append(errs, err)
 		}
 	}
-	if err := d.opts.Store.CompleteActions(ctx, completed); err != nil {
+	if err := d.opts.Store.CompleteActionsWith(ctx, completed, b.ledger); err != nil {
 		errs = append(errs, err)
 	}
 	return len(actions), errors.Join(errs...)
+}
+
+// batch is the store work of one claimed batch that is done once for the
+// whole batch: the open_case payloads decoded, the throttle places of
+// Cases without dedup reserved in one transaction, and the case ledger
+// records written with the actions marked done.
+type batch struct {
+	payloads map[int64]*OpenCasePayload
+	// reserved answers the throttle reservation of an action, by id;
+	// reserveErr is why the reservations failed.
+	reserved   map[int64]bool
+	reserveErr error
+	ledger     store.LedgerChanges
+}
+
+// prepare decodes the batch's open_case payloads and reserves the
+// throttle places of those whose Case name is known before any request
+// (the rule has a throttle and no dedup), all in one store transaction.
+func (d *Dispatcher) prepare(ctx context.Context, actions []store.Action) *batch {
+	b := &batch{payloads: map[int64]*OpenCasePayload{}}
+	var rs []store.CaseReservation
+	var ids []int64
+	now := d.opts.Now()
+	for _, a := range actions {
+		if a.Kind != store.ActionOpenCase {
+			continue
+		}
+		p := &OpenCasePayload{}
+		if err := json.Unmarshal(a.Payload, p); err != nil {
+			continue // handle drops it with the error
+		}
+		b.payloads[a.ID] = p
+		if p.Throttle > 0 && p.Dedup == nil {
+			rs = append(rs, store.CaseReservation{Namespace: p.Namespace, Rule: p.Rule,
+				Name: CaseName(p.Template, p.Rule, p.Touchpoint, p.ResponseID), Now: now, Limit: int(p.Throttle)})
+			ids = append(ids, a.ID)
+		}
+	}
+	if len(rs) == 0 {
+		return b
+	}
+	granted, err := d.opts.Store.ReserveCases(ctx, rs)
+	if err != nil {
+		b.reserveErr = err
+		return b
+	}
+	b.reserved = make(map[int64]bool, len(ids))
+	for i, id := range ids {
+		b.reserved[id] = granted[i]
+	}
+	return b
 }
 
 // finish records the outcome of one failed action in the store.
@@ -302,14 +355,17 @@ func done(outcome string) result { return result{outcome: outcome} }
 func retry(err error) result     { return result{err: err} }
 func drop(err error) result      { return result{err: err, permanent: true} }
 
-func (d *Dispatcher) handle(ctx context.Context, a store.Action) result {
+func (d *Dispatcher) handle(ctx context.Context, a store.Action, b *batch) result {
 	switch a.Kind {
 	case store.ActionOpenCase:
-		var p OpenCasePayload
-		if err := json.Unmarshal(a.Payload, &p); err != nil {
-			return drop(fmt.Errorf("decode open_case payload: %w", err))
+		p, ok := b.payloads[a.ID]
+		if !ok {
+			p = &OpenCasePayload{}
+			if err := json.Unmarshal(a.Payload, p); err != nil {
+				return drop(fmt.Errorf("decode open_case payload: %w", err))
+			}
 		}
-		return d.openCase(ctx, a, &p)
+		return d.openCase(ctx, a, p, b)
 	case store.ActionDigest:
 		var p DigestPayload
 		if err := json.Unmarshal(a.Payload, &p); err != nil {
@@ -355,15 +411,15 @@ func (d *Dispatcher) deliver(ctx context.Context, namespace, channel string, msg
 // rule's throttle. Both decisions read the store's case ledger (a few
 // indexed rows), not the rule's Cases in the API server, so they cost the
 // same with ten Cases or ten thousand.
-func (d *Dispatcher) openCase(ctx context.Context, a store.Action, p *OpenCasePayload) result {
+func (d *Dispatcher) openCase(ctx context.Context, a store.Action, p *OpenCasePayload, b *batch) result {
 	now := d.opts.Now()
 	labels := map[string]string{
 		cxv1alpha1.LabelRule: p.Rule, cxv1alpha1.LabelTemplate: p.Template, cxv1alpha1.LabelTouchpoint: p.Touchpoint,
 	}
 	if p.Dedup != nil {
-		return d.openDedupCase(ctx, a, p, labels, now)
+		return d.openDedupCase(ctx, a, p, labels, now, b)
 	}
-	res, _ := d.createCase(ctx, a, p, CaseName(p.Template, p.Rule, p.Touchpoint, p.ResponseID), labels, now)
+	res, _ := d.createCase(ctx, a, p, CaseName(p.Template, p.Rule, p.Touchpoint, p.ResponseID), labels, now, b)
 	return res
 }
 
@@ -377,7 +433,11 @@ const maxDedupSteps = 8
 // n-th Case of a key has a name of its own, <template>-<key>-<n>: two
 // dispatchers racing to open it collide on the name, and the loser
 // merges.
-func (d *Dispatcher) openDedupCase(ctx context.Context, a store.Action, p *OpenCasePayload, labels map[string]string, now time.Time) result {
+//
+// The lookup reads the ledger; the first Case of a key costs one create
+// request, and its record is written with the batch's actions marked
+// done.
+func (d *Dispatcher) openDedupCase(ctx context.Context, a store.Action, p *OpenCasePayload, labels map[string]string, now time.Time, b *batch) result {
 	keyHash := hashHex(p.Template+"\x00"+p.Dedup.Key, 16)
 	labels[cxv1alpha1.LabelDedupKey] = keyHash
 	since := now.Add(-p.Dedup.Window)
@@ -389,8 +449,10 @@ func (d *Dispatcher) openDedupCase(ctx context.Context, a store.Action, p *OpenC
 		for _, rc := range recorded {
 			c := &cxv1alpha1.Case{}
 			err := d.opts.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: rc.Name}, c)
-			if apierrors.IsNotFound(err) {
-				continue // deleted
+			if apierrors.IsNotFound(err) || (err == nil && c.DeletionTimestamp != nil) {
+				// Deleted: its record can go.
+				b.ledger.Gone = append(b.ledger.Gone, store.DedupRef{Namespace: p.Namespace, Template: p.Template, Key: keyHash, Seq: rc.Seq})
+				continue
 			}
 			if err != nil {
 				return retry(fmt.Errorf("read case %s: %w", rc.Name, err))
@@ -400,21 +462,22 @@ func (d *Dispatcher) openDedupCase(ctx context.Context, a store.Action, p *OpenC
 			}
 		}
 		name := fmt.Sprintf("%s-%s-%d", truncate(p.Template, 200), keyHash, next)
-		res, existing := d.createCase(ctx, a, p, name, labels, now)
+		res, existing := d.createCase(ctx, a, p, name, labels, now, b)
 		if existing == nil {
 			if res.err == nil && res.outcome == outcomeDone {
-				if err := d.opts.Store.RecordDedupCase(ctx, p.Namespace, p.Template, keyHash, store.DedupCase{Seq: next, Name: name, OpenedAt: now}); err != nil {
-					// The retry finds the Case by its name and records it.
-					return retry(err)
-				}
+				// Recorded with the batch: a crash before that makes the
+				// action run again, find the Case by its name and record it.
+				b.ledger.Opened = append(b.ledger.Opened, store.DedupRecord{Namespace: p.Namespace, Template: p.Template, Key: keyHash,
+					Case: store.DedupCase{Seq: next, Name: name, OpenedAt: now, ExpiresAt: now.Add(p.Dedup.Window)}})
 			}
 			return res
 		}
 		// The name is taken: by this action before a crash, by another
 		// collector a moment ago, or before the ledger existed. Record it
 		// and merge into it, or walk on to the next number.
+		opened := existing.CreationTimestamp.Time
 		if err := d.opts.Store.RecordDedupCase(ctx, p.Namespace, p.Template, keyHash,
-			store.DedupCase{Seq: next, Name: name, OpenedAt: existing.CreationTimestamp.Time}); err != nil {
+			store.DedupCase{Seq: next, Name: name, OpenedAt: opened, ExpiresAt: opened.Add(p.Dedup.Window)}); err != nil {
 			return retry(err)
 		}
 		if (caseOpen(existing) && !existing.CreationTimestamp.Time.Before(since)) || ownCase(existing, p) {
@@ -459,14 +522,21 @@ const outcomeDone = "done"
 // createCase applies the rule's throttle and creates the Case. When the
 // name is taken it returns the Case that has it (and, for a Case without
 // dedup, done: the name is the response's own).
-func (d *Dispatcher) createCase(ctx context.Context, a store.Action, p *OpenCasePayload, name string, labels map[string]string, now time.Time) (result, *cxv1alpha1.Case) {
+func (d *Dispatcher) createCase(ctx context.Context, a store.Action, p *OpenCasePayload, name string, labels map[string]string, now time.Time, b *batch) (result, *cxv1alpha1.Case) {
 	if p.Throttle > 0 {
-		// The reservation is taken before the Case is created, in one
-		// transaction per rule across every collector of the program, so
-		// no number of workers opens more than the limit.
-		ok, err := d.opts.Store.ReserveCase(ctx, p.Namespace, p.Rule, name, now, int(p.Throttle))
-		if err != nil {
-			return retry(err), nil
+		// The reservation is taken before the Case is created, one rule
+		// at a time across every collector of the program, so no number
+		// of workers opens more than the limit. Without dedup the batch
+		// reserved it already (prepare).
+		ok, pre := b.reserved[a.ID]
+		if !pre && b.reserveErr != nil && p.Dedup == nil {
+			return retry(b.reserveErr), nil
+		}
+		if !pre {
+			var err error
+			if ok, err = d.opts.Store.ReserveCase(ctx, p.Namespace, p.Rule, name, now, int(p.Throttle)); err != nil {
+				return retry(err), nil
+			}
 		}
 		if !ok {
 			return d.notifyThrottled(ctx, p, now), nil

@@ -385,6 +385,13 @@ func (s *Server) applyRetention(ctx context.Context, st store.Store, log logr.Lo
 	} else if n > 0 {
 		log.Info("retention: deleted responses", "count", n, "olderThan", responses)
 	}
+	// The case ledger forgets throttle places out of the window and dedup
+	// Cases whose window ended.
+	if n, err := st.PruneCaseLedger(ctx, s.opts.Namespace, now); err != nil {
+		log.Error(err, "retention: prune the case ledger")
+	} else if n > 0 {
+		log.Info("retention: pruned the case ledger", "rows", n)
+	}
 	// Sent digests are kept a week, to answer "was it sent?".
 	if _, err := st.DeleteDigestsBefore(ctx, now.Add(-7*24*time.Hour)); err != nil {
 		log.Error(err, "retention: delete sent digests")

@@ -590,3 +590,27 @@ func TestRetentionDeletesOldResponsesAndErasesContactDetails(t *testing.T) {
 		}
 	})
 }
+
+// The retention run prunes the case ledger: a dedup Case whose window
+// ended is forgotten, one within its window stays.
+func TestRetentionPrunesTheCaseLedger(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ts := startServer(t, e, feedbackTouchpoint("ledger"), Options{})
+		ctx := context.Background()
+		ns := ts.opts.Namespace
+		for i, opened := range []time.Time{testNow.Add(-48 * time.Hour), testNow.Add(-time.Hour)} {
+			c := store.DedupCase{Seq: i, Name: fmt.Sprintf("support-k-%d", i), OpenedAt: opened, ExpiresAt: opened.Add(24 * time.Hour)}
+			if err := ts.Store.RecordDedupCase(ctx, ns, "support", "k", c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ts.applyRetention(ctx, ts.Store, logr.Discard())
+		cs, next, err := ts.Store.DedupCases(ctx, ns, "support", "k", testNow.Add(-72*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) != 1 || cs[0].Name != "support-k-1" || next != 2 {
+			t.Errorf("after retention the key holds %+v, next %d; want only support-k-1, next 2", cs, next)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -25,15 +26,40 @@ type CaseLedger interface {
 	// crash). Concurrent calls, from any collector sharing the database,
 	// never reserve more than limit in a window.
 	ReserveCase(ctx context.Context, namespace, rule, name string, now time.Time, limit int) (bool, error)
+	// ReserveCases decides several reservations, in order, in one
+	// transaction (one commit for a dispatcher's batch), as ReserveCase
+	// decides each; granted[i] answers rs[i].
+	ReserveCases(ctx context.Context, rs []CaseReservation) (granted []bool, err error)
 	// ReleaseCase forgets a reservation whose Case could not be created.
 	ReleaseCase(ctx context.Context, namespace, rule, name string) error
 	// DedupCases returns the Cases recorded for a dedup key that were
 	// opened at or after since, oldest first, and the number the key's next
-	// Case takes (one more than the highest recorded, 0 for a new key).
+	// Case takes (0 for a new key).
 	DedupCases(ctx context.Context, namespace, template, key string, since time.Time) ([]DedupCase, int, error)
 	// RecordDedupCase records c as one of the Cases of a dedup key.
 	// Recording a number again keeps the first record.
 	RecordDedupCase(ctx context.Context, namespace, template, key string, c DedupCase) error
+	// CompleteActionsWith marks claimed actions done and applies the
+	// ledger changes their handling made, in one commit.
+	CompleteActionsWith(ctx context.Context, ids []int64, ch LedgerChanges) error
+	// PruneCaseLedger deletes what can no longer change a decision in a
+	// namespace: throttle reservations out of the window, dedup Cases
+	// whose window ended, and the numbering of keys that opened no Case
+	// for DedupKeyIdle and hold no recorded Case any more. It returns how many rows
+	// it deleted.
+	PruneCaseLedger(ctx context.Context, namespace string, now time.Time) (int64, error)
+}
+
+// DedupKeyIdle is how long the numbering of a dedup key without recorded
+// Cases is kept after its last Case opened. A key that opens a Case after
+// that numbers from 0 again, walking past names that are still taken.
+const DedupKeyIdle = 30 * 24 * time.Hour
+
+// CaseReservation is one throttle place to reserve (see ReserveCase).
+type CaseReservation struct {
+	Namespace, Rule, Name string
+	Now                   time.Time
+	Limit                 int
 }
 
 // DedupCase is one Case of a dedup key.
@@ -42,60 +68,114 @@ type DedupCase struct {
 	Seq      int
 	Name     string
 	OpenedAt time.Time
+	// ExpiresAt is when the key's window ends for this Case (OpenedAt plus
+	// the rule's window): after it the record is pruned. Zero keeps it
+	// until the Case is found closed.
+	ExpiresAt time.Time
 }
 
+// DedupRef names one recorded Case of a dedup key.
+type DedupRef struct {
+	Namespace, Template, Key string
+	Seq                      int
+}
+
+// DedupRecord is a Case of a dedup key to record.
+type DedupRecord struct {
+	Namespace, Template, Key string
+	Case                     DedupCase
+}
+
+// LedgerChanges are the case ledger writes of a batch of actions.
+type LedgerChanges struct {
+	// Opened are the dedup Cases the batch created.
+	Opened []DedupRecord
+	// Gone are recorded dedup Cases found deleted (or being deleted): they
+	// absorb no more matches, so their records go; the key keeps its
+	// numbering. A Case that is only closed keeps its record until its
+	// window ends, since it may be reopened.
+	Gone []DedupRef
+}
+
+func (c LedgerChanges) empty() bool { return len(c.Opened) == 0 && len(c.Gone) == 0 }
+
 func (s *sqlStore) ReserveCase(ctx context.Context, namespace, rule, name string, now time.Time, limit int) (bool, error) {
-	if namespace == "" || rule == "" || name == "" {
-		return false, fmt.Errorf("%w: a case reservation needs a namespace, a rule and a case name", ErrInvalid)
+	granted, err := s.ReserveCases(ctx, []CaseReservation{{Namespace: namespace, Rule: rule, Name: name, Now: now, Limit: limit}})
+	if err != nil {
+		return false, err
 	}
-	now = utc(now)
-	since := now.Add(-ThrottleWindow)
-	reserved := false
+	return granted[0], nil
+}
+
+func (s *sqlStore) ReserveCases(ctx context.Context, rs []CaseReservation) ([]bool, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	for _, r := range rs {
+		if r.Namespace == "" || r.Rule == "" || r.Name == "" {
+			return nil, fmt.Errorf("%w: a case reservation needs a namespace, a rule and a case name", ErrInvalid)
+		}
+	}
+	granted := make([]bool, len(rs))
 	err := s.inTx(ctx, func(q querier) error {
 		if s.d.name == DriverPostgres {
 			// One decision per rule at a time, across collectors: two
-			// transactions must not both count limit-1 and insert.
-			if _, err := q.exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 20))`, namespace+"/"+rule); err != nil {
-				return err
+			// transactions must not both count limit-1 and insert. The
+			// rules are locked in one order, so two batches never wait
+			// for each other's locks.
+			rules := make([]string, 0, len(rs))
+			for _, r := range rs {
+				rules = append(rules, r.Namespace+"/"+r.Rule)
+			}
+			slices.Sort(rules)
+			for _, r := range slices.Compact(rules) {
+				if _, err := q.exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 20))`, r); err != nil {
+					return err
+				}
 			}
 		}
-		var one int
-		err := q.queryRow(ctx, `SELECT 1 FROM case_throttle WHERE namespace = ? AND rule = ? AND case_name = ?`,
-			namespace, rule, name).Scan(&one)
-		if err == nil {
-			reserved = true
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		// Reservations out of the window count no more; pruning them here
-		// keeps the table at about one window of Cases per rule.
-		if _, err := q.exec(ctx, `DELETE FROM case_throttle WHERE namespace = ? AND rule = ? AND opened_at < ?`,
-			namespace, rule, s.d.ts(since)); err != nil {
-			return err
-		}
-		if limit > 0 {
-			var n int
-			if err := q.queryRow(ctx, `SELECT count(*) FROM case_throttle WHERE namespace = ? AND rule = ? AND opened_at >= ?`,
-				namespace, rule, s.d.ts(since)).Scan(&n); err != nil {
-				return err
+		for i, r := range rs {
+			ok, err := s.reserveOne(ctx, q, r)
+			if err != nil {
+				return fmt.Errorf("reserve case %s of rule %s/%s: %w", r.Name, r.Namespace, r.Rule, err)
 			}
-			if n >= limit {
-				return nil
-			}
+			granted[i] = ok
 		}
-		if _, err := q.exec(ctx, `INSERT INTO case_throttle (namespace, rule, case_name, opened_at) VALUES (?, ?, ?, ?)`,
-			namespace, rule, name, s.d.ts(now)); err != nil {
-			return err
-		}
-		reserved = true
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("reserve case %s of rule %s/%s: %w", name, namespace, rule, err)
+		return nil, err
 	}
-	return reserved, nil
+	return granted, nil
+}
+
+func (s *sqlStore) reserveOne(ctx context.Context, q querier, r CaseReservation) (bool, error) {
+	now := utc(r.Now)
+	since := now.Add(-ThrottleWindow)
+	var one int
+	err := q.queryRow(ctx, `SELECT 1 FROM case_throttle WHERE namespace = ? AND rule = ? AND case_name = ?`,
+		r.Namespace, r.Rule, r.Name).Scan(&one)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return false, err
+	}
+	if r.Limit > 0 {
+		var n int
+		if err := q.queryRow(ctx, `SELECT count(*) FROM case_throttle WHERE namespace = ? AND rule = ? AND opened_at >= ?`,
+			r.Namespace, r.Rule, s.d.ts(since)).Scan(&n); err != nil {
+			return false, err
+		}
+		if n >= r.Limit {
+			return false, nil
+		}
+	}
+	if _, err := q.exec(ctx, `INSERT INTO case_throttle (namespace, rule, case_name, opened_at) VALUES (?, ?, ?, ?)`,
+		r.Namespace, r.Rule, r.Name, s.d.ts(now)); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func (s *sqlStore) ReleaseCase(ctx context.Context, namespace, rule, name string) error {
@@ -107,17 +187,19 @@ func (s *sqlStore) ReleaseCase(ctx context.Context, namespace, rule, name string
 }
 
 func (s *sqlStore) DedupCases(ctx context.Context, namespace, template, key string, since time.Time) ([]DedupCase, int, error) {
-	// Read from the writer: a Case recorded a moment ago by this collector
-	// must be seen (SQLite's readers are other connections).
-	var next sql.NullInt64
-	if err := s.w.queryRow(ctx, `SELECT max(seq) FROM dedup_cases WHERE namespace = ? AND template = ? AND key_hash = ?`,
-		namespace, template, key).Scan(&next); err != nil {
-		return nil, 0, fmt.Errorf("dedup cases of %s/%s: %w", namespace, key, err)
-	}
-	if !next.Valid {
+	// The readers see every committed record (SQLite's WAL readers start
+	// a snapshot at each statement), and reading there keeps the lookup
+	// off the one SQLite writer.
+	var next int
+	err := s.r.queryRow(ctx, `SELECT next_seq FROM dedup_keys WHERE namespace = ? AND template = ? AND key_hash = ?`,
+		namespace, template, key).Scan(&next)
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, nil
 	}
-	rows, err := s.w.query(ctx, `SELECT seq, case_name, opened_at FROM dedup_cases
+	if err != nil {
+		return nil, 0, fmt.Errorf("dedup cases of %s/%s: %w", namespace, key, err)
+	}
+	rows, err := s.r.query(ctx, `SELECT seq, case_name, opened_at, expires_at FROM dedup_cases
 		WHERE namespace = ? AND template = ? AND key_hash = ? AND opened_at >= ? ORDER BY opened_at, seq`,
 		namespace, template, key, s.d.ts(utc(since)))
 	if err != nil {
@@ -127,27 +209,92 @@ func (s *sqlStore) DedupCases(ctx context.Context, namespace, template, key stri
 	var out []DedupCase
 	for rows.Next() {
 		var c DedupCase
-		var opened nullTime
-		if err := rows.Scan(&c.Seq, &c.Name, &opened); err != nil {
+		var opened, expires nullTime
+		if err := rows.Scan(&c.Seq, &c.Name, &opened, &expires); err != nil {
 			return nil, 0, fmt.Errorf("dedup cases of %s/%s: %w", namespace, key, err)
 		}
-		c.OpenedAt = opened.T
+		c.OpenedAt, c.ExpiresAt = opened.T, expires.T
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("dedup cases of %s/%s: %w", namespace, key, err)
 	}
-	return out, int(next.Int64) + 1, nil
+	return out, next, nil
 }
 
 func (s *sqlStore) RecordDedupCase(ctx context.Context, namespace, template, key string, c DedupCase) error {
-	if namespace == "" || template == "" || key == "" || c.Name == "" || c.Seq < 0 {
-		return fmt.Errorf("%w: a dedup case needs a namespace, a template, a key, a name and a number >= 0", ErrInvalid)
+	return s.applyLedger(ctx, nil, LedgerChanges{Opened: []DedupRecord{{Namespace: namespace, Template: template, Key: key, Case: c}}})
+}
+
+func (s *sqlStore) CompleteActionsWith(ctx context.Context, ids []int64, ch LedgerChanges) error {
+	if ch.empty() {
+		return s.CompleteActions(ctx, ids)
 	}
-	if _, err := s.w.exec(ctx, `INSERT INTO dedup_cases (namespace, template, key_hash, seq, case_name, opened_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, template, key_hash, seq) DO NOTHING`,
-		namespace, template, key, c.Seq, c.Name, s.d.ts(utc(c.OpenedAt))); err != nil {
-		return fmt.Errorf("record dedup case %s: %w", c.Name, err)
+	return s.applyLedger(ctx, ids, ch)
+}
+
+// applyLedger writes ledger changes and marks actions done in one
+// transaction.
+func (s *sqlStore) applyLedger(ctx context.Context, ids []int64, ch LedgerChanges) error {
+	for _, r := range ch.Opened {
+		if r.Namespace == "" || r.Template == "" || r.Key == "" || r.Case.Name == "" || r.Case.Seq < 0 {
+			return fmt.Errorf("%w: a dedup case needs a namespace, a template, a key, a name and a number >= 0", ErrInvalid)
+		}
 	}
-	return nil
+	err := s.inTx(ctx, func(q querier) error {
+		for _, r := range ch.Opened {
+			c := r.Case
+			var expires any
+			if !c.ExpiresAt.IsZero() {
+				expires = s.d.ts(utc(c.ExpiresAt))
+			}
+			if _, err := q.exec(ctx, `INSERT INTO dedup_cases (namespace, template, key_hash, seq, case_name, opened_at, expires_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, template, key_hash, seq) DO NOTHING`,
+				r.Namespace, r.Template, r.Key, c.Seq, c.Name, s.d.ts(utc(c.OpenedAt)), expires); err != nil {
+				return fmt.Errorf("record dedup case %s: %w", c.Name, err)
+			}
+			if _, err := q.exec(ctx, `INSERT INTO dedup_keys (namespace, template, key_hash, next_seq, last_opened_at)
+				VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, template, key_hash) DO UPDATE SET
+				next_seq = CASE WHEN excluded.next_seq > dedup_keys.next_seq THEN excluded.next_seq ELSE dedup_keys.next_seq END,
+				last_opened_at = CASE WHEN excluded.last_opened_at > dedup_keys.last_opened_at THEN excluded.last_opened_at ELSE dedup_keys.last_opened_at END`,
+				r.Namespace, r.Template, r.Key, c.Seq+1, s.d.ts(utc(c.OpenedAt))); err != nil {
+				return fmt.Errorf("record dedup case %s: %w", c.Name, err)
+			}
+		}
+		for _, r := range ch.Gone {
+			if _, err := q.exec(ctx, `DELETE FROM dedup_cases WHERE namespace = ? AND template = ? AND key_hash = ? AND seq = ?`,
+				r.Namespace, r.Template, r.Key, r.Seq); err != nil {
+				return fmt.Errorf("forget deleted dedup case %d of %s/%s: %w", r.Seq, r.Namespace, r.Key, err)
+			}
+		}
+		if len(ids) > 0 {
+			return s.completeActions(ctx, q, ids)
+		}
+		return nil
+	})
+	return err
+}
+
+func (s *sqlStore) PruneCaseLedger(ctx context.Context, namespace string, now time.Time) (int64, error) {
+	now = utc(now)
+	var total int64
+	for _, d := range []struct {
+		what, q string
+		args    []any
+	}{
+		{"throttle reservations", `DELETE FROM case_throttle WHERE namespace = ? AND opened_at < ?`,
+			[]any{namespace, s.d.ts(now.Add(-ThrottleWindow))}},
+		{"expired dedup cases", `DELETE FROM dedup_cases WHERE namespace = ? AND expires_at IS NOT NULL AND expires_at < ?`,
+			[]any{namespace, s.d.ts(now)}},
+		{"idle dedup keys", `DELETE FROM dedup_keys WHERE namespace = ? AND last_opened_at < ? AND NOT EXISTS (
+			SELECT 1 FROM dedup_cases c WHERE c.namespace = dedup_keys.namespace AND c.template = dedup_keys.template AND c.key_hash = dedup_keys.key_hash)`,
+			[]any{namespace, s.d.ts(now.Add(-DedupKeyIdle))}},
+	} {
+		n, err := s.w.exec(ctx, d.q, d.args...)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("prune case ledger of %s: %s: %w", namespace, d.what, err)
+		}
+	}
+	return total, nil
 }

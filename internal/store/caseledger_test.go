@@ -171,3 +171,111 @@ func TestCompleteActionsMarksABatchDone(t *testing.T) {
 		}
 	})
 }
+
+// A dispatcher's batch reserves its throttle places in one transaction:
+// the places are granted in order up to the limit, a name already
+// reserved is granted again without counting, and each rule counts alone.
+func TestReserveCasesDecidesABatchInOrder(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		ctx := context.Background()
+		st, _ := e.open(t, Config{})
+		now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+		var rs []CaseReservation
+		for i := range 5 {
+			rs = append(rs, CaseReservation{Namespace: "acme", Rule: "r1", Name: fmt.Sprintf("c-%d", i), Now: now, Limit: 3})
+		}
+		rs = append(rs,
+			CaseReservation{Namespace: "acme", Rule: "r1", Name: "c-1", Now: now, Limit: 3},
+			CaseReservation{Namespace: "acme", Rule: "r2", Name: "c-0", Now: now, Limit: 1})
+		granted, err := st.ReserveCases(ctx, rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(granted) != "[true true true false false true true]" {
+			t.Errorf("granted %v, want [true true true false false true true]", granted)
+		}
+		if _, err := st.ReserveCases(ctx, []CaseReservation{{Namespace: "acme", Name: "x", Now: now}}); err == nil {
+			t.Error("a reservation without a rule was accepted")
+		}
+	})
+}
+
+// The ledger forgets what can no longer change a decision: reservations
+// out of the throttle window, dedup Cases whose window ended and Cases
+// found deleted; a key keeps its numbering while it holds a Case or
+// opened one within DedupKeyIdle, so its next Case never reuses a number.
+func TestPruneCaseLedgerKeepsWhatCanStillMatter(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+		st, _ := e.open(t, Config{Now: func() time.Time { return now }})
+		for i, at := range []time.Time{now.Add(-2 * time.Hour), now.Add(-10 * time.Minute)} {
+			if ok, err := st.ReserveCase(ctx, "acme", "throttled", fmt.Sprintf("t-%d", i), at, 0); err != nil || !ok {
+				t.Fatalf("reserve: %v, %v", ok, err)
+			}
+		}
+		record := func(key string, seq int, opened time.Time, window time.Duration) {
+			t.Helper()
+			c := DedupCase{Seq: seq, Name: fmt.Sprintf("support-%s-%d", key, seq), OpenedAt: opened}
+			if window > 0 {
+				c.ExpiresAt = opened.Add(window)
+			}
+			if err := st.CompleteActionsWith(ctx, nil, LedgerChanges{Opened: []DedupRecord{{Namespace: "acme", Template: "support", Key: key, Case: c}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		record("expired", 0, now.Add(-48*time.Hour), 24*time.Hour) // window over; key still numbered
+		record("open", 0, now.Add(-48*time.Hour), 24*time.Hour)    // window over
+		record("open", 1, now.Add(-time.Hour), 24*time.Hour)       // within its window
+		record("legacy", 0, now.Add(-40*24*time.Hour), 0)          // no window known: kept
+		record("idle", 4, now.Add(-40*24*time.Hour), 24*time.Hour) // expired long ago: key forgotten
+		record("deleted", 0, now.Add(-time.Hour), 24*time.Hour)
+		if err := st.CompleteActionsWith(ctx, nil, LedgerChanges{Gone: []DedupRef{{Namespace: "acme", Template: "support", Key: "deleted", Seq: 0}}}); err != nil {
+			t.Fatal(err)
+		}
+		// Another program's rows are its own collectors' to prune.
+		if err := st.RecordDedupCase(ctx, "globex", "support", "expired", DedupCase{Seq: 0, Name: "g", OpenedAt: now.Add(-48 * time.Hour), ExpiresAt: now.Add(-24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+
+		n, err := st.PruneCaseLedger(ctx, "acme", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One reservation, three expired Cases, the idle key.
+		if n != 5 {
+			t.Errorf("pruned %d rows, want 5", n)
+		}
+		lookup := func(ns, key string) string {
+			t.Helper()
+			cs, next, err := st.DedupCases(ctx, ns, "support", key, now.Add(-365*24*time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, c := range cs {
+				names = append(names, c.Name)
+			}
+			return fmt.Sprintf("%v next %d", names, next)
+		}
+		for _, tc := range []struct{ ns, key, want string }{
+			{"acme", "expired", "[] next 1"},
+			{"acme", "open", "[support-open-1] next 2"},
+			{"acme", "legacy", "[support-legacy-0] next 1"},
+			{"acme", "idle", "[] next 0"},
+			{"acme", "deleted", "[] next 1"},
+			{"globex", "expired", "[g] next 1"},
+		} {
+			if got := lookup(tc.ns, tc.key); got != tc.want {
+				t.Errorf("%s/%s after pruning: %s, want %s", tc.ns, tc.key, got, tc.want)
+			}
+		}
+		// The reservation within the hour still counts.
+		if ok, err := st.ReserveCase(ctx, "acme", "throttled", "t-new", now, 1); err != nil || ok {
+			t.Errorf("reserve under a limit of 1 after pruning = %v, %v; want refused (t-1 is within the hour)", ok, err)
+		}
+		if n, err := st.PruneCaseLedger(ctx, "acme", now); err != nil || n != 0 {
+			t.Errorf("pruning again deleted %d, %v; want 0", n, err)
+		}
+	})
+}

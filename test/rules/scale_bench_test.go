@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -135,7 +136,10 @@ func runCaseOpening(b *testing.B, existing, perMode int) {
 }
 
 // createRawCases creates n Cases named <prefix>-<i> with a
-// controller-runtime client from 4 workers: the raw ceiling.
+// controller-runtime client from 4 workers: the raw ceiling. They are the
+// Cases the dispatcher makes of the benchmark's responses (customer,
+// source and response snapshot, labels), so the two create the same
+// objects.
 func createRawCases(b *testing.B, ns, prefix string, n int, labels func(i int) map[string]string) {
 	b.Helper()
 	ctx := context.Background()
@@ -151,13 +155,7 @@ func createRawCases(b *testing.B, ns, prefix string, n int, labels func(i int) m
 	for range 4 {
 		wg.Go(func() {
 			for i := range next {
-				c := &cxv1alpha1.Case{
-					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-%06d", prefix, i), Labels: labels(i)},
-					Spec: cxv1alpha1.CaseSpec{
-						Template: "installation-support", Title: "Installation failed",
-						Customer: &cxv1alpha1.Customer{ID: fmt.Sprintf("C-%06d", i), Tier: "Gold"},
-					},
-				}
+				c := benchCase(ns, fmt.Sprintf("%s-%06d", prefix, i), labels(i), i)
 				if err := env.Client.Create(ctx, c); err != nil {
 					once.Do(func() { b.Errorf("create case: %v", err) })
 				}
@@ -165,6 +163,28 @@ func createRawCases(b *testing.B, ns, prefix string, n int, labels func(i int) m
 		})
 	}
 	wg.Wait()
+}
+
+// benchCase is a Case as the dispatcher opens it for a response that
+// program.post sends.
+func benchCase(ns, name string, labels map[string]string, i int) *cxv1alpha1.Case {
+	sentiment := -0.6
+	submitted := metav1.Now()
+	return &cxv1alpha1.Case{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+		Spec: cxv1alpha1.CaseSpec{
+			Template: "installation-support", Title: "Installation failed",
+			Customer: &cxv1alpha1.Customer{ID: fmt.Sprintf("C-%06d", i), Tier: "Gold", Attributes: map[string]string{"region": "emea"}},
+			Source: &cxv1alpha1.CaseSource{
+				Rule: labels[cxv1alpha1.LabelRule], RuleKind: cxv1alpha1.AlertEscalation, Touchpoint: "upgrade-install", ResponseID: fmt.Sprintf("R-%06d", i),
+				Response: &cxv1alpha1.ResponseSnapshot{
+					Answers:  map[string]apiextensionsv1.JSON{"completed": {Raw: []byte("false")}, "ease": {Raw: []byte("3")}},
+					Comment:  "The installer stopped at 80 percent and I gave up.",
+					Metadata: map[string]string{"mode": "raw"}, Sentiment: &sentiment, SubmittedAt: &submitted,
+				},
+			},
+		},
+	}
 }
 
 // rssMiBNow is this process's resident set (the dispatcher and the
