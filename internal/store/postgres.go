@@ -180,6 +180,68 @@ UNION ALL
 SELECT 3, 0, $13::timestamptz, '' WHERE $17::text <> '' AND NOT EXISTS (SELECT 1 FROM t)
 	AND NOT EXISTS (SELECT 1 FROM responses WHERE namespace = $18::text AND touchpoint = $1::text AND response_id = $2::text)`
 
+// pgSaveManySQL stores the responses of a group commit that carry no
+// token, with their actions, in one statement: one parse, one plan and
+// one execution for the whole batch instead of one per response. The
+// responses come as parallel arrays ($3..$15), their actions as parallel
+// arrays naming their response ($16..$20). Each stored response answers
+// 1 with its receipt; one stored before answers 2 with its receipt and
+// body hash. A response stored concurrently by another transaction
+// answers neither (finishItems reads it).
+const pgSaveManySQL = `WITH input AS (
+	SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+		$11::text[], $12::float8[], $13::text[], $14::text[], $15::timestamptz[]) WITH ORDINALITY
+		AS u(touchpoint, response_id, body_hash, customer_id, customer_tier, customer_segment, attrs, answers, comment,
+			sentiment, themes, metadata, submitted_at, ord)
+), r AS (
+	INSERT INTO responses (namespace, touchpoint, response_id, body_hash, customer_id, customer_tier, customer_segment,
+		customer_attributes, answers, comment, sentiment, themes, metadata, submitted_at, received_at)
+	SELECT $1::text, touchpoint, response_id, body_hash, customer_id, customer_tier, customer_segment, attrs::jsonb, answers::jsonb,
+		comment, sentiment, themes::jsonb, metadata::jsonb, submitted_at, $2::timestamptz
+	FROM input ORDER BY ord
+	ON CONFLICT (namespace, touchpoint, response_id) DO NOTHING
+	RETURNING touchpoint, response_id, seq, received_at
+), a AS (
+	INSERT INTO outbox_actions (namespace, touchpoint, response_id, kind, dedup_key, payload, next_attempt_at, created_at)
+	SELECT $1::text, x.touchpoint, x.response_id, x.kind, x.dedup_key, x.payload::json, $2::timestamptz, $2::timestamptz
+	FROM unnest($16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) WITH ORDINALITY
+		AS x(touchpoint, response_id, kind, dedup_key, payload, ord)
+	JOIN r USING (touchpoint, response_id)
+	ORDER BY x.ord
+	ON CONFLICT (namespace, touchpoint, dedup_key) DO NOTHING
+)
+SELECT 1, touchpoint, response_id, seq, received_at, '' FROM r
+UNION ALL
+SELECT 2, p.touchpoint, p.response_id, p.seq, p.received_at, p.body_hash FROM responses p
+	JOIN input i ON p.namespace = $1::text AND p.touchpoint = i.touchpoint AND p.response_id = i.response_id`
+
+// pgManyArgs are the arguments of pgSaveManySQL.
+type pgManyArgs struct {
+	touchpoint, id, hash, customerID, tier, segment, attrs, answers, comment, themes, metadata []string
+	sentiment                                                                                  []*float64
+	submitted                                                                                  []time.Time
+	aTouchpoint, aID, aKind, aKey, aPayload                                                    []string
+}
+
+func (m *pgManyArgs) add(p *pgItem) {
+	r, e := p.r, &p.enc
+	m.touchpoint, m.id, m.hash = append(m.touchpoint, r.Touchpoint), append(m.id, r.ID), append(m.hash, r.BodyHash)
+	m.customerID, m.tier, m.segment = append(m.customerID, r.Customer.ID), append(m.tier, r.Customer.Tier), append(m.segment, r.Customer.Segment)
+	m.attrs, m.answers, m.comment = append(m.attrs, e.attrs), append(m.answers, e.answers), append(m.comment, r.Comment)
+	m.sentiment, m.themes, m.metadata = append(m.sentiment, r.Sentiment), append(m.themes, e.themes), append(m.metadata, e.metadata)
+	m.submitted = append(m.submitted, e.submittedAt)
+	for i := range e.kinds {
+		m.aTouchpoint, m.aID = append(m.aTouchpoint, r.Touchpoint), append(m.aID, r.ID)
+		m.aKind, m.aKey, m.aPayload = append(m.aKind, e.kinds[i]), append(m.aKey, e.keys[i]), append(m.aPayload, e.payloads[i])
+	}
+}
+
+func (m *pgManyArgs) args(namespace string, now time.Time) []any {
+	return []any{namespace, now, m.touchpoint, m.id, m.hash, m.customerID, m.tier, m.segment, m.attrs, m.answers, m.comment,
+		m.sentiment, m.themes, m.metadata, m.submitted,
+		nonNil(m.aTouchpoint), nonNil(m.aID), nonNil(m.aKind), nonNil(m.aKey), nonNil(m.aPayload)}
+}
+
 type pgItem struct {
 	batchItem
 	enc  encodedResponse
@@ -258,14 +320,33 @@ func isStatementError(err error) bool {
 
 func (s *pgStore) saveBatch(ctx context.Context, tx pgx.Tx, items []*pgItem) error {
 	b := &pgx.Batch{}
+	// Responses without a token go in one statement; a token is consumed
+	// by its response's own statement.
+	var many pgManyArgs
+	byKey := map[[2]string]*pgItem{}
 	for _, p := range items {
-		if p.firstOf < 0 {
+		if p.firstOf < 0 && p.r.TokenID == "" {
+			many.add(p)
+			byKey[[2]string{p.r.Touchpoint, p.r.ID}] = p
+		}
+	}
+	if len(byKey) > 0 {
+		b.Queue(pgSaveManySQL, many.args(s.cfg.Namespace, utc(s.cfg.Now()))...)
+	}
+	for _, p := range items {
+		if p.firstOf < 0 && p.r.TokenID != "" {
 			b.Queue(pgSaveSQL, p.args...)
 		}
 	}
 	br := tx.SendBatch(ctx, b)
+	if len(byKey) > 0 {
+		if err := scanSaveMany(br, byKey); err != nil {
+			br.Close()
+			return err
+		}
+	}
 	for _, p := range items {
-		if p.firstOf >= 0 {
+		if p.firstOf >= 0 || p.r.TokenID == "" {
 			continue
 		}
 		res, found, err := scanSaveResult(br.QueryRow(), p.r)
@@ -279,6 +360,36 @@ func (s *pgStore) saveBatch(ctx context.Context, tx pgx.Tx, items []*pgItem) err
 		return err
 	}
 	return s.finishItems(ctx, tx, items)
+}
+
+// scanSaveMany reads the receipts pgSaveManySQL returns into the items.
+func scanSaveMany(br pgx.BatchResults, byKey map[[2]string]*pgItem) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var status int
+		var key [2]string
+		var seq int64
+		var received time.Time
+		var hash string
+		if err := rows.Scan(&status, &key[0], &key[1], &seq, &received, &hash); err != nil {
+			return err
+		}
+		p := byKey[key]
+		if p == nil {
+			continue
+		}
+		if status == 1 {
+			*p.res = SaveResult{Status: StatusStored, Receipt: Receipt{Seq: seq, ReceivedAt: received.UTC()}}
+		} else {
+			*p.res = duplicateResult(p.r, hash, Receipt{Seq: seq, ReceivedAt: received.UTC()})
+		}
+		p.done = true
+	}
+	return rows.Err()
 }
 
 func (s *pgStore) saveOneByOne(ctx context.Context, tx pgx.Tx, items []*pgItem) error {
