@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -125,7 +126,7 @@ func (c *Collectors) Endpoints() map[string]CollectorEndpoints {
 func (c *Collectors) Start(ctx context.Context, kube *rest.Config, cl client.Client, namespace, dataDir string, now func() time.Time, log logr.Logger) error {
 	for _, name := range slices.Sorted(maps.Keys(c.procs)) {
 		p := c.procs[name]
-		cfg, env, err := renderedCollector(ctx, cl, namespace, name)
+		cfg, env, account, err := renderedCollector(ctx, cl, namespace, name)
 		if err != nil {
 			return err
 		}
@@ -138,8 +139,15 @@ func (c *Collectors) Start(ctx context.Context, kube *rest.Config, cl client.Cli
 		}
 		cfg.ListenAddress, cfg.PrivateListenAddress = p.lis.Addr().String(), p.privLis.Addr().String()
 		p.Private.Token = env[collector.EnvAPIToken]
+		// As the pod's ServiceAccount, so the Role the manager grants it
+		// and the admission policies decide what the collector may do
+		// (open Cases, merge responses into them), as in a cluster.
 		kc := rest.CopyConfig(kube)
 		kc.QPS, kc.Burst = 100, 200
+		kc.Impersonate = rest.ImpersonationConfig{
+			UserName: serviceaccount.MakeUsername(namespace, account),
+			Groups:   serviceaccount.MakeGroupNames(namespace),
+		}
 		c.wg.Go(func() {
 			// The options main.go fills from the pod's environment.
 			err := collector.Run(ctx, cfg, collector.RunOptions{
@@ -169,12 +177,14 @@ func (c *Collectors) Errors() <-chan error { return c.errs }
 func (c *Collectors) Wait() { c.wg.Wait() }
 
 // renderedCollector reads the collector configuration the SurveyTouchpoint
-// controller rendered for touchpoint tp and the environment of its pod
-// template (values and Secret keys resolved), waiting for both.
-func renderedCollector(ctx context.Context, cl client.Client, namespace, tp string) (*collector.FileConfig, map[string]string, error) {
+// controller rendered for touchpoint tp, the environment of its pod
+// template (values and Secret keys resolved) and its ServiceAccount,
+// waiting for them.
+func renderedCollector(ctx context.Context, cl client.Client, namespace, tp string) (*collector.FileConfig, map[string]string, string, error) {
 	sel := client.MatchingLabels{cxv1alpha1.LabelTouchpoint: tp}
 	var cfg *collector.FileConfig
 	var env map[string]string
+	var account string
 	err := poll(ctx, time.Minute, func() (bool, error) {
 		var cms corev1.ConfigMapList
 		if err := cl.List(ctx, &cms, client.InNamespace(namespace), sel); err != nil {
@@ -197,13 +207,17 @@ func renderedCollector(ctx context.Context, cl client.Client, namespace, tp stri
 		if tmpl == nil || err != nil {
 			return false, err
 		}
+		account = tmpl.Spec.ServiceAccountName
 		env, err = resolveEnv(ctx, cl, namespace, tmpl)
 		return err == nil, err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("the SurveyTouchpoint controller rendered no collector ConfigMap and workload for touchpoint %s: %w", tp, err)
+		return nil, nil, "", fmt.Errorf("the SurveyTouchpoint controller rendered no collector ConfigMap and workload for touchpoint %s: %w", tp, err)
 	}
-	return cfg, env, nil
+	if account == "" {
+		return nil, nil, "", fmt.Errorf("the collector workload of touchpoint %s names no ServiceAccount", tp)
+	}
+	return cfg, env, account, nil
 }
 
 // podTemplate is the pod template of the touchpoint's Deployment or

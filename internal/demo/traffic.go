@@ -54,10 +54,22 @@ var stores = []store{
 	{"singapore-raffles", apac, 0.86, []string{"li.wei", "arjun.rao"}},
 }
 
-// Customer is a simulated customer.
+// Customer is a simulated customer: a person at one of Acme's accounts
+// (companies), invited and answering under their own id. The people of an
+// account share its tier, segment and company.
 type Customer struct {
 	ID, Tier, Segment, Company string
+	// Account is the account the person belongs to (the response's
+	// customer.attributes.account): the nps-detractor rule opens one
+	// account-recovery Case per account, and detractors of an account
+	// with an open Case are merged into it.
+	Account string
 }
+
+// contactsPerAccount is how many people of an account the customers hold
+// on average: enough for two detractors of one account to answer in a
+// short run.
+const contactsPerAccount = 8
 
 var companies = []string{"Globex", "Initech", "Umbrella", "Hooli", "Stark Industries", "Wayne Enterprises", "Acme Retail", "Soylent", "Cyberdyne", "Vandelay Industries", "Wonka", "Tyrell", "Massive Dynamic", "Pied Piper", "Gringotts"}
 
@@ -134,16 +146,22 @@ type Generator struct {
 // the same seed makes the same stream.
 func NewGenerator(seed uint64, touchpoints []cxv1alpha1.SurveyTouchpoint, customers int) *Generator {
 	g := &Generator{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), touchpoints: touchpoints}
-	for i := range customers {
-		c := Customer{ID: fmt.Sprintf("CUST-%06d", 100000+i), Company: companies[g.rng.IntN(len(companies))]}
+	accounts := make([]Customer, max(1, customers/contactsPerAccount))
+	for i := range accounts {
+		a := Customer{Account: fmt.Sprintf("ACCT-%05d", 10000+i), Company: companies[g.rng.IntN(len(companies))]}
 		switch r := g.rng.Float64(); {
 		case r < 0.15:
-			c.Tier, c.Segment = "Gold", "enterprise"
+			a.Tier, a.Segment = "Gold", "enterprise"
 		case r < 0.5:
-			c.Tier, c.Segment = "Silver", pick(g.rng, []string{"enterprise", "mid-market"})
+			a.Tier, a.Segment = "Silver", pick(g.rng, []string{"enterprise", "mid-market"})
 		default:
-			c.Tier, c.Segment = "Bronze", pick(g.rng, []string{"smb", "smb", "mid-market"})
+			a.Tier, a.Segment = "Bronze", pick(g.rng, []string{"smb", "smb", "mid-market"})
 		}
+		accounts[i] = a
+	}
+	for i := range customers {
+		c := pick(g.rng, accounts)
+		c.ID = fmt.Sprintf("CUST-%06d", 100000+i)
 		g.customers = append(g.customers, c)
 	}
 	return g
@@ -373,7 +391,7 @@ func send(ctx context.Context, api *collectorclient.Client, hc *http.Client, ep 
 		ID:    fmt.Sprintf("%s-%06d", j.Touchpoint, j.Seq),
 		Token: inv.Token,
 		Customer: collector.CustomerRequest{ID: j.Customer.ID, Tier: j.Customer.Tier, Segment: j.Customer.Segment,
-			Attributes: map[string]string{"company": j.Customer.Company, "region": j.Store.region}},
+			Attributes: map[string]string{"account": j.Customer.Account, "company": j.Customer.Company, "region": j.Store.region}},
 		Answers:  answers,
 		Comment:  j.Comment,
 		Metadata: map[string]string{"store": j.Store.name, "agent": j.Agent, "region": j.Store.region},

@@ -100,3 +100,24 @@ func TestGeneratorMix(t *testing.T) {
 		t.Errorf("%d failed installations in 2000 answers: too many to be realistic", counts["failed"])
 	}
 }
+
+// Customers are people at accounts: an account holds several of them, and
+// they share its tier, segment and company (the nps-detractor rule opens
+// one Case per account).
+func TestGeneratorAccounts(t *testing.T) {
+	g := NewGenerator(1, sampleTouchpoints(t), 800)
+	people := map[string][]Customer{}
+	for _, c := range g.customers {
+		people[c.Account] = append(people[c.Account], c)
+	}
+	if len(people) < 2 || len(people) > len(g.customers)/2 {
+		t.Fatalf("%d customers in %d accounts, want several people per account", len(g.customers), len(people))
+	}
+	for account, cs := range people {
+		for _, c := range cs[1:] {
+			if c.Tier != cs[0].Tier || c.Segment != cs[0].Segment || c.Company != cs[0].Company {
+				t.Errorf("account %s: %+v and %+v differ in tier, segment or company", account, cs[0], c)
+			}
+		}
+	}
+}
