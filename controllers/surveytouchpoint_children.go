@@ -221,10 +221,11 @@ func buildCollectorRole(tp *cxv1alpha1.SurveyTouchpoint, secrets []string) *rbac
 	rules := []rbacv1.PolicyRule{
 		{APIGroups: cx, Resources: []string{"surveytouchpoints"}, ResourceNames: []string{tp.Name}, Verbs: read},
 		{APIGroups: cx, Resources: []string{"alertrules", "casetemplates", "notificationchannels"}, Verbs: read},
-		// The outbox: list and watch find a dedup key's open Case and count
-		// a rule's Cases for its throttle; create opens a Case; patch with
-		// merge-responses adds a response to relatedResponses.
-		{APIGroups: cx, Resources: []string{"cases"}, Verbs: []string{get, "list", "watch", "create", "patch", VerbMergeResponses}},
+		// The outbox: create opens a Case; get reads a dedup key's Case by
+		// its name (the store's case ledger names it: no list, no watch);
+		// patch with merge-responses adds a response to relatedResponses,
+		// the only change the admission policies let a collector make.
+		{APIGroups: cx, Resources: []string{"cases"}, Verbs: []string{get, "create", "patch", VerbMergeResponses}},
 		// Rule notifications: the notifier records deliveries in the
 		// channel's status.
 		{APIGroups: cx, Resources: []string{"notificationchannels/status"}, Verbs: getPatch},
