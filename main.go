@@ -18,6 +18,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -109,6 +110,7 @@ type managerFlags struct {
 	collectorImage   string
 	notificationURL  string
 	collectorURL     string
+	programNS        string
 	zap              zap.Options
 }
 
@@ -139,11 +141,18 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.collectorURL, "collector-endpoint", "", "address of the collectors' private API for a manager outside the cluster (make run), "+
 		"e.g. http://127.0.0.1:9443 behind kubectl port-forward; {namespace}, {touchpoint} and {service} are replaced per touchpoint. "+
 		"Default: each collector Service's in-cluster address")
+	fs.StringVar(&f.programNS, "program-namespaces", "", "comma-separated namespaces of the CX programs the manager runs: it caches and acts only there, "+
+		"so it needs its ClusterRole bound only there (a RoleBinding in each: config/program, the chart's programNamespaces). "+
+		"Empty: every namespace, which needs the ClusterRole bound cluster-wide (every Secret of the cluster readable)")
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
+	programNamespaces, err := controllers.ParseProgramNamespaces(f.programNS)
+	if err != nil {
+		return fmt.Errorf("--program-namespaces: %w", err)
+	}
 	log := ctrl.Log.WithName("setup")
 	var collectorEndpoint func(*cxv1alpha1.SurveyTouchpoint) string
 	if f.collectorURL != "" {
@@ -159,6 +168,14 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
 	cfg.QPS, cfg.Burst = float32(f.kubeAPIQPS), f.kubeAPIBurst
+	cacheOpts := cache.Options{}
+	if len(programNamespaces) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range programNamespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+		log.Info("program namespaces", "namespaces", programNamespaces)
+	}
 
 	metricsOpts := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.metricsSecure}
 	if f.metricsSecure {
@@ -170,6 +187,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  cxscheme.New(),
+		Cache:                   cacheOpts,
 		Metrics:                 metricsOpts,
 		WebhookServer:           ctrlwebhook.NewServer(ctrlwebhook.Options{Port: f.webhookPort, CertDir: f.webhookCertDir}),
 		HealthProbeBindAddress:  f.probeAddr,

@@ -4,7 +4,11 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -64,4 +68,23 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		}
 	}
 	return nil
+}
+
+// ParseProgramNamespaces reads the manager's --program-namespaces: a
+// comma-separated list of namespace names, sorted and without duplicates;
+// empty means every namespace.
+func ParseProgramNamespaces(list string) ([]string, error) {
+	var out []string
+	for _, ns := range strings.Split(list, ",") {
+		ns = strings.TrimSpace(ns)
+		if ns == "" {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("%q is not a namespace name: %s", ns, strings.Join(errs, "; "))
+		}
+		out = append(out, ns)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }

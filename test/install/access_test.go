@@ -41,6 +41,41 @@ func (a access) manager(t *testing.T) (client.Client, *rest.Config) {
 	return asServiceAccount(t, a.managerNS, a.managerSA)
 }
 
+// helmRelease is the release name of the chart's install.
+const helmRelease = "access"
+
+// program makes ns a program namespace the way the install path's user
+// does: the manager's role is bound there (the chart's programNamespaces;
+// `kubectl apply -n <ns> -k config/program`) and nowhere else.
+func (a access) program(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	var objs []*unstructured.Unstructured
+	switch a.source {
+	case "helm":
+		objs = helmTemplate(t, helmRelease, a.managerNS, "--set", "programNamespaces={"+ns+"}")
+	case "kustomize":
+		objs = kustomizeBuild(t, "config/program")
+		for _, u := range objs {
+			u.SetNamespace(ns)
+		}
+	}
+	bound := 0
+	for _, u := range objs {
+		if u.GetKind() != "RoleBinding" || u.GetNamespace() != ns {
+			continue
+		}
+		if err := env.Client.Create(ctx, u.DeepCopy()); err != nil {
+			t.Fatalf("%s: create %s: %v", a.source, describe(u), err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), u) })
+		bound++
+	}
+	if bound != 1 {
+		t.Fatalf("%s rendered %d RoleBindings for program namespace %s, want 1", a.source, bound, ns)
+	}
+}
+
 // installed kinds: what a user's install creates besides the CRDs (the test
 // control plane has them) and the Deployment (the tests run the manager in
 // process when they need it).
@@ -61,9 +96,11 @@ func installAccess(t *testing.T, source string) access {
 	switch source {
 	case "helm":
 		ns := env.Namespace(t)
-		const release = "access"
-		objs = helmTemplate(t, release, ns)
-		a = access{source: source, prefix: release + "-cxloop-", managerNS: ns, managerSA: release + "-cxloop-controller-manager"}
+		// The program namespaces are each test's own (access.program):
+		// none is bound here, and the manager's role is bound nowhere
+		// cluster-wide.
+		objs = helmTemplate(t, helmRelease, ns, "--set", "programNamespaces={"+env.Namespace(t)+"}")
+		a = access{source: source, prefix: helmRelease + "-cxloop-", managerNS: ns, managerSA: helmRelease + "-cxloop-controller-manager"}
 	case "kustomize":
 		objs = kustomizeBuild(t, "config/default")
 		a = access{source: source, prefix: "cxloop-", managerNS: "cxloop-system", managerSA: "cxloop-controller-manager"}

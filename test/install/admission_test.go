@@ -68,6 +68,7 @@ func testCaseAccess(t *testing.T, a access) {
 		carol: as(t, carol, operators),
 		wendy: as(t, wendy, operators),
 	}
+	a.program(t, ns)
 	clients["manager"], _ = a.manager(t)
 
 	// Policies take effect a moment after they are created: wait until both
