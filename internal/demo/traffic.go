@@ -64,6 +64,9 @@ type Customer struct {
 	// account-recovery Case per account, and detractors of an account
 	// with an open Case are merged into it.
 	Account string
+	// health moves the mood of everyone at the account: an account in
+	// trouble has several unhappy people.
+	health float64
 }
 
 // contactsPerAccount is how many people of an account the customers hold
@@ -148,7 +151,7 @@ func NewGenerator(seed uint64, touchpoints []cxv1alpha1.SurveyTouchpoint, custom
 	g := &Generator{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), touchpoints: touchpoints}
 	accounts := make([]Customer, max(1, customers/contactsPerAccount))
 	for i := range accounts {
-		a := Customer{Account: fmt.Sprintf("ACCT-%05d", 10000+i), Company: companies[g.rng.IntN(len(companies))]}
+		a := Customer{Account: fmt.Sprintf("ACCT-%05d", 10000+i), Company: companies[g.rng.IntN(len(companies))], health: 0.12 * g.rng.NormFloat64()}
 		switch r := g.rng.Float64(); {
 		case r < 0.15:
 			a.Tier, a.Segment = "Gold", "enterprise"
@@ -180,7 +183,7 @@ func (g *Generator) Next() Job {
 	j := Job{Seq: g.next, Touchpoint: tp.Name, Customer: pick(g.rng, g.customers), Store: pick(g.rng, stores), Answers: map[string]any{}}
 	j.Agent = pick(g.rng, j.Store.agents)
 
-	mood := j.Store.quality + 0.18*g.rng.NormFloat64()
+	mood := j.Store.quality + j.Customer.health + 0.15*g.rng.NormFloat64()
 	if j.Customer.Tier == "Gold" {
 		mood += 0.05
 	}
