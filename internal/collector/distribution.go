@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -85,10 +85,8 @@ func (s *Server) SendDue(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		for i := range ms {
-			if err := s.sendMessage(ctx, &ms[i]); err != nil {
-				return total, err
-			}
+		if err := s.sendBatch(ctx, ms); err != nil {
+			return total, err
 		}
 		total += len(ms)
 		if len(ms) < sendBatch {
@@ -97,108 +95,195 @@ func (s *Server) SendDue(ctx context.Context) (int, error) {
 	}
 }
 
-// sendMessage decides and sends one claimed message. Only store errors
-// are returned; a message that cannot be sent is recorded as such.
-func (s *Server) sendMessage(ctx context.Context, m *store.ScheduledMessage) error {
+// sendWorkers send the messages of one batch concurrently.
+const sendWorkers = 4
+
+// outgoing is a claimed message ready to send.
+type outgoing struct {
+	m       *store.ScheduledMessage
+	c       contactInfo
+	msg     notify.CustomerMessage
+	channel string
+}
+
+// sendBatch decides and sends claimed messages with two durable writes
+// for the batch: the survey links and the invitations they issue before
+// sending (quarantine and cap decided there, one customer after the
+// other, so two invitations to one customer in a batch count each other),
+// and every outcome (with the reminders it schedules) after. A crash in
+// between sends the batch again once its lease ends, with the same links
+// and idempotency keys, so the receiver can tell the copies. Only store
+// errors are returned; a message that cannot be sent is recorded as such.
+func (s *Server) sendBatch(ctx context.Context, ms []store.ScheduledMessage) error {
+	if len(ms) == 0 {
+		return nil
+	}
 	st := s.state.Load()
 	now := s.opts.Now()
-	d := st.tp.Spec.Distribution
-	// finish ends the message; unless keep, the contact details are
-	// erased (the customer's id, tier, segment, attributes and locale stay
-	// for the survey page).
-	var c contactInfo
-	finish := func(state, reason string, keep bool) error {
-		s.dist.sent.WithLabelValues(m.Kind, state, reason).Inc()
-		var contact json.RawMessage
-		if !keep {
-			contact, _ = json.Marshal(contactInfo{Customer: c.Customer, Locale: c.Locale, TimeZone: c.TimeZone})
+	var (
+		outs  []store.MessageOutcome
+		preps []store.PreparedMessage
+		ready []*outgoing
+		// prepOf is the index in preps of a ready message's new link, or -1.
+		prepOf []int
+	)
+	for i := range ms {
+		m := &ms[i]
+		out, og, prep, err := s.prepareSend(ctx, st, m, now)
+		if err != nil {
+			return err
 		}
-		return s.opts.Store.FinishMessage(ctx, m.ID, state, reason, now, contact)
+		if out != nil {
+			outs = append(outs, *out)
+			continue
+		}
+		ready, prepOf = append(ready, og), append(prepOf, -1)
+		if prep != nil {
+			prepOf[len(prepOf)-1] = len(preps)
+			preps = append(preps, *prep)
+		}
 	}
+	decs, err := s.opts.Store.PrepareMessages(ctx, preps)
+	if err != nil {
+		return err
+	}
+	send := ready[:0]
+	for i, og := range ready {
+		if j := prepOf[i]; j >= 0 && !decs[j].Issued {
+			reason := s.invitationAnswer(st, InvitationAnswer{}, decs[j]).Reason
+			outs = append(outs, *s.ended(og.m, &og.c, store.MessageSkipped, reason, false, now))
+			continue
+		}
+		send = append(send, og)
+	}
+	outs = append(outs, s.sendAll(ctx, st, send, now)...)
+	return s.opts.Store.FinishMessages(ctx, outs)
+}
+
+// ended is the outcome that ends m; unless keep, its contact details are
+// erased (the customer's id, tier, segment, attributes and locale stay for
+// the survey page).
+func (s *Server) ended(m *store.ScheduledMessage, c *contactInfo, state, reason string, keep bool, now time.Time) *store.MessageOutcome {
+	s.dist.sent.WithLabelValues(m.Kind, state, reason).Inc()
+	out := &store.MessageOutcome{ID: m.ID, State: state, Reason: reason, At: now}
+	if !keep {
+		out.Contact, _ = json.Marshal(contactInfo{Customer: c.Customer, Locale: c.Locale, TimeZone: c.TimeZone})
+	}
+	return out
+}
+
+// delayed is the outcome that releases m until at.
+func (s *Server) delayed(m *store.ScheduledMessage, at time.Time, reason string) *store.MessageOutcome {
+	s.dist.sent.WithLabelValues(m.Kind, "Delayed", reason).Inc()
+	return &store.MessageOutcome{ID: m.ID, DelayUntil: at, Reason: reason}
+}
+
+// prepareSend decides one claimed message: the outcome when it is not to
+// be sent now, or what to send and the survey link to record first.
+func (s *Server) prepareSend(ctx context.Context, st *state, m *store.ScheduledMessage, now time.Time) (*store.MessageOutcome, *outgoing, *store.PreparedMessage, error) {
+	d := st.tp.Spec.Distribution
+	var c contactInfo
 	if d == nil {
-		return finish(store.MessageSkipped, reasonNoDistribution, false)
+		return s.ended(m, &c, store.MessageSkipped, reasonNoDistribution, false, now), nil, nil, nil
 	}
 	if s.publicURL(st) == "" || s.signer == nil {
-		return finish(store.MessageFailed, reasonNoPublicURL, false)
+		return s.ended(m, &c, store.MessageFailed, reasonNoPublicURL, false, now), nil, nil, nil
 	}
 	if err := json.Unmarshal(m.Contact, &c); err != nil {
-		return finish(store.MessageFailed, "ContactUnreadable", false)
+		return s.ended(m, &c, store.MessageFailed, "ContactUnreadable", false, now), nil, nil, nil
 	}
 	if out, err := s.opts.Store.Unsubscribed(ctx, m.Namespace, m.CustomerID); err != nil || out {
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
-		return finish(store.MessageSkipped, reasonUnsubscribed, false)
+		return s.ended(m, &c, store.MessageSkipped, reasonUnsubscribed, false, now), nil, nil, nil
 	}
 	if m.Channel == string(cxv1alpha1.DistributionSMS) {
 		if until, quiet := quietUntil(d, c.TimeZone, now); quiet {
-			s.dist.sent.WithLabelValues(m.Kind, "Delayed", "QuietHours").Inc()
-			return s.opts.Store.DelayMessage(ctx, m.ID, until, "QuietHours")
+			return s.delayed(m, until, "QuietHours"), nil, nil, nil
 		}
 	}
-	if skip, err := s.surveyLink(ctx, st, d, m); err != nil || skip != "" {
-		if err != nil {
-			return err
-		}
-		return finish(store.MessageSkipped, skip, false)
+	prep, skip, err := s.surveyLink(ctx, st, d, m)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-
+	if skip != "" {
+		return s.ended(m, &c, store.MessageSkipped, skip, false, now), nil, nil, nil
+	}
 	msg, channel, err := s.renderMessage(st, d, m, &c)
 	if err != nil {
-		return finish(store.MessageFailed, "MessageInvalid", false)
+		return s.ended(m, &c, store.MessageFailed, "MessageInvalid", false, now), nil, nil, nil
 	}
 	if s.opts.CustomerSender == nil {
-		return finish(store.MessageFailed, "NoSender", false)
+		return s.ended(m, &c, store.MessageFailed, "NoSender", false, now), nil, nil, nil
 	}
-	err = s.opts.CustomerSender.SendToCustomer(ctx, s.opts.Namespace, channel, msg)
+	return nil, &outgoing{m: m, c: c, msg: msg, channel: channel}, prep, nil
+}
+
+// sendAll sends the ready messages, a few at a time, and returns their
+// outcomes: Sent (scheduling the reminder an invitation owes), Failed, or
+// delayed with backoff after a transient failure.
+func (s *Server) sendAll(ctx context.Context, st *state, ready []*outgoing, now time.Time) []store.MessageOutcome {
+	outs := make([]store.MessageOutcome, len(ready))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, sendWorkers)
+	for i, og := range ready {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			outs[i] = *s.sendOne(ctx, st, og, now)
+		}()
+	}
+	wg.Wait()
+	return outs
+}
+
+func (s *Server) sendOne(ctx context.Context, st *state, og *outgoing, now time.Time) *store.MessageOutcome {
+	m, d := og.m, st.tp.Spec.Distribution
+	err := s.opts.CustomerSender.SendToCustomer(ctx, s.opts.Namespace, og.channel, og.msg)
 	switch {
 	case err == nil:
 	case notify.IsPermanent(err) || m.Attempts >= maxSendAttempts:
 		// Ids only in logs: the error may quote the customer's address.
 		s.opts.Log.Info("invitation not sent", "touchpoint", st.tp.Name, "message", m.ID, "kind", m.Kind, "attempts", m.Attempts)
-		return finish(store.MessageFailed, "SendFailed", false)
+		return s.ended(m, &og.c, store.MessageFailed, "SendFailed", false, now)
 	default:
 		backoff := min(time.Duration(1<<min(m.Attempts, 10))*30*time.Second, 6*time.Hour)
-		s.dist.sent.WithLabelValues(m.Kind, "Delayed", "SendError").Inc()
-		return s.opts.Store.DelayMessage(ctx, m.ID, now.Add(backoff), "SendError")
+		return s.delayed(m, now.Add(backoff), "SendError")
 	}
-	remind := m.Kind == store.KindInvitation && d.Reminder != nil
-	if err := finish(store.MessageSent, "", remind); err != nil {
-		return err
-	}
-	if remind {
+	// The invitation's copy of the contact details is erased; a reminder
+	// it owes carries its own.
+	out := s.ended(m, &og.c, store.MessageSent, "", false, now)
+	if m.Kind == store.KindInvitation && d.Reminder != nil {
 		r := *m
 		r.Key, r.Kind, r.DueAt = "remind/"+m.EventID, store.KindReminder, now.Add(d.Reminder.After.Duration)
-		if err := s.opts.Store.ScheduleMessage(ctx, r); err != nil {
-			return err
-		}
-		// The invitation's copy of the contact details is no longer needed.
-		stripped, _ := json.Marshal(contactInfo{Customer: c.Customer, Locale: c.Locale, TimeZone: c.TimeZone})
-		return s.opts.Store.FinishMessage(ctx, m.ID, store.MessageSent, "", now, stripped)
+		out.Next = &r
 	}
-	return nil
+	return out
 }
 
 // surveyLink gives m its survey link: for a first attempt of an
-// invitation, a new token once sampling and contact frequency (decided now,
-// at send time) allow it; for a retry or a reminder, the token it has,
+// invitation, a new token once sampling (decided now, at send time) allows
+// it, returned as the link to prepare (the store decides quarantine and
+// cap when it records it); for a retry or a reminder, the token it has,
 // unless the survey was answered or the link expired. It returns why not
 // to send, or "".
-func (s *Server) surveyLink(ctx context.Context, st *state, d *cxv1alpha1.DistributionSpec, m *store.ScheduledMessage) (string, error) {
+func (s *Server) surveyLink(ctx context.Context, st *state, d *cxv1alpha1.DistributionSpec, m *store.ScheduledMessage) (*store.PreparedMessage, string, error) {
 	now := s.opts.Now()
 	if m.Kind == store.KindReminder || m.Token != "" {
 		done, err := s.answered(ctx, st, surveyResponsePrefix+m.TokenID)
 		if err != nil || done {
-			return reasonAnswered, err
+			return nil, reasonAnswered, err
 		}
 		claims, err := s.signer.Verify(m.Token, s.opts.Namespace, st.tp.Name, m.CustomerID, now)
 		switch {
 		case errors.Is(err, ErrTokenExpired):
-			return reasonLinkExpired, nil
+			return nil, reasonLinkExpired, nil
 		case err != nil || claims.ID != m.TokenID:
-			return "TokenInvalid", nil
+			return nil, "TokenInvalid", nil
 		}
-		return "", nil
+		return nil, "", nil
 	}
 	ttl := 168 * time.Hour
 	if d.LinkTTL != nil {
@@ -206,19 +291,15 @@ func (s *Server) surveyLink(ctx context.Context, st *state, d *cxv1alpha1.Distri
 	}
 	sst := *st
 	sst.policy.tokenTTL = ttl
-	ans, err := s.decideInvitation((&http.Request{}).WithContext(ctx), &sst, m.CustomerID)
+	ans, prep, err := s.planInvitationToken(&sst, m.CustomerID)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	if !ans.Invite {
-		return ans.Reason, nil
+	if prep == nil {
+		return nil, ans.Reason, nil
 	}
-	claims, err := s.readToken(ans.Token)
-	if err != nil {
-		return "", err
-	}
-	m.Token, m.TokenID = ans.Token, claims.ID
-	return "", s.opts.Store.SetMessageToken(ctx, m.ID, m.Token, m.TokenID)
+	m.Token, m.TokenID, prep.ID = prep.Token, prep.TokenID, m.ID
+	return prep, "", nil
 }
 
 // readToken reads the claims of a token this collector just issued.

@@ -319,3 +319,37 @@ func TestSMSWaitsForTheEndOfQuietHoursInTheCustomersTimeZone(t *testing.T) {
 		t.Fatalf("SMS at 08:00 local: %+v", got)
 	}
 }
+
+func TestContactFrequencyHoldsForInvitationsDueTogether(t *testing.T) {
+	for _, e := range testEngines {
+		t.Run(e.name, func(t *testing.T) {
+			sender := &outbox{}
+			tp := distributingTouchpoint()
+			tp.Spec.ContactPolicy = &cxv1alpha1.ContactPolicy{Quarantine: days(30)}
+			ts := startServer(t, e, tp, Options{PublicURL: "https://survey.example.com/install", CustomerSender: sender})
+			// Two downloads by C-1 and one by C-2, all due in the same send.
+			for _, ev := range []map[string]any{
+				event("e1", "upgrade-downloaded", "C-1", nil),
+				event("e2", "upgrade-downloaded", "C-2", nil),
+				event("e3", "upgrade-downloaded", "C-1", nil),
+			} {
+				if a := ts.post(t, "/v1/events", ev); a.Status != http.StatusAccepted {
+					t.Fatalf("event: %d %s", a.Status, a.Body)
+				}
+			}
+			ts.Clock.Advance(73 * time.Hour)
+			ts.sendDue(t)
+			to := map[string]int{}
+			for _, m := range sender.take() {
+				to[m.To]++
+			}
+			if to["C-1@example.com"] != 1 || to["C-2@example.com"] != 1 || len(to) != 2 {
+				t.Errorf("sent to %v, want one invitation each to C-1 and C-2 (quarantine 30d)", to)
+			}
+			c, err := ts.Store.OutreachCounts(t.Context(), "acme", "install")
+			if err != nil || c.Sent != 2 || c.Skipped != 1 || c.Scheduled != 2 {
+				t.Errorf("counts %+v %v, want 2 sent, 1 skipped and their 2 reminders scheduled", c, err)
+			}
+		})
+	}
+}

@@ -75,10 +75,25 @@ func customerIDProblem(id string) string {
 // transaction that records the invitation, under a per-customer lock, so
 // concurrent requests on any number of replicas never exceed them.
 func (s *Server) decideInvitation(r *http.Request, st *state, customer string) (InvitationAnswer, error) {
+	ans, p, err := s.planInvitationToken(st, customer)
+	if err != nil || p == nil {
+		return ans, err
+	}
+	dec, err := s.opts.Store.IssueInvitation(r.Context(), *p.Invitation, p.Limits)
+	if err != nil {
+		return InvitationAnswer{}, err
+	}
+	return s.invitationAnswer(st, ans, dec), nil
+}
+
+// planInvitationToken applies sampling and, when the customer is sampled,
+// returns a new token and the invitation the store must issue (deciding
+// quarantine and cap) before the token is valid.
+func (s *Server) planInvitationToken(st *state, customer string) (InvitationAnswer, *store.PreparedMessage, error) {
 	now := s.opts.Now()
 	p := st.policy
 	if p.samplingRate < 1 && s.opts.Random(customer, now) >= p.samplingRate {
-		return InvitationAnswer{Reason: ReasonNotSampled, Detail: fmt.Sprintf("only %.0f%% of eligible customers are asked", p.samplingRate*100)}, nil
+		return InvitationAnswer{Reason: ReasonNotSampled, Detail: fmt.Sprintf("only %.0f%% of eligible customers are asked", p.samplingRate*100)}, nil, nil
 	}
 	scope := st.tp.Name
 	if p.programScope {
@@ -86,24 +101,28 @@ func (s *Server) decideInvitation(r *http.Request, st *state, customer string) (
 	}
 	token, claims, err := s.signer.Issue(s.opts.Namespace, st.tp.Name, customer, now, p.tokenTTL)
 	if err != nil {
-		return InvitationAnswer{}, err
+		return InvitationAnswer{}, nil, err
 	}
 	exp := time.Unix(claims.ExpiresAt, 0).UTC()
-	dec, err := s.opts.Store.IssueInvitation(r.Context(), store.Invitation{
-		TokenID: claims.ID, Touchpoint: st.tp.Name, CustomerID: customer, IssuedAt: now, ExpiresAt: exp,
-	}, store.ContactLimits{Scope: scope, Quarantine: p.quarantine, Cap: p.maxCount, CapWindow: p.maxWindow})
-	if err != nil {
-		return InvitationAnswer{}, err
-	}
+	return InvitationAnswer{Invite: true, Token: token, ExpiresAt: &exp}, &store.PreparedMessage{
+		Token: token, TokenID: claims.ID,
+		Invitation: &store.Invitation{TokenID: claims.ID, Touchpoint: st.tp.Name, CustomerID: customer, IssuedAt: now, ExpiresAt: exp},
+		Limits:     store.ContactLimits{Scope: scope, Quarantine: p.quarantine, Cap: p.maxCount, CapWindow: p.maxWindow},
+	}, nil
+}
+
+// invitationAnswer is the answer for a planned token once the store
+// decided on its invitation: the token is valid only if it was recorded.
+func (s *Server) invitationAnswer(st *state, planned InvitationAnswer, dec store.ContactDecision) InvitationAnswer {
+	now, p := s.opts.Now(), st.policy
 	switch dec.Reason {
 	case store.ContactQuarantined:
 		next := dec.Last.Add(p.quarantine)
 		return InvitationAnswer{Reason: ReasonQuarantined, NextEligibleAt: &next,
-			Detail: fmt.Sprintf("the customer was invited %s ago; the quarantine is %s", now.Sub(dec.Last).Round(time.Minute), p.quarantine)}, nil
+			Detail: fmt.Sprintf("the customer was invited %s ago; the quarantine is %s", now.Sub(dec.Last).Round(time.Minute), p.quarantine)}
 	case store.ContactCapReached:
 		return InvitationAnswer{Reason: ReasonCapReached,
-			Detail: fmt.Sprintf("the customer was invited %d times in the last %s; the cap is %d", dec.Count, p.maxWindow, p.maxCount)}, nil
+			Detail: fmt.Sprintf("the customer was invited %d times in the last %s; the cap is %d", dec.Count, p.maxWindow, p.maxCount)}
 	}
-	// The token is valid only now that it is recorded.
-	return InvitationAnswer{Invite: true, Token: token, ExpiresAt: &exp}, nil
+	return planned
 }

@@ -279,16 +279,20 @@ func (s *sqlStore) DeleteCompletedActionsBefore(ctx context.Context, t time.Time
 }
 
 func (s *sqlStore) RecordInvitation(ctx context.Context, inv Invitation) error {
-	if inv.TokenID == "" || inv.Touchpoint == "" || inv.CustomerID == "" {
-		return fmt.Errorf("%w: invitation needs a token id, a touchpoint and a customer id", ErrInvalid)
-	}
-	_, err := s.w.exec(ctx, `INSERT INTO invitations (token_id, namespace, touchpoint, customer_id, issued_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (token_id) DO NOTHING`,
-		inv.TokenID, s.cfg.Namespace, inv.Touchpoint, inv.CustomerID, s.d.ts(utc(inv.IssuedAt)), s.d.ts(utc(inv.ExpiresAt)))
-	if err != nil {
+	if err := s.insertInvitation(ctx, s.w, inv); err != nil {
 		return fmt.Errorf("record invitation: %w", err)
 	}
 	return nil
+}
+
+func (s *sqlStore) insertInvitation(ctx context.Context, q querier, inv Invitation) error {
+	if inv.TokenID == "" || inv.Touchpoint == "" || inv.CustomerID == "" {
+		return fmt.Errorf("%w: invitation needs a token id, a touchpoint and a customer id", ErrInvalid)
+	}
+	_, err := q.exec(ctx, `INSERT INTO invitations (token_id, namespace, touchpoint, customer_id, issued_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (token_id) DO NOTHING`,
+		inv.TokenID, s.cfg.Namespace, inv.Touchpoint, inv.CustomerID, s.d.ts(utc(inv.IssuedAt)), s.d.ts(utc(inv.ExpiresAt)))
+	return err
 }
 
 func (s *sqlStore) InvitationsSince(ctx context.Context, scope, customerID string, since time.Time) (int, time.Time, error) {

@@ -52,59 +52,74 @@ const pgContactLockClass = 0x63786c70 // "cxlp"
 // from its start. Concurrent requests for one customer are decided one
 // after the other, each seeing the invitations the others recorded.
 func (s *sqlStore) IssueInvitation(ctx context.Context, inv Invitation, lim ContactLimits) (ContactDecision, error) {
-	if inv.TokenID == "" || inv.Touchpoint == "" || inv.CustomerID == "" {
-		return ContactDecision{}, fmt.Errorf("%w: invitation needs a token id, a touchpoint and a customer id", ErrInvalid)
-	}
 	var dec ContactDecision
 	err := s.inTx(ctx, func(q querier) error {
-		dec = ContactDecision{}
-		if s.d.name == DriverPostgres {
-			h := fnv.New32a()
-			_, _ = h.Write([]byte(s.cfg.Namespace + "\x00" + inv.CustomerID))
-			if _, err := q.exec(ctx, `SELECT pg_advisory_xact_lock(?::int4, ?::int4)`, int32(pgContactLockClass), int32(h.Sum32())); err != nil {
-				return fmt.Errorf("lock the customer: %w", err)
-			}
-		}
-		count := func(since time.Time) (int, time.Time, error) {
-			sel := `SELECT count(*), max(issued_at) FROM invitations WHERE namespace = ? AND customer_id = ? AND issued_at >= ?`
-			args := []any{s.cfg.Namespace, inv.CustomerID, s.d.ts(utc(since))}
-			if lim.Scope != "" {
-				sel += ` AND touchpoint = ?`
-				args = append(args, lim.Scope)
-			}
-			var n int
-			var last nullTime
-			err := q.queryRow(ctx, sel, args...).Scan(&n, &last)
-			return n, last.T, err
-		}
-		if lim.Quarantine > 0 {
-			n, last, err := count(inv.IssuedAt.Add(-lim.Quarantine))
-			if err != nil {
-				return err
-			}
-			if n > 0 {
-				dec.Reason, dec.Count, dec.Last = ContactQuarantined, n, last
-				return nil
-			}
-		}
-		if lim.Cap > 0 {
-			n, last, err := count(inv.IssuedAt.Add(-lim.CapWindow))
-			if err != nil {
-				return err
-			}
-			if n >= lim.Cap {
-				dec.Reason, dec.Count, dec.Last = ContactCapReached, n, last
-				return nil
-			}
-		}
-		_, err := q.exec(ctx, `INSERT INTO invitations (token_id, namespace, touchpoint, customer_id, issued_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (token_id) DO NOTHING`,
-			inv.TokenID, s.cfg.Namespace, inv.Touchpoint, inv.CustomerID, s.d.ts(utc(inv.IssuedAt)), s.d.ts(utc(inv.ExpiresAt)))
-		dec.Issued = err == nil
+		var err error
+		dec, err = s.issueInvitation(ctx, q, inv, lim)
 		return err
 	})
 	if err != nil {
 		return ContactDecision{}, fmt.Errorf("issue invitation: %w", err)
 	}
+	return dec, nil
+}
+
+// customerLockKey is the second key of a customer's advisory lock.
+func (s *sqlStore) customerLockKey(customerID string) int32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s.cfg.Namespace + "\x00" + customerID))
+	return int32(h.Sum32())
+}
+
+// issueInvitation is IssueInvitation inside the transaction q: a
+// transaction may issue several, each after the one before (and their
+// locks are taken in ascending key order by callers issuing many, so two
+// such transactions never wait for each other in a cycle).
+func (s *sqlStore) issueInvitation(ctx context.Context, q querier, inv Invitation, lim ContactLimits) (ContactDecision, error) {
+	if inv.TokenID == "" || inv.Touchpoint == "" || inv.CustomerID == "" {
+		return ContactDecision{}, fmt.Errorf("%w: invitation needs a token id, a touchpoint and a customer id", ErrInvalid)
+	}
+	var dec ContactDecision
+	if s.d.name == DriverPostgres {
+		if _, err := q.exec(ctx, `SELECT pg_advisory_xact_lock(?::int4, ?::int4)`, int32(pgContactLockClass), s.customerLockKey(inv.CustomerID)); err != nil {
+			return dec, fmt.Errorf("lock the customer: %w", err)
+		}
+	}
+	count := func(since time.Time) (int, time.Time, error) {
+		sel := `SELECT count(*), max(issued_at) FROM invitations WHERE namespace = ? AND customer_id = ? AND issued_at >= ?`
+		args := []any{s.cfg.Namespace, inv.CustomerID, s.d.ts(utc(since))}
+		if lim.Scope != "" {
+			sel += ` AND touchpoint = ?`
+			args = append(args, lim.Scope)
+		}
+		var n int
+		var last nullTime
+		err := q.queryRow(ctx, sel, args...).Scan(&n, &last)
+		return n, last.T, err
+	}
+	if lim.Quarantine > 0 {
+		n, last, err := count(inv.IssuedAt.Add(-lim.Quarantine))
+		if err != nil {
+			return dec, err
+		}
+		if n > 0 {
+			dec.Reason, dec.Count, dec.Last = ContactQuarantined, n, last
+			return dec, nil
+		}
+	}
+	if lim.Cap > 0 {
+		n, last, err := count(inv.IssuedAt.Add(-lim.CapWindow))
+		if err != nil {
+			return dec, err
+		}
+		if n >= lim.Cap {
+			dec.Reason, dec.Count, dec.Last = ContactCapReached, n, last
+			return dec, nil
+		}
+	}
+	if err := s.insertInvitation(ctx, q, inv); err != nil {
+		return dec, err
+	}
+	dec.Issued = true
 	return dec, nil
 }

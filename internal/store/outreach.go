@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 )
@@ -35,6 +36,18 @@ type Outreach interface {
 	// DelayMessage releases a claimed message until at (a transient failure
 	// or quiet hours), recording why.
 	DelayMessage(ctx context.Context, id int64, at time.Time, reason string) error
+	// PrepareMessages records, in one transaction, the survey links of
+	// claimed messages before they are sent, so a retry sends the same
+	// links. A link that issues a new invitation is recorded only if the
+	// invitation passes its contact limits, decided as IssueInvitation
+	// does (the customers' locks taken in a fixed order); the decisions
+	// come back in the order of ps (Issued for a link without invitation).
+	PrepareMessages(ctx context.Context, ps []PreparedMessage) ([]ContactDecision, error)
+	// FinishMessages records what became of claimed messages in one
+	// transaction: each is ended (as FinishMessage) or delayed (as
+	// DelayMessage), and the message it owes next (a reminder) is
+	// scheduled with it.
+	FinishMessages(ctx context.Context, outs []MessageOutcome) error
 	// ScheduleMessage adds a message (a reminder); an existing key is kept.
 	ScheduleMessage(ctx context.Context, m ScheduledMessage) error
 	// MessageByToken returns the invitation a survey token was sent in, or
@@ -102,6 +115,30 @@ type ScheduledMessage struct {
 	Reason         string
 	SentAt         time.Time
 	AnsweredAt     time.Time
+}
+
+// PreparedMessage is the survey link given to a claimed message and, when
+// the link is new, the invitation it issues and the limits that
+// invitation must pass.
+type PreparedMessage struct {
+	ID             int64
+	Token, TokenID string
+	Invitation     *Invitation
+	Limits         ContactLimits
+}
+
+// MessageOutcome is what became of a claimed message: with DelayUntil set
+// it is released until then; otherwise it ends in State (Sent, Failed,
+// Skipped). Contact, unless nil, replaces its contact JSON. Next, unless
+// nil, is scheduled in the same transaction (an existing key is kept).
+type MessageOutcome struct {
+	ID         int64
+	State      string
+	Reason     string
+	At         time.Time
+	DelayUntil time.Time
+	Contact    json.RawMessage
+	Next       *ScheduledMessage
 }
 
 // OutreachCounts are a touchpoint's messages by state.
@@ -213,31 +250,96 @@ func (s *sqlStore) ClaimMessages(ctx context.Context, now time.Time, limit int, 
 }
 
 func (s *sqlStore) SetMessageToken(ctx context.Context, id int64, token, tokenID string) error {
-	if _, err := s.w.exec(ctx, `UPDATE outreach SET token = ?, token_id = ? WHERE id = ?`, token, tokenID, id); err != nil {
-		return fmt.Errorf("set token of message %d: %w", id, err)
+	_, err := s.PrepareMessages(ctx, []PreparedMessage{{ID: id, Token: token, TokenID: tokenID}})
+	return err
+}
+
+func (s *sqlStore) PrepareMessages(ctx context.Context, ps []PreparedMessage) ([]ContactDecision, error) {
+	if len(ps) == 0 {
+		return nil, nil
 	}
-	return nil
+	order := make([]int, len(ps))
+	for i := range order {
+		order[i] = i
+	}
+	key := func(i int) int32 {
+		if inv := ps[i].Invitation; inv != nil {
+			return s.customerLockKey(inv.CustomerID)
+		}
+		return math.MinInt32
+	}
+	sort.SliceStable(order, func(a, b int) bool { return key(order[a]) < key(order[b]) })
+	decs := make([]ContactDecision, len(ps))
+	err := s.inTx(ctx, func(q querier) error {
+		for _, i := range order {
+			p := ps[i]
+			decs[i] = ContactDecision{Issued: true}
+			if p.Invitation != nil {
+				dec, err := s.issueInvitation(ctx, q, *p.Invitation, p.Limits)
+				if err != nil {
+					return err
+				}
+				if decs[i] = dec; !dec.Issued {
+					continue
+				}
+			}
+			if _, err := q.exec(ctx, `UPDATE outreach SET token = ?, token_id = ? WHERE id = ?`, p.Token, p.TokenID, p.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prepare %d messages: %w", len(ps), err)
+	}
+	return decs, nil
 }
 
 func (s *sqlStore) FinishMessage(ctx context.Context, id int64, state, reason string, at time.Time, contact json.RawMessage) error {
-	q := `UPDATE outreach SET state = ?, reason = ?, lease_until = NULL, sent_at = CASE WHEN ? = 'Sent' THEN ? ELSE sent_at END`
-	args := []any{state, reason, state, s.d.ts(utc(at))}
-	if contact != nil {
-		q += `, contact = ?`
-		args = append(args, string(contact))
+	return s.FinishMessages(ctx, []MessageOutcome{{ID: id, State: state, Reason: reason, At: at, Contact: contact}})
+}
+
+func (s *sqlStore) DelayMessage(ctx context.Context, id int64, at time.Time, reason string) error {
+	return s.FinishMessages(ctx, []MessageOutcome{{ID: id, DelayUntil: at, Reason: reason}})
+}
+
+func (s *sqlStore) FinishMessages(ctx context.Context, outs []MessageOutcome) error {
+	if len(outs) == 0 {
+		return nil
 	}
-	if _, err := s.w.exec(ctx, q+` WHERE id = ?`, append(args, id)...); err != nil {
-		return fmt.Errorf("finish message %d: %w", id, err)
+	err := s.inTx(ctx, func(q querier) error {
+		for _, o := range outs {
+			if err := s.finishMessage(ctx, q, o); err != nil {
+				return fmt.Errorf("message %d: %w", o.ID, err)
+			}
+			if o.Next != nil {
+				if err := s.insertMessage(ctx, q, *o.Next); err != nil {
+					return fmt.Errorf("message %d: %w", o.ID, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("finish %d messages: %w", len(outs), err)
 	}
 	return nil
 }
 
-func (s *sqlStore) DelayMessage(ctx context.Context, id int64, at time.Time, reason string) error {
-	if _, err := s.w.exec(ctx, `UPDATE outreach SET due_at = ?, lease_until = NULL, reason = ? WHERE id = ? AND state = ?`,
-		s.d.ts(utc(at)), reason, id, MessageScheduled); err != nil {
-		return fmt.Errorf("delay message %d: %w", id, err)
+func (s *sqlStore) finishMessage(ctx context.Context, q querier, o MessageOutcome) error {
+	if !o.DelayUntil.IsZero() {
+		_, err := q.exec(ctx, `UPDATE outreach SET due_at = ?, lease_until = NULL, reason = ? WHERE id = ? AND state = ?`,
+			s.d.ts(utc(o.DelayUntil)), o.Reason, o.ID, MessageScheduled)
+		return err
 	}
-	return nil
+	stmt := `UPDATE outreach SET state = ?, reason = ?, lease_until = NULL, sent_at = CASE WHEN ? = 'Sent' THEN ? ELSE sent_at END`
+	args := []any{o.State, o.Reason, o.State, s.d.ts(utc(o.At))}
+	if o.Contact != nil {
+		stmt += `, contact = ?`
+		args = append(args, string(o.Contact))
+	}
+	_, err := q.exec(ctx, stmt+` WHERE id = ?`, append(args, o.ID)...)
+	return err
 }
 
 // Reads that a page load or a status call makes go to the read pool, not

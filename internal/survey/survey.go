@@ -10,6 +10,8 @@ package survey
 
 import (
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/text/language"
 
@@ -99,11 +101,10 @@ func defaultLocale(tp *cxv1alpha1.SurveyTouchpoint) string {
 // match, "de-AT" for "de"), else the best match of the browser's
 // Accept-Language header, else the default.
 func Negotiate(available []string, invitation, acceptLanguage string) string {
-	tags := make([]language.Tag, 0, len(available))
-	for _, a := range available {
-		tags = append(tags, language.Make(a))
+	if invitation == "" && acceptLanguage == "" {
+		return available[0]
 	}
-	m := language.NewMatcher(tags)
+	m := matcherOf(available)
 	for _, pref := range []string{invitation, acceptLanguage} {
 		if pref == "" {
 			continue
@@ -117,6 +118,34 @@ func Negotiate(available []string, invitation, acceptLanguage string) string {
 		}
 	}
 	return available[0]
+}
+
+// matchers caches a language matcher per list of available locales (a
+// program has a few; at most maxMatchers are kept): building one costs
+// more than rendering a page. A matcher is read-only once built.
+var (
+	matchers     sync.Map
+	matcherCount atomic.Int64
+)
+
+const maxMatchers = 256
+
+func matcherOf(available []string) language.Matcher {
+	key := strings.Join(available, ",")
+	if m, ok := matchers.Load(key); ok {
+		return m.(language.Matcher)
+	}
+	tags := make([]language.Tag, 0, len(available))
+	for _, a := range available {
+		tags = append(tags, language.Make(a))
+	}
+	m := language.NewMatcher(tags)
+	if matcherCount.Load() < maxMatchers {
+		if _, loaded := matchers.LoadOrStore(key, m); !loaded {
+			matcherCount.Add(1)
+		}
+	}
+	return m
 }
 
 // New returns tp's page in locale (one of Locales(tp)); texts a
