@@ -16,7 +16,13 @@ import (
 
 // compare lists every difference between what happened and expect.
 func compare(ctx context.Context, s *sim, expect Expect) []string {
-	fails := compareCases(s, expect.Cases)
+	fails := compareCases(s, expect)
+	outcomes := s.outcomes()
+	for what, want := range map[string]*int{"merged": expect.Merged, "throttled": expect.Throttled} {
+		if want != nil && *want != outcomes[what] {
+			fails = append(fails, fmt.Sprintf("%s matches: want %d, got %d", what, *want, outcomes[what]))
+		}
+	}
 	if expect.Notifications != nil { // not checked when the test lists none (notifications: [] requires none)
 		fails = append(fails, compareNotifications(s, expect.Notifications)...)
 	}
@@ -29,7 +35,8 @@ func compare(ctx context.Context, s *sim, expect Expect) []string {
 	return fails
 }
 
-func compareCases(s *sim, expect []ExpectCase) []string {
+func compareCases(s *sim, ex Expect) []string {
+	expect := ex.Cases
 	var fails []string
 	got := map[string]*simCase{}
 	for _, sc := range s.cases {
@@ -84,6 +91,18 @@ func compareCases(s *sim, expect []ExpectCase) []string {
 		if e.Escalations != nil && strings.Join(e.Escalations, ",") != strings.Join(steps, ",") {
 			fails = append(fails, fmt.Sprintf("Case of response %s: escalations: want %v, got %v", e.Response, e.Escalations, steps))
 		}
+	}
+	if ex.CaseCount != nil {
+		n := 0
+		for _, sc := range s.cases {
+			if sc.response != "" {
+				n++
+			}
+		}
+		if n != *ex.CaseCount {
+			fails = append(fails, fmt.Sprintf("Cases opened by responses: want %d, got %d", *ex.CaseCount, n))
+		}
+		return fails
 	}
 	extra := make([]string, 0, len(got))
 	for id, sc := range got {

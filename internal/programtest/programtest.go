@@ -59,6 +59,9 @@ type Step struct {
 	Advance string `json:"advance,omitempty"`
 	// Response arrives now.
 	Response *Response `json:"response,omitempty"`
+	// Repeat sends the response this many times, from as many customers:
+	// the n-th has id "<id>-<n>" and customer id "<customer.id>-<n>".
+	Repeat int `json:"repeat,omitempty"`
 }
 
 // Response is a customer's response.
@@ -81,6 +84,14 @@ type Expect struct {
 	Notifications []ExpectNotification `json:"notifications"`
 	Firings       []ExpectFiring       `json:"firings"`
 	Reports       []ExpectReport       `json:"reports,omitempty"`
+	// CaseCount, when set, is how many Cases responses opened; cases then
+	// lists some of them (the others are not unexpected).
+	CaseCount *int `json:"caseCount,omitempty"`
+	// Merged and Throttled, when set, count the matches the dispatcher
+	// merged into an open Case (dedup) and left without a Case because
+	// the rule was throttled.
+	Merged    *int `json:"merged,omitempty"`
+	Throttled *int `json:"throttled,omitempty"`
 }
 
 // ExpectFiring is a group of an aggregate rule that began or stopped
@@ -228,6 +239,11 @@ func run(ctx context.Context, prog *validate.Program, ns string, start time.Time
 		return nil, err
 	}
 	defer s.close()
+	// The manager evaluates the aggregate rules when the program is
+	// applied, then every spec.aggregate.every.
+	if err := s.tick(ctx); err != nil {
+		return nil, err
+	}
 	for i, st := range t.Steps {
 		switch {
 		case st.Advance != "" && st.Response == nil:
@@ -239,12 +255,14 @@ func run(ctx context.Context, prog *validate.Program, ns string, start time.Time
 				return nil, fmt.Errorf("step %d: %w", i+1, err)
 			}
 		case st.Response != nil && st.Advance == "":
-			resp, err := st.Response.rulesResponse(s, s.now)
-			if err == nil {
-				err = s.respond(ctx, resp, st.Response.Sentiment, nil)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("step %d: %w", i+1, err)
+			for _, r := range st.Response.repeated(st.Repeat) {
+				resp, err := r.rulesResponse(s, s.now)
+				if err == nil {
+					err = s.respond(ctx, resp, r.Sentiment, nil)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("step %d: %w", i+1, err)
+				}
 			}
 		default:
 			return nil, fmt.Errorf("step %d: set either advance or response", i+1)
@@ -253,6 +271,21 @@ func run(ctx context.Context, prog *validate.Program, ns string, start time.Time
 	fails := append([]string(nil), s.failures...)
 	fails = append(fails, compare(ctx, s, t.Expect)...)
 	return fails, nil
+}
+
+// repeated is r sent n times from n customers (once when n is 0).
+func (r *Response) repeated(n int) []*Response {
+	if n <= 0 {
+		return []*Response{r}
+	}
+	out := make([]*Response, n)
+	for i := range n {
+		c := *r
+		c.ID = fmt.Sprintf("%s-%d", r.ID, i+1)
+		c.Customer.ID = fmt.Sprintf("%s-%d", r.Customer.ID, i+1)
+		out[i] = &c
+	}
+	return out
 }
 
 // rulesResponse is r as the collector's ingest hands it to the rules: the

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -57,7 +59,12 @@ type sim struct {
 	firings    []firing
 	// matches counts the responses each rule matched.
 	matches map[string]int
-	merged  int
+	// delivered are the message keys delivered per channel: a channel
+	// delivers a key once.
+	delivered map[string]bool
+	// registry holds the dispatcher's metrics: what it merged and
+	// throttled.
+	registry *prometheus.Registry
 	// lastFailure is the dispatcher failure reported last.
 	lastFailure time.Time
 	failures    []string
@@ -94,7 +101,8 @@ func newSim(prog *validate.Program, ns string, start time.Time) (*sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sim{prog: prog, ns: ns, now: start, dir: dir, evaluators: map[string]*collector.Evaluator{}, matches: map[string]int{}}
+	s := &sim{prog: prog, ns: ns, now: start, dir: dir, evaluators: map[string]*collector.Evaluator{},
+		matches: map[string]int{}, delivered: map[string]bool{}, registry: prometheus.NewRegistry()}
 	s.store, err = store.Open(context.Background(), store.Config{Namespace: ns, Driver: store.DriverSQLite,
 		Path: filepath.Join(dir, "responses.db"), Synchronous: "NORMAL", Now: s.clock})
 	if err != nil {
@@ -115,7 +123,7 @@ func newSim(prog *validate.Program, ns string, start time.Time) (*sim, error) {
 			return c.Create(ctx, obj, opts...)
 		}}).Build()
 	s.dispatcher = collector.NewDispatcher(collector.DispatcherOptions{
-		Store: s.store, Client: s.kube, Templates: s.kube, Notifier: recorder{s}, Now: s.clock, Workers: 1, Log: logr.Discard(),
+		Store: s.store, Client: s.kube, Templates: s.kube, Notifier: recorder{s}, Now: s.clock, Workers: 1, Log: logr.Discard(), Registerer: s.registry,
 	})
 	for i := range prog.AlertRules {
 		if prog.AlertRules[i].Spec.Aggregate != nil && !prog.AlertRules[i].Spec.Suspend {
@@ -138,6 +146,12 @@ func (s *sim) close() {
 type recorder struct{ s *sim }
 
 func (r recorder) Deliver(_ context.Context, _, channel string, msg notify.Message) error {
+	if msg.Key != "" {
+		if r.s.delivered[channel+"\x00"+msg.Key] {
+			return nil
+		}
+		r.s.delivered[channel+"\x00"+msg.Key] = true
+	}
 	id, _ := msg.Data["responseID"].(string)
 	r.s.sent = append(r.s.sent, sentNotification{ExpectNotification{Channel: channel, Event: msg.Event, Response: id}, r.s.now})
 	return nil
@@ -208,6 +222,7 @@ func (s *sim) respond(ctx context.Context, resp *rules.Response, sentiment *floa
 // dispatch drains the due outbox actions, then runs the Case controller's
 // planner on the Cases the dispatcher opened or merged into.
 func (s *sim) dispatch(ctx context.Context) error {
+	handled := 0
 	for range 1000 {
 		n, err := s.dispatcher.DispatchOnce(ctx)
 		if err != nil {
@@ -220,6 +235,10 @@ func (s *sim) dispatch(ctx context.Context) error {
 		if n == 0 {
 			break
 		}
+		handled += n
+	}
+	if handled == 0 {
+		return nil
 	}
 	return s.syncCases(ctx)
 }
@@ -243,9 +262,6 @@ func (s *sim) syncCases(ctx context.Context) error {
 	for i := range list.Items {
 		c := list.Items[i].DeepCopy()
 		if sc := known[c.Name]; sc != nil {
-			if len(c.Spec.RelatedResponses) > len(sc.c.Spec.RelatedResponses) {
-				s.merged += len(c.Spec.RelatedResponses) - len(sc.c.Spec.RelatedResponses)
-			}
 			sc.c = c
 			continue
 		}
@@ -273,12 +289,16 @@ func (s *sim) syncCases(ctx context.Context) error {
 // notifications it owes as the Case controller delivers them, and writes
 // the Case back.
 func (s *sim) plan(ctx context.Context, sc *simCase) error {
+	before := sc.c.DeepCopy()
 	p := cases.Evaluate(sc.c, sc.tmpl, s.now, &s.router)
 	for _, due := range cases.NotificationsDue(sc.c, sc.tmpl, p.Transitions) {
 		s.sent = append(s.sent, sentNotification{ExpectNotification{Channel: due.Channel, Event: string(due.Transition.Event), Response: sc.response}, s.now})
 		sc.c.Status.Notifications = append(sc.c.Status.Notifications, cxv1alpha1.NotificationRecord{
 			Key: due.Transition.Key, Event: due.Transition.Event, Channel: due.Channel, Time: metav1.NewTime(s.now),
 		})
+	}
+	if equality.Semantic.DeepEqual(before, sc.c) {
+		return nil
 	}
 	if err := s.kube.Update(ctx, sc.c); err != nil {
 		return fmt.Errorf("case %s: %w", sc.c.Name, err)
@@ -410,4 +430,31 @@ func (s *sim) caseByResponse(id string) *simCase {
 		return nil
 	}
 	return s.cases[i]
+}
+
+// outcomes counts the open_case actions the dispatcher handled, by
+// result (done, merged, throttled), from its own metrics.
+func (s *sim) outcomes() map[string]int {
+	out := map[string]int{}
+	families, _ := s.registry.Gather()
+	for _, f := range families {
+		if f.GetName() != "cxloop_collector_outbox_actions_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var kind, result string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "kind":
+					kind = l.GetValue()
+				case "result":
+					result = l.GetValue()
+				}
+			}
+			if kind == store.ActionOpenCase {
+				out[result] += int(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return out
 }
