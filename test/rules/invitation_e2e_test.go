@@ -1,0 +1,284 @@
+package rules_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/emersion/go-smtp"
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/notify"
+	"github.com/cxloop/cxloop/internal/store"
+	"github.com/cxloop/cxloop/internal/testutil"
+)
+
+// mailbox is a real SMTP server on loopback that keeps every message.
+type mailbox struct {
+	mu   sync.Mutex
+	msgs []mail
+	port int
+}
+
+type mail struct {
+	to   []string
+	data string
+}
+
+func startMailbox(t *testing.T) *mailbox {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb := &mailbox{port: lis.Addr().(*net.TCPAddr).Port}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &mailSession{mb: mb}, nil }))
+	srv.Domain = "localhost"
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return mb
+}
+
+func (mb *mailbox) take() []mail {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	out := mb.msgs
+	mb.msgs = nil
+	return out
+}
+
+type mailSession struct {
+	mb *mailbox
+	to []string
+}
+
+func (s *mailSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+func (s *mailSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.mb.mu.Lock()
+	defer s.mb.mu.Unlock()
+	s.mb.msgs = append(s.mb.msgs, mail{to: s.to, data: string(b)})
+	return nil
+}
+func (s *mailSession) Reset()        { s.to = nil }
+func (s *mailSession) Logout() error { return nil }
+
+var surveyLinkPattern = regexp.MustCompile(`/s/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
+
+// TestEventToEmailToBrowserToCase follows one customer through the whole
+// chain with the real parts: a business event at the collector's private
+// API, nothing before the 72h delay, a collector restart on the same store
+// in between, exactly one invitation at a real SMTP server on loopback,
+// its link opened in headless Chromium at phone width and answered as a
+// person does (a click on "No"), the Case opened in the API server by the
+// dispatcher, the used link, and no reminder after the answer. The rest of
+// the chain is covered piece by piece: the reminder sent once without an
+// answer (collector TestEventsInviteOnceAfterTheDelayAndRemindOnce),
+// unsubscribe stopping both (TestAnsweredOrUnsubscribedCustomersGetNoReminder),
+// quiet hours for SMS (TestSMSWaitsForTheEndOfQuietHoursInTheCustomersTimeZone;
+// the SMS itself at a real HTTP receiver in notify TestSendToCustomerBySMS),
+// expired and used links (TestSurveyPageAnswersAnInvitationOnce), 375 px
+// layout and axe-core (TestSurveyPageInABrowserOnAPhone).
+func TestEventToEmailToBrowserToCase(t *testing.T) {
+	ctx := context.Background()
+	mb := startMailbox(t)
+	notCompleted := rule("not-completed", "answers.completed == false")
+	p := newProgram(t, nil, notCompleted)
+	notCompleted.Namespace = p.ns
+
+	ch := &cxv1alpha1.NotificationChannel{
+		ObjectMeta: metav1.ObjectMeta{Namespace: p.ns, Name: "customer-mail"},
+		Spec: cxv1alpha1.NotificationChannelSpec{
+			Type: cxv1alpha1.ChannelTypeEmail, AllowPrivateDestinations: true,
+			Email: &cxv1alpha1.EmailChannel{
+				SMTP: cxv1alpha1.SMTPServer{Host: "127.0.0.1", Port: int32(mb.port), Security: cxv1alpha1.SMTPNone},
+				From: "Acme <survey@acme.example>",
+			},
+		},
+	}
+	if err := env.Client.Create(ctx, ch); err != nil {
+		t.Fatalf("create channel: %v", err)
+	}
+	tp := p.tp.DeepCopy()
+	tp.Spec.Invitations = &cxv1alpha1.InvitationSpec{RequireToken: true, TokenTTL: &cxv1alpha1.Duration{Duration: 168 * time.Hour}}
+	tp.Spec.Survey = &cxv1alpha1.SurveyPageSpec{Title: "Your installation", ThankYou: "Thanks, we read every answer."}
+	tp.Spec.Distribution = &cxv1alpha1.DistributionSpec{
+		Events:   []cxv1alpha1.InvitingEvent{{Name: "upgrade-downloaded", Delay: &cxv1alpha1.Duration{Duration: 72 * time.Hour}, Channel: cxv1alpha1.DistributionEmail}},
+		Email:    &cxv1alpha1.ChannelRef{Channel: "customer-mail"},
+		Messages: []cxv1alpha1.InvitationMessage{{Locale: "en", Subject: "{firstName}, how did the upgrade go?", Body: "Hello {firstName},\n\nplease tell us: {link}"}},
+		Reminder: &cxv1alpha1.ReminderSpec{After: cxv1alpha1.Duration{Duration: 48 * time.Hour}},
+	}
+
+	// The collector's public surface listens before it starts, so the
+	// links it sends point at it.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + lis.Addr().String()
+	var current struct {
+		sync.Mutex
+		srv *collector.Server
+	}
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		current.Lock()
+		srv := current.srv
+		current.Unlock()
+		srv.Handler().ServeHTTP(w, r)
+	}))
+	_ = hs.Listener.Close()
+	hs.Listener = lis
+	hs.Start()
+	t.Cleanup(hs.Close)
+
+	sender := notify.New(env.Client, notify.Options{Now: p.clock.Now, MaxAttempts: 1, Log: logr.Discard()})
+	token := []byte("e2e-api-token")
+	start := func(st store.Store) *collector.Server {
+		t.Helper()
+		srv, err := collector.NewServer(tp, collector.Options{Namespace: p.ns, Store: st, Now: p.clock.Now,
+			SigningKey: []byte("0123456789abcdef0123456789abcdef-e2e"), APIToken: token, PublicURL: base, CustomerSender: sender,
+			OnActions: func() {
+				if d := p.dispatcher.Load(); d != nil {
+					d.Wake()
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.SetAlertRules([]cxv1alpha1.AlertRule{*notCompleted})
+		current.Lock()
+		current.srv = srv
+		current.Unlock()
+		return srv
+	}
+	srv := start(p.st)
+	sendDue := func() {
+		t.Helper()
+		if _, err := srv.SendDue(ctx); err != nil {
+			t.Fatalf("send due: %v", err)
+		}
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/events", strings.NewReader(
+		`{"id":"dl-1","name":"upgrade-downloaded","customer":{"id":"C-42","tier":"Gold","firstName":"Ada","email":"ada@customer.example"}}`))
+	req.Header.Set("Authorization", "Bearer "+string(token))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/events: %d", resp.StatusCode)
+	}
+
+	p.clock.Advance(71 * time.Hour)
+	sendDue()
+	if got := mb.take(); len(got) != 0 {
+		t.Fatalf("%d emails before the 72h delay", len(got))
+	}
+
+	// Restart: the collector stops and a new one opens the same file.
+	_ = p.st.Close()
+	st, err := store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: p.dbPath, Now: p.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	p.st = st
+	p.disp = collector.NewDispatcher(collector.DispatcherOptions{Store: st, Client: env.Client, Notifier: p.sent, Now: p.clock.Now,
+		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Log: logr.Discard()})
+	p.dispatcher.Store(p.disp)
+	srv = start(st)
+
+	p.clock.Advance(90 * time.Minute)
+	sendDue()
+	sendDue() // a second pass sends nothing more
+	got := mb.take()
+	if len(got) != 1 || len(got[0].to) != 1 || got[0].to[0] != "ada@customer.example" {
+		t.Fatalf("after 72h: %d emails (%v), want exactly one to ada@customer.example", len(got), got)
+	}
+	body := strings.ReplaceAll(got[0].data, "=\r\n", "")
+	if !strings.Contains(body, "Ada, how did the upgrade go?") || !strings.Contains(body, "List-Unsubscribe-Post: List-Unsubscribe=One-Click") {
+		t.Errorf("the invitation lacks its subject or one-click unsubscribe:\n%s", body)
+	}
+	link := surveyLinkPattern.FindString(body)
+	if link == "" {
+		t.Fatalf("no survey link in the email:\n%s", body)
+	}
+
+	// A person opens the link on a phone, picks 3 for ease, clicks "No"
+	// and sends.
+	bctx := testutil.Browser(t)
+	step := func(name string, a chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, a); err != nil {
+			html, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+			t.Fatalf("%s: %v\n%s", name, err, html)
+		}
+	}
+	step("open the link", chromedp.Steps(
+		chromedp.EmulateViewport(375, 800, chromedp.EmulateMobile),
+		chromedp.Navigate(base+link),
+		chromedp.WaitVisible(chromedp.CSS(`button[type=submit]`)),
+	))
+	step("click ease 3", chromedp.Click(chromedp.CSS(`label[for="f-ease-2"]`)))
+	step("click No", chromedp.Click(chromedp.CSS(`label[for="f-completed-1"]`)))
+	step("send", chromedp.Click(chromedp.CSS(`button[type=submit]`)))
+	var text string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		text, _ = chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`main`)))
+		if strings.Contains(text, "Thanks, we read every answer.") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after sending the form: %q", text)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The "No" opened a Case for the customer.
+	p.drain()
+	cs := p.cases()
+	if len(cs) != 1 || cs[0].Spec.Customer == nil || cs[0].Spec.Customer.ID != "C-42" {
+		t.Fatalf("cases %v, want one for C-42", caseNames(cs))
+	}
+
+	// The link is used: opened again, it says thank you and shows no form.
+	step("open the link again", chromedp.Navigate(base+link))
+	text, _ = chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`main`)))
+	if n, _ := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll("form button[type=submit]").length`)); n != 0 || !strings.Contains(text, "Thanks") {
+		t.Errorf("a used link shows %q with %d submit buttons", text, n)
+	}
+
+	// Answered: the reminder due 48h later is not sent.
+	p.clock.Advance(49 * time.Hour)
+	sendDue()
+	if got := mb.take(); len(got) != 0 {
+		t.Errorf("%d emails after the answer, want none (no reminder)", len(got))
+	}
+	c, err := st.OutreachCounts(ctx, p.ns, tp.Name)
+	if err != nil || c.Sent != 1 || c.Reminded != 0 || c.Answered != 1 || c.Skipped != 1 {
+		t.Errorf("outreach counts %+v %v, want 1 sent, 1 answered, the reminder skipped", c, err)
+	}
+}
