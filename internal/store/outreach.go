@@ -92,6 +92,10 @@ type Event struct {
 	Outcome string
 	// BodyHash tells a replay from a conflicting reuse of the id.
 	BodyHash string
+	// Detail is opaque JSON of what predictions read as features: the
+	// customer's tier, segment and attributes (no contact details) and the
+	// event's metadata. Empty when not kept.
+	Detail json.RawMessage
 }
 
 // ScheduledMessage is an invitation or reminder to one customer.
@@ -181,9 +185,9 @@ func (s *sqlStore) RecordEvent(ctx context.Context, e Event, m *ScheduledMessage
 	}
 	outcome, isNew := e.Outcome, false
 	err := s.inTx(ctx, func(q querier) error {
-		n, err := q.exec(ctx, `INSERT INTO events (namespace, touchpoint, event_id, name, customer_id, occurred_at, received_at, outcome, body_hash)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, touchpoint, event_id) DO NOTHING`,
-			e.Namespace, e.Touchpoint, e.ID, e.Name, e.CustomerID, s.d.ts(utc(e.OccurredAt)), s.d.ts(utc(e.ReceivedAt)), e.Outcome, e.BodyHash)
+		n, err := q.exec(ctx, `INSERT INTO events (namespace, touchpoint, event_id, name, customer_id, occurred_at, received_at, outcome, body_hash, detail)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, touchpoint, event_id) DO NOTHING`,
+			e.Namespace, e.Touchpoint, e.ID, e.Name, e.CustomerID, s.d.ts(utc(e.OccurredAt)), s.d.ts(utc(e.ReceivedAt)), e.Outcome, e.BodyHash, string(e.Detail))
 		if err != nil {
 			return err
 		}

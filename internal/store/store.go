@@ -135,6 +135,9 @@ type Store interface {
 	Outreach
 	// Digests buffer the matches of notify actions sent as digests.
 	Digests
+	// Predictions keep the predicted scores of interactions nobody asked
+	// about, apart from responses.
+	Predictions
 
 	// SchemaVersion returns the highest applied migration version.
 	SchemaVersion(ctx context.Context) (int, error)
