@@ -39,6 +39,10 @@ type Response struct {
 	Metadata map[string]string
 	// SubmittedAt is when the customer answered.
 	SubmittedAt time.Time
+	// Predicted holds the predicted scores of an interaction nobody asked
+	// about, by target ("detractor", "bottomTwoBox", "mean"); nil for a
+	// measured response.
+	Predicted map[string]float64
 }
 
 // Customer identifies who answered.
@@ -97,6 +101,7 @@ func NewResponseEnv(tp *cxv1alpha1.SurveyTouchpoint, opts ...Option) (*ResponseE
 		cel.Variable(varMetadata, mapStringString),
 		cel.Variable(varTouchpoint, cel.StringType),
 		cel.Variable(varSubmittedAt, cel.TimestampType),
+		cel.Variable(varPredicted, cel.MapType(cel.StringType, cel.DoubleType)),
 		cel.Macros(hasThemeMacro, hasAnswerMacro),
 	)
 	env, err := cel.NewEnv(envOpts...)
@@ -129,7 +134,23 @@ func answerType(q cxv1alpha1.Question) (*cel.Type, error) {
 func (e *ResponseEnv) Touchpoint() string { return e.touchpoint }
 
 // responseVars are the variables of the response environment, for hints.
-var responseVars = []string{varAnswers, varComment, varSentiment, varThemes, varCustomer, varMetadata, varTouchpoint, varSubmittedAt}
+var responseVars = []string{varAnswers, varComment, varSentiment, varThemes, varCustomer, varMetadata, varTouchpoint, varSubmittedAt, varPredicted}
+
+// varPredicted is the predicted scores of an interaction nobody asked
+// about: a rule that reads it acts on predictions only.
+const varPredicted = "predicted"
+
+// noPredictions is the predicted variable of a measured response.
+var noPredictions = types.DefaultTypeAdapter.NativeToValue(map[string]float64{})
+
+// PredictedKey is the key of a prediction target in the predicted
+// variable: "detractor", "bottomTwoBox", "mean".
+func PredictedKey(target string) string {
+	if target == "" {
+		return ""
+	}
+	return strings.ToLower(target[:1]) + target[1:]
+}
 
 // hint adds the touchpoint's question ids to "undefined field" errors on
 // answers, and the variables to "undeclared reference" errors.
@@ -173,6 +194,22 @@ func (e *ResponseEnv) Compile(expr string) (*Program, error) {
 
 // Expression is the source of the program.
 func (p *Program) Expression() string { return p.c.expr }
+
+// OnPredictions reports whether the condition reads the predicted
+// variable. Such a rule acts on predicted scores of interactions nobody
+// asked about, never on a measured response; the other rules never act on
+// predictions.
+func (p *Program) OnPredictions() bool {
+	if p.c.ast == nil || p.c.ast.NativeRep() == nil {
+		return false
+	}
+	for _, ref := range p.c.ast.NativeRep().ReferenceMap() {
+		if ref.Name == varPredicted {
+			return true
+		}
+	}
+	return false
+}
 
 // Eval evaluates the condition on one response. An error (for example an
 // unanswered question, see ErrNoAnswer, or the cost limit) means the rule
@@ -236,6 +273,7 @@ type Activation struct {
 	metadata    ref.Val
 	touchpoint  ref.Val
 	submittedAt ref.Val
+	predicted   ref.Val
 	// resp is the response converted, which the rule index reads.
 	resp *Response
 }
@@ -261,6 +299,8 @@ func (a *Activation) ResolveName(name string) (any, bool) {
 		return a.touchpoint, true
 	case varSubmittedAt:
 		return a.submittedAt, true
+	case varPredicted:
+		return a.predicted, true
 	}
 	return nil, false
 }
@@ -294,6 +334,10 @@ func (e *ResponseEnv) NewActivation(r *Response) (*Activation, error) {
 	if themes == nil {
 		themes = []string{}
 	}
+	predicted := noPredictions
+	if r.Predicted != nil {
+		predicted = types.DefaultTypeAdapter.NativeToValue(r.Predicted)
+	}
 	return &Activation{
 		answers:     answers,
 		customer:    newCustomer(r.Customer.ID, r.Customer.Tier, r.Customer.Segment, r.Customer.Attributes),
@@ -303,6 +347,7 @@ func (e *ResponseEnv) NewActivation(r *Response) (*Activation, error) {
 		metadata:    types.NewStringStringMap(types.DefaultTypeAdapter, r.Metadata),
 		touchpoint:  types.String(r.Touchpoint),
 		submittedAt: types.Timestamp{Time: r.SubmittedAt.UTC()},
+		predicted:   predicted,
 		resp:        r,
 	}, nil
 }

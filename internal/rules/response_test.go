@@ -33,7 +33,7 @@ func TestCompileErrors(t *testing.T) {
 		{
 			name: "undeclared variable",
 			expr: "answrs.ease <= 5",
-			want: "1:1: undeclared reference to 'answrs' (variables: answers, comment, sentiment, themes, customer, metadata, touchpoint, submittedAt)",
+			want: "1:1: undeclared reference to 'answrs' (variables: answers, comment, sentiment, themes, customer, metadata, touchpoint, submittedAt, predicted)",
 			line: 1, col: 1,
 		},
 		{

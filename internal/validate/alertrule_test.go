@@ -80,7 +80,7 @@ func TestAlertRuleProblems(t *testing.T) {
 			want: []Problem{{
 				Field:   "spec.condition",
 				Reason:  cxv1alpha1.ReasonInvalidExpression,
-				Message: `against touchpoint "upgrade-install": 1:1: undeclared reference to 'answrs' (variables: answers, comment, sentiment, themes, customer, metadata, touchpoint, submittedAt)`,
+				Message: `against touchpoint "upgrade-install": 1:1: undeclared reference to 'answrs' (variables: answers, comment, sentiment, themes, customer, metadata, touchpoint, submittedAt, predicted)`,
 			}},
 		},
 		{
