@@ -139,6 +139,7 @@ func (r *SurveyTouchpointReconciler) refreshCounts(ctx context.Context, tp *cxv1
 		tp.Status.Invitations = &cxv1alpha1.InvitationCounts{Scheduled: inv.Scheduled, Sent: inv.Sent, Reminded: inv.Reminded,
 			Failed: inv.Failed, Skipped: inv.Skipped, Answered: inv.Answered}
 	}
+	copyPrediction(tp, st)
 	return storeErr
 }
 

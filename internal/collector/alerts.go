@@ -24,6 +24,9 @@ type compiledRule struct {
 	rule *cxv1alpha1.AlertRule
 	cond *rules.Program
 	key  *rules.KeyProgram
+	// onPredictions is true when the condition reads predicted: the rule
+	// acts on predicted scores (predict.go), never on responses.
+	onPredictions bool
 }
 
 // ruleSet is the touchpoint's per-response rules. Rules that do not
@@ -70,6 +73,7 @@ func compileRules(tp *cxv1alpha1.SurveyTouchpoint, all []cxv1alpha1.AlertRule) (
 			rs.skipped[r.Name] = "spec.condition: " + err.Error()
 			continue
 		}
+		cr.onPredictions = cr.cond.OnPredictions()
 		if d := r.Spec.Dedup; d != nil {
 			if cr.key, err = env.CompileKey(d.Key); err != nil {
 				rs.skipped[r.Name] = "spec.dedup.key: " + err.Error()
@@ -99,9 +103,12 @@ type OpenCasePayload struct {
 	Customer   cxv1alpha1.Customer  `json:"customer"`
 	Response   ResponseSnapshotJSON `json:"response"`
 	Dedup      *DedupPayload        `json:"dedup,omitempty"`
-	Throttle   int32                `json:"maxCasesPerHour,omitempty"`
-	Channels   []string             `json:"channels,omitempty"`
-	MatchedAt  time.Time            `json:"matchedAt"`
+	// Prediction is set when the rule matched a predicted score of an
+	// interaction nobody asked about (ResponseID then stands for it).
+	Prediction *cxv1alpha1.PredictionSource `json:"prediction,omitempty"`
+	Throttle   int32                        `json:"maxCasesPerHour,omitempty"`
+	Channels   []string                     `json:"channels,omitempty"`
+	MatchedAt  time.Time                    `json:"matchedAt"`
 }
 
 // DedupPayload is a rule's dedup key for one response.
@@ -238,16 +245,10 @@ func (rs *ruleSet) evaluate(namespace string, resp *rules.Response, sentiment *f
 	var parts *responseParts
 	for _, i := range rs.index.Candidates(act, nil) {
 		cr := &rs.rules[i]
-		ok, err := cr.cond.EvalActivation(act)
-		if err != nil {
-			if !errors.Is(err, rules.ErrNoAnswer) {
-				errs = append(errs, fmt.Errorf("rule %s: %w", cr.rule.Name, err))
-			}
+		if cr.onPredictions || !cr.matches(act, &errs) {
 			continue
 		}
-		if !ok {
-			continue
-		}
+		var err error
 		if parts == nil {
 			if parts, err = newResponseParts(resp, sentiment); err != nil {
 				return m, err
@@ -262,6 +263,16 @@ func (rs *ruleSet) evaluate(namespace string, resp *rules.Response, sentiment *f
 		m.rules = append(m.rules, cr.rule.Name)
 	}
 	return m, errors.Join(errs...)
+}
+
+// matches evaluates the rule's condition; an error other than an
+// unanswered question is added to errs for the log, and does not match.
+func (cr *compiledRule) matches(act *rules.Activation, errs *[]error) bool {
+	ok, err := cr.cond.EvalActivation(act)
+	if err != nil && !errors.Is(err, rules.ErrNoAnswer) {
+		*errs = append(*errs, fmt.Errorf("rule %s: %w", cr.rule.Name, err))
+	}
+	return err == nil && ok
 }
 
 // actions builds the outbox entries of one matched rule. Their dedup keys

@@ -676,7 +676,7 @@ func newCase(name string, labels map[string]string, p *OpenCasePayload) (*cxv1al
 			Title:    p.Title,
 			Customer: &customer,
 			Source: &cxv1alpha1.CaseSource{
-				Rule: p.Rule, RuleKind: p.RuleKind, Touchpoint: p.Touchpoint, ResponseID: p.ResponseID,
+				Rule: p.Rule, RuleKind: p.RuleKind, Touchpoint: p.Touchpoint, ResponseID: p.ResponseID, Prediction: p.Prediction,
 				Response: &cxv1alpha1.ResponseSnapshot{
 					Answers: answers, Comment: p.Response.Comment, Sentiment: p.Response.Sentiment,
 					Themes: p.Response.Themes, Metadata: p.Response.Metadata, SubmittedAt: &submitted,

@@ -224,7 +224,7 @@ func (s *Server) recordEvent(r *http.Request, st *state, body []byte) EventResul
 	sum := sha256.Sum256(body)
 	e := store.Event{
 		Namespace: s.opts.Namespace, Touchpoint: st.tp.Name, ID: req.ID, Name: req.Name, CustomerID: req.Customer.ID,
-		OccurredAt: occurred, ReceivedAt: now, BodyHash: hex.EncodeToString(sum[:]),
+		OccurredAt: occurred, ReceivedAt: now, BodyHash: hex.EncodeToString(sum[:]), Detail: newEventDetail(st, &req),
 	}
 	res := EventResult{ID: req.ID, Status: http.StatusAccepted}
 	msg, outcome, detail := s.planInvitation(st, &req, occurred)

@@ -78,6 +78,10 @@ type RunOptions struct {
 	// CustomerSender overrides the sender of invitations (default: the
 	// NotificationChannels through the API server).
 	CustomerSender CustomerSender
+	// PredictEvery is how often the touchpoint's prediction is trained when
+	// due and unanswered interactions are scored (default
+	// DefaultPredictEvery).
+	PredictEvery time.Duration
 	// DispatchWorkers drain the outbox concurrently (default 4).
 	DispatchWorkers int
 	Log             logr.Logger
@@ -190,6 +194,7 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 		log.Info("standalone: no API server, so rule actions stay in the outbox until a collector with API access drains it")
 	}
 	background.Go(func() { runRetention(ctx, srv, st, opts.RetentionEvery, log) })
+	background.Go(func() { srv.RunPredictions(ctx, opts.PredictEvery, log.WithName("predict")) })
 	if opts.DistributionEvery == 0 {
 		opts.DistributionEvery = 30 * time.Second
 	}

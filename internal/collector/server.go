@@ -108,6 +108,8 @@ type Server struct {
 	private  *http.ServeMux
 	surveyPages
 	dist distribution
+	// prediction is the touchpoint's prediction model (predict.go).
+	prediction predictionState
 	// The last write probe of the store (/readyz, /v1/status).
 	probeMu  sync.Mutex
 	probedAt time.Time
@@ -270,6 +272,7 @@ func (s *Server) routes() {
 	s.HandlePrivate("GET /v1/status", http.HandlerFunc(s.handleStatus))
 	s.HandlePrivate("GET /v1/metrics", http.HandlerFunc(s.handleMetrics))
 	s.HandlePrivate("GET /v1/responses", http.HandlerFunc(s.handleListResponses))
+	s.HandlePrivate("GET /v1/predictions", http.HandlerFunc(s.handlePredictions))
 	s.HandlePrivate("PUT /v1/archive/cases/{name}", http.HandlerFunc(s.handleArchivePut))
 	s.HandlePrivate("GET /v1/archive/cases/{name}", http.HandlerFunc(s.handleArchiveGet))
 	for _, mux := range []*http.ServeMux{s.public, s.private} {
@@ -732,6 +735,10 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out.Invitations = inv
+	if out.Prediction, out.PredictionCondition, err = s.predictionStatus(r.Context(), st); err != nil {
+		writeStoreUnavailable(w, err.Error())
+		return
+	}
 	if s.opts.OutboxFailure != nil {
 		if f := s.opts.OutboxFailure(); f.Error != "" {
 			at := f.At

@@ -71,6 +71,8 @@ func QuestionSpecs(tp *cxv1alpha1.SurveyTouchpoint) ([]store.QuestionSpec, [][2]
 // in-process demo).
 type StoreSource struct {
 	Store store.Store
+	// Namespace of the touchpoints' predictions (Predictions).
+	Namespace string
 }
 
 // Metrics returns the mergeable aggregates of tp's responses submitted in

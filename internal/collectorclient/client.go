@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cxloop/cxloop/internal/metrics"
 	"github.com/cxloop/cxloop/internal/store"
 )
 
@@ -70,6 +71,17 @@ func (c *Client) Metrics(ctx context.Context, t Target, q MetricsQuery) (*store.
 	}
 	var out store.AggregateResult
 	if err := c.call(ctx, t, http.MethodGet, "/v1/metrics?"+v.Encode(), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Predictions returns the collector's predicted scores of [from, to)
+// beside the measured answers, coverage and the model's quality.
+func (c *Client) Predictions(ctx context.Context, t Target, from, to time.Time) (*metrics.PredictionSummary, error) {
+	v := url.Values{"from": {from.UTC().Format(time.RFC3339Nano)}, "to": {to.UTC().Format(time.RFC3339Nano)}}
+	var out metrics.PredictionSummary
+	if err := c.call(ctx, t, http.MethodGet, "/v1/predictions?"+v.Encode(), nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 )
 
 // Problem is an RFC 7807 problem document, the body of every error answer.
@@ -60,6 +64,11 @@ type Status struct {
 	// Invitations counts the invitations and reminders sent on business
 	// events, when the touchpoint has any.
 	Invitations *InvitationCounts `json:"invitations,omitempty"`
+	// Prediction is the quality of the touchpoint's prediction model and
+	// PredictionCondition its PredictionReady condition, when the
+	// touchpoint declares spec.prediction.
+	Prediction          *cxv1alpha1.PredictionStatus `json:"prediction,omitempty"`
+	PredictionCondition *metav1.Condition            `json:"predictionCondition,omitempty"`
 }
 
 // InvitationCounts are a touchpoint's scheduled invitations and reminders

@@ -1,0 +1,410 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/predict"
+	"github.com/cxloop/cxloop/internal/rules"
+	"github.com/cxloop/cxloop/internal/store"
+	"github.com/cxloop/cxloop/internal/validate"
+)
+
+// The touchpoint's prediction (spec.prediction) runs here, where the data
+// is: on a timer the collector reads the events and the answers to the
+// predicted question of the last PredictionHistory, joins them into
+// interactions, (re)trains the model when it is due (never trained, the
+// spec changed, retrainEvery passed), and stores the result, accepted or
+// refused. With an accepted model, every interaction that got no response
+// once the join window has passed gets a predicted score, stored apart
+// from responses (store.Predictions) with the actions of the AlertRules
+// that read predicted.*, in one transaction: the dispatcher opens their
+// Cases through the same outbox, dedup and throttle as a response's.
+
+const (
+	// PredictionHistory is how far back training and scoring read events
+	// and responses.
+	PredictionHistory = 90 * 24 * time.Hour
+	// DefaultPredictEvery is how often the collector looks for a due
+	// training and for interactions to score.
+	DefaultPredictEvery = 5 * time.Minute
+	// predictionBatch is how many scores one transaction stores.
+	predictionBatch = 500
+)
+
+// predictionState is the collector's view of its prediction.
+type predictionState struct {
+	// pass serializes training and scoring passes.
+	pass sync.Mutex
+	// last is the last training result (nil: none yet); loaded once from
+	// the store, so a restart does not retrain.
+	last   atomic.Pointer[predict.Result]
+	loaded bool
+}
+
+// eventDetail is what an event keeps for predictions (store.Event.Detail):
+// the customer without contact details and the metadata.
+type eventDetail struct {
+	Customer predict.Customer  `json:"customer"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// newEventDetail encodes the features of an event as the store keeps them.
+// Contact attributes (built-in or the touchpoint's extra keys) are left
+// out: they stay in the outreach table only until the invitation is sent.
+func newEventDetail(st *state, req *EventRequest) json.RawMessage {
+	d := eventDetail{
+		Customer: predict.Customer{Tier: req.Customer.Tier, Segment: req.Customer.Segment,
+			Attributes: withoutContactDetails(req.Customer.Attributes, validate.ExtraContactKeys(st.tp))},
+		Metadata: req.Metadata,
+	}
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
+// predictEvent turns a stored event back into what the model reads.
+func predictEvent(e store.Event) predict.Event {
+	var d eventDetail
+	_ = json.Unmarshal(e.Detail, &d) // an event stored before 0130 has no features
+	out := predict.Event{ID: e.ID, Name: e.Name, Customer: d.Customer, OccurredAt: e.OccurredAt}
+	out.Customer.ID = e.CustomerID
+	if len(d.Metadata) > 0 {
+		out.Metadata = make(map[string]any, len(d.Metadata))
+		for k, v := range d.Metadata {
+			out.Metadata[k] = v
+		}
+	}
+	return out
+}
+
+// PredictionPass is what one pass did.
+type PredictionPass struct {
+	// Trained is true when the model was (re)trained, Why says why.
+	Trained bool
+	Why     string
+	// Result is the current training result (nil: never trained).
+	Result *predict.Result
+	// Interactions counts the interactions of the history, Answered those
+	// joined to a response.
+	Interactions, Answered int
+	// Scored counts the interactions newly scored, Matches the rule
+	// matches on them.
+	Scored, Matches int
+}
+
+// RunPredictions runs PredictOnce every interval until ctx is done.
+func (s *Server) RunPredictions(ctx context.Context, every time.Duration, log logr.Logger) {
+	if every <= 0 {
+		every = DefaultPredictEvery
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if pass, err := s.PredictOnce(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Error(err, "prediction pass")
+		} else if pass.Trained || pass.Scored > 0 {
+			log.Info("prediction pass", "trained", pass.Trained, "why", pass.Why, "interactions", pass.Interactions,
+				"answered", pass.Answered, "scored", pass.Scored, "ruleMatches", pass.Matches, "refused", refusedOf(pass.Result))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func refusedOf(r *predict.Result) string {
+	if r == nil {
+		return ""
+	}
+	return r.Refused
+}
+
+// PredictOnce trains the touchpoint's prediction if due and scores the
+// interactions nobody answered. It does nothing without spec.prediction.
+func (s *Server) PredictOnce(ctx context.Context) (PredictionPass, error) {
+	var pass PredictionPass
+	st := s.state.Load()
+	spec, ok, err := predict.FromTouchpoint(st.tp)
+	if !ok || err != nil {
+		return pass, err
+	}
+	p := &s.prediction
+	p.pass.Lock()
+	defer p.pass.Unlock()
+	ns, tp := s.opts.Namespace, st.tp.Name
+	if !p.loaded {
+		raw, err := s.opts.Store.LoadModel(ctx, ns, tp)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return pass, err
+		default:
+			var res predict.Result
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return pass, fmt.Errorf("stored prediction model: %w", err)
+			}
+			p.last.Store(&res)
+		}
+		p.loaded = true
+	}
+	now := s.opts.Now()
+	from := now.Add(-PredictionHistory)
+	stored, err := s.opts.Store.EventsBetween(ctx, ns, tp, from, now.Add(maxClockSkew))
+	if err != nil {
+		return pass, err
+	}
+	events := make([]predict.Event, len(stored))
+	for i, e := range stored {
+		events[i] = predictEvent(e)
+	}
+	answers, err := s.opts.Store.Answers(ctx, tp, st.tp.Spec.Prediction.Question, spec.InteractionKey, from, now.Add(maxClockSkew))
+	if err != nil {
+		return pass, err
+	}
+	responses := make([]predict.Response, len(answers))
+	for i, a := range answers {
+		responses[i] = predict.Response{ID: a.ResponseID, CustomerID: a.CustomerID, SubmittedAt: a.SubmittedAt, InteractionID: a.Interaction, Score: a.Score}
+	}
+	interactions := spec.Interactions(events)
+	examples, unanswered := spec.Join(interactions, responses)
+	pass.Interactions, pass.Answered = len(interactions), len(examples)
+
+	every := 24 * time.Hour
+	if r := st.tp.Spec.Prediction.RetrainEvery; r != nil && r.Duration > 0 {
+		every = r.Duration
+	}
+	last := p.last.Load()
+	if due, why := predict.Due(spec, last, every, now); due {
+		res, err := predict.Train(spec, examples, now)
+		if err != nil {
+			return pass, fmt.Errorf("spec.prediction: %w", err)
+		}
+		raw, err := json.Marshal(res)
+		if err != nil {
+			return pass, err
+		}
+		if err := s.opts.Store.SaveModel(ctx, ns, tp, now, raw); err != nil {
+			return pass, err
+		}
+		p.last.Store(&res)
+		last, pass.Trained, pass.Why = &res, true, why
+	}
+	pass.Result = last
+	if last == nil || last.Model == nil {
+		return pass, nil
+	}
+	n, matches, err := s.scoreUnanswered(ctx, st, spec, last.Model, unanswered, from, now)
+	pass.Scored, pass.Matches = n, matches
+	return pass, err
+}
+
+// scoreUnanswered scores the interactions whose join window has passed
+// without a response and that were not scored before, and stores the
+// scores with the actions of the rules on predictions.
+func (s *Server) scoreUnanswered(ctx context.Context, st *state, spec predict.Spec, m *predict.Model, unanswered []predict.Interaction, from, now time.Time) (int, int, error) {
+	ns, tp := s.opts.Namespace, st.tp.Name
+	scored, err := s.opts.Store.ScoredSince(ctx, ns, tp, from)
+	if err != nil {
+		return 0, 0, err
+	}
+	accuracy := m.Evaluation.Accuracy(m.Target)
+	key := rules.PredictedKey(string(m.Target))
+	var batch []store.NewPrediction
+	newCount, matches := 0, 0
+	var logErrs []error
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		isNew, err := s.opts.Store.SavePredictions(ctx, batch)
+		if err != nil {
+			return err
+		}
+		woke := false
+		for i, ok := range isNew {
+			if !ok {
+				continue
+			}
+			newCount++
+			if acts := batch[i].Actions; len(acts) > 0 {
+				s.matches.record(&store.NewResponse{ID: batch[i].ResponseID, Actions: acts}, now)
+				woke = true
+			}
+		}
+		if woke && s.opts.OnActions != nil {
+			s.opts.OnActions()
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for _, in := range unanswered {
+		if now.Sub(in.Last()) < spec.Window || scored[in.Key()] {
+			continue
+		}
+		score := m.Score(in)
+		last := in.Events[len(in.Events)-1]
+		np := store.NewPrediction{
+			Namespace: ns, Touchpoint: tp, Interaction: in.Key(), CustomerID: in.CustomerID, CustomerTier: last.Customer.Tier,
+			Target: string(m.Target), Score: score, OccurredAt: in.Last(), ScoredAt: now, ModelTrainedAt: m.TrainedAt, Accuracy: accuracy,
+			ResponseID: "predicted-" + hashHex(ns+"/"+tp+"/"+in.Key(), 24),
+		}
+		resp := &rules.Response{
+			ID: np.ResponseID, Touchpoint: tp, Customer: rules.Customer{ID: in.CustomerID, Tier: last.Customer.Tier,
+				Segment: last.Customer.Segment, Attributes: last.Customer.Attributes},
+			Metadata: interactionMetadata(in), SubmittedAt: in.Last(), Predicted: map[string]float64{key: score},
+		}
+		source := &cxv1alpha1.PredictionSource{InteractionID: truncate(in.Key(), 253), Target: cxv1alpha1.PredictionTarget(m.Target),
+			Score: round4(score), Accuracy: round4(accuracy), TrainedAt: metav1.NewTime(m.TrainedAt)}
+		acts, n, err := st.rules.evaluatePrediction(ns, resp, source, now)
+		if err != nil {
+			logErrs = append(logErrs, err)
+		}
+		np.Actions, matches = acts, matches+n
+		batch = append(batch, np)
+		if len(batch) == predictionBatch {
+			if err := flush(); err != nil {
+				return newCount, matches, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return newCount, matches, err
+	}
+	if len(logErrs) > 0 {
+		s.opts.Log.V(1).Info("rules on predictions failed on some interactions", "errors", errors.Join(logErrs...).Error())
+	}
+	return newCount, matches, nil
+}
+
+// interactionMetadata is the metadata of an interaction's events, later
+// events winning, as strings (what rules see as metadata).
+func interactionMetadata(in predict.Interaction) map[string]string {
+	var out map[string]string
+	for _, e := range in.Events {
+		for k, v := range e.Metadata {
+			if s, ok := v.(string); ok {
+				if out == nil {
+					out = map[string]string{}
+				}
+				out[k] = s
+			}
+		}
+	}
+	return out
+}
+
+// evaluatePrediction runs the rules that read predicted.* on a predicted
+// score and returns their actions and how many rules matched. The Case an
+// open_case action opens says it came from a prediction and with what
+// accuracy (source.prediction and its title).
+func (rs *ruleSet) evaluatePrediction(namespace string, resp *rules.Response, source *cxv1alpha1.PredictionSource, now time.Time) ([]store.NewAction, int, error) {
+	if rs == nil {
+		return nil, 0, nil
+	}
+	var act *rules.Activation
+	var parts *responseParts
+	var out []store.NewAction
+	var errs []error
+	matched := 0
+	for i := range rs.rules {
+		cr := &rs.rules[i]
+		if !cr.onPredictions {
+			continue
+		}
+		var err error
+		if act == nil {
+			if act, err = rs.env.NewActivation(resp); err != nil {
+				return nil, 0, fmt.Errorf("rules: %w", err)
+			}
+			if parts, err = newResponseParts(resp, nil); err != nil {
+				return nil, 0, err
+			}
+		}
+		if !cr.matches(act, &errs) {
+			continue
+		}
+		acts, err := cr.actions(namespace, resp, nil, parts, act, now, rs.staff, rs.contactKeys)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rule %s: %w", cr.rule.Name, err))
+			continue
+		}
+		for j := range acts {
+			if acts[j].Kind != store.ActionOpenCase {
+				continue
+			}
+			if acts[j].Payload, err = withPrediction(acts[j].Payload, source); err != nil {
+				return nil, 0, err
+			}
+		}
+		out = append(out, acts...)
+		matched++
+	}
+	return out, matched, errors.Join(errs...)
+}
+
+// withPrediction marks an open_case payload as opened on a prediction.
+func withPrediction(raw json.RawMessage, source *cxv1alpha1.PredictionSource) (json.RawMessage, error) {
+	var p OpenCasePayload
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, err
+	}
+	p.Prediction = source
+	p.Title = predictedTitle(p.Title, source)
+	return json.Marshal(p)
+}
+
+// predictedTitle says in a Case's title that it came from a prediction,
+// and with what accuracy, within the title's 200 characters.
+func predictedTitle(title string, src *cxv1alpha1.PredictionSource) string {
+	measure := "AUC"
+	if src.Target == cxv1alpha1.PredictionMean {
+		measure = "R²"
+	}
+	suffix := fmt.Sprintf(" (predicted %s %.2f, never asked; model %s %.2f)", src.Target, src.Score, measure, src.Accuracy)
+	if len(title)+len(suffix) > 200 {
+		title = title[:max(0, 197-len(suffix))] + "..."
+	}
+	return title + suffix
+}
+
+func round4(f float64) float64 { return float64(int64(f*1e4+0.5)) / 1e4 }
+
+// predictionStatus is the prediction's status and PredictionReady
+// condition for GET /v1/status; nil without spec.prediction.
+func (s *Server) predictionStatus(ctx context.Context, st *state) (*cxv1alpha1.PredictionStatus, *metav1.Condition, error) {
+	spec, ok, err := predict.FromTouchpoint(st.tp)
+	if !ok {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, &metav1.Condition{Type: cxv1alpha1.ConditionPredictionReady, Status: metav1.ConditionFalse,
+			Reason: cxv1alpha1.ReasonModelRefused, Message: "nothing is predicted: " + err.Error()}, nil
+	}
+	res := s.prediction.last.Load()
+	if res != nil && res.Fingerprint != spec.Fingerprint() {
+		res = nil // trained for another spec: nothing is scored until retrained
+	}
+	n, err := s.opts.Store.CountPredictions(ctx, s.opts.Namespace, st.tp.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	ps, cond := predict.Status(res, n)
+	return ps, &cond, nil
+}
