@@ -5,7 +5,7 @@ import (
 )
 
 // ReportSection is a part of a report.
-// +kubebuilder:validation:Enum=KPIs;Trend;Segments;Cases;KeyDrivers;Themes;Goals
+// +kubebuilder:validation:Enum=KPIs;Trend;Segments;Cases;KeyDrivers;Themes;Goals;Predictions
 type ReportSection string
 
 // Report sections.
@@ -27,6 +27,10 @@ const (
 	SectionThemes ReportSection = "Themes"
 	// SectionGoals: progress towards the goals.
 	SectionGoals ReportSection = "Goals"
+	// SectionPredictions: predicted scores of the customers nobody asked
+	// against the measured answers, coverage, and the model's quality with
+	// its date (touchpoints with spec.prediction).
+	SectionPredictions ReportSection = "Predictions"
 )
 
 // TrendPeriod is the bucket of a trend.

@@ -104,6 +104,8 @@ type builder struct {
 	period   cxv1alpha1.TrendPeriod
 	groupBy  string
 	results  map[queryKey]*metrics.GroupedAggregate
+	// predictions of the window by touchpoint (Predictions section).
+	predictions map[string]*metrics.PredictionSummary
 }
 
 type queryKey struct {
@@ -258,6 +260,9 @@ feed:
 	if firstErr != nil {
 		return firstErr
 	}
+	if err := b.fetchPredictions(ctx); err != nil {
+		return err
+	}
 	if segments {
 		for _, tp := range b.tps {
 			if g := b.results[key(tp.Name, b.cur, b.groupBy)]; g != nil {
@@ -320,6 +325,8 @@ func (b *builder) build() *Report {
 			sec = b.themeSection()
 		case cxv1alpha1.SectionGoals:
 			sec = b.goalSection()
+		case cxv1alpha1.SectionPredictions:
+			sec = b.predictionSection()
 		default:
 			continue
 		}

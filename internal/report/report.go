@@ -67,6 +67,8 @@ type Section struct {
 	KeyDrivers *KeyDrivers `json:"keyDrivers,omitempty"`
 	Themes     *Themes     `json:"themes,omitempty"`
 	Goals      *Goals      `json:"goals,omitempty"`
+	// Predictions is the Predictions section (predict.go).
+	Predictions *Predictions `json:"predictions,omitempty"`
 }
 
 // KPIs is the KPIs section: one row per touchpoint and an overall row.

@@ -123,6 +123,8 @@ func buildView(r *Report, loc *time.Location) view {
 			sv.Blocks = themeBlocks(s.Themes, r.Previous != nil)
 		case s.Goals != nil:
 			sv.Blocks = goalBlocks(s.Goals)
+		case s.Predictions != nil:
+			sv.Blocks = predictionBlocks(s.Predictions, loc)
 		}
 		v.Sections = append(v.Sections, sv)
 	}
