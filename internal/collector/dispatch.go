@@ -176,26 +176,65 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// Run drains the outbox until ctx is done.
+// Run drains the outbox until ctx is done. One goroutine claims batches
+// (and reserves their throttle places), Workers goroutines handle their
+// actions one at a time, and one goroutine marks the handled ones done,
+// many per commit: every worker is busy while actions are due, however
+// few there are, and the store's work is shared by the batch.
 func (d *Dispatcher) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	for range d.opts.Workers {
-		wg.Go(func() { d.work(ctx) })
+	type claimed struct {
+		a store.Action
+		b *batch
 	}
+	work := make(chan claimed)
+	results := make(chan handled, d.opts.Workers*d.opts.Batch)
+	var wg, workers sync.WaitGroup
+	wg.Go(func() {
+		defer close(work)
+		d.claimLoop(ctx, func(actions []store.Action, b *batch) bool {
+			for _, a := range actions {
+				select {
+				case work <- claimed{a, b}:
+				case <-ctx.Done():
+					// Claimed and not handled: the lease runs out and
+					// another attempt takes them.
+					return false
+				}
+			}
+			return true
+		})
+	})
+	for range d.opts.Workers {
+		workers.Go(func() {
+			for c := range work {
+				results <- d.handleOne(ctx, c.a, c.b)
+			}
+		})
+	}
+	wg.Go(func() {
+		workers.Wait()
+		close(results)
+	})
+	wg.Go(func() { d.completeLoop(ctx, results) })
 	wg.Go(func() { d.observeOutbox(ctx) })
 	wg.Go(func() { d.flushDigests(ctx) })
 	wg.Wait()
 }
 
-func (d *Dispatcher) work(ctx context.Context) {
+// claimLoop claims batches and hands them to give until ctx is done or
+// give returns false; with nothing due it waits for Wake or PollInterval.
+func (d *Dispatcher) claimLoop(ctx context.Context, give func([]store.Action, *batch) bool) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		n, err := d.DispatchOnce(ctx)
+		actions, b, err := d.claim(ctx)
 		if err != nil && ctx.Err() == nil {
 			d.opts.Log.Error(err, "dispatch outbox")
 		}
-		if n > 0 && err == nil {
+		if len(actions) > 0 {
+			if !give(actions, b) {
+				return
+			}
 			continue // there may be more
 		}
 		t.Reset(d.opts.PollInterval)
@@ -205,6 +244,39 @@ func (d *Dispatcher) work(ctx context.Context) {
 		case <-d.wake:
 		case <-t.C:
 		}
+	}
+}
+
+// completeLoop records handled actions as they come: the first one, and
+// every other one already waiting, in one commit, so that the batch grows
+// with the load. It records what the workers handled after ctx is done
+// too, so that a clean stop does not make done actions run again.
+func (d *Dispatcher) completeLoop(ctx context.Context, results <-chan handled) {
+	var hs []handled
+	for first := range results {
+		hs = append(hs[:0], first)
+	more:
+		for len(hs) < 4*d.opts.Batch {
+			select {
+			case h, ok := <-results:
+				if !ok {
+					break more
+				}
+				hs = append(hs, h)
+			default:
+				break more
+			}
+		}
+		if ctx.Err() != nil {
+			// An attempt cut short by the stop is not a failure: its
+			// lease runs out and the next collector takes it again.
+			hs = slices.DeleteFunc(hs, func(h handled) bool { return h.res.err != nil && errors.Is(h.res.err, context.Canceled) })
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		if err := d.complete(cctx, hs); err != nil && ctx.Err() == nil {
+			d.opts.Log.Error(err, "dispatch outbox")
+		}
+		cancel()
 	}
 }
 
@@ -229,49 +301,83 @@ func (d *Dispatcher) observeOutbox(ctx context.Context) {
 	}
 }
 
-// DispatchOnce claims one batch of due actions and handles it; it returns
-// how many actions it claimed.
+// DispatchOnce claims one batch of due actions and handles them one after
+// the other; it returns how many actions it claimed. Run handles actions
+// from several workers instead.
 func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
+	actions, b, err := d.claim(ctx)
+	if err != nil {
+		return 0, err
+	}
+	hs := make([]handled, 0, len(actions))
+	for _, a := range actions {
+		hs = append(hs, d.handleOne(ctx, a, b))
+	}
+	return len(actions), d.complete(ctx, hs)
+}
+
+// claim claims one batch of due actions and prepares it.
+func (d *Dispatcher) claim(ctx context.Context) ([]store.Action, *batch, error) {
 	actions, err := d.opts.Store.ClaimActions(ctx, d.opts.Now(), d.opts.Batch, d.opts.Lease)
 	if err != nil {
-		return 0, fmt.Errorf("claim outbox actions: %w", err)
+		return nil, nil, fmt.Errorf("claim outbox actions: %w", err)
 	}
+	return actions, d.prepare(ctx, actions), nil
+}
+
+// handled is one handled action and the case ledger changes its handling
+// made.
+type handled struct {
+	a      store.Action
+	res    result
+	ledger store.LedgerChanges
+}
+
+func (d *Dispatcher) handleOne(ctx context.Context, a store.Action, b *batch) handled {
+	h := handled{a: a}
+	h.res = d.handle(ctx, a, b, &h.ledger)
+	return h
+}
+
+// complete records handled actions: the done ones are marked done
+// together, with the case ledger records of the Cases they opened, in one
+// commit: a crash before it makes them run again, and every action is
+// idempotent (a Case that exists is found by its name, and recorded
+// then). Failed ones are retried or dropped one by one.
+func (d *Dispatcher) complete(ctx context.Context, hs []handled) error {
 	var errs []error
-	b := d.prepare(ctx, actions)
-	// Done actions are marked done together, with the case ledger records
-	// of the Cases they opened, in one commit per batch: a crash before it
-	// makes them run again, and every action is idempotent (a Case that
-	// exists is found by its name, and recorded then).
 	var completed []int64
-	for _, a := range actions {
-		res := d.handle(ctx, a, b)
+	var ledger store.LedgerChanges
+	for _, h := range hs {
+		ledger.Gone = append(ledger.Gone, h.ledger.Gone...)
+		res := h.res
 		d.recordOutcome(res.err, res.permanent || apierrors.IsForbidden(res.err) || apierrors.IsInvalid(res.err))
 		if res.err == nil {
-			d.metrics.actions.WithLabelValues(a.Kind, res.outcome).Inc()
-			completed = append(completed, a.ID)
+			d.metrics.actions.WithLabelValues(h.a.Kind, res.outcome).Inc()
+			completed = append(completed, h.a.ID)
+			ledger.Opened = append(ledger.Opened, h.ledger.Opened...)
 			continue
 		}
-		if err := d.finish(ctx, a, res); err != nil {
+		if err := d.finish(ctx, h.a, res); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := d.opts.Store.CompleteActionsWith(ctx, completed, b.ledger); err != nil {
+	if err := d.opts.Store.CompleteActionsWith(ctx, completed, ledger); err != nil {
 		errs = append(errs, err)
 	}
-	return len(actions), errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // batch is the store work of one claimed batch that is done once for the
-// whole batch: the open_case payloads decoded, the throttle places of
-// Cases without dedup reserved in one transaction, and the case ledger
-// records written with the actions marked done.
+// whole batch: the open_case payloads decoded and the throttle places of
+// Cases without dedup reserved in one transaction. After prepare it is
+// only read, by every worker handling an action of the batch.
 type batch struct {
 	payloads map[int64]*OpenCasePayload
 	// reserved answers the throttle reservation of an action, by id;
 	// reserveErr is why the reservations failed.
 	reserved   map[int64]bool
 	reserveErr error
-	ledger     store.LedgerChanges
 }
 
 // prepare decodes the batch's open_case payloads and reserves the
@@ -355,7 +461,7 @@ func done(outcome string) result { return result{outcome: outcome} }
 func retry(err error) result     { return result{err: err} }
 func drop(err error) result      { return result{err: err, permanent: true} }
 
-func (d *Dispatcher) handle(ctx context.Context, a store.Action, b *batch) result {
+func (d *Dispatcher) handle(ctx context.Context, a store.Action, b *batch, led *store.LedgerChanges) result {
 	switch a.Kind {
 	case store.ActionOpenCase:
 		p, ok := b.payloads[a.ID]
@@ -365,7 +471,7 @@ func (d *Dispatcher) handle(ctx context.Context, a store.Action, b *batch) resul
 				return drop(fmt.Errorf("decode open_case payload: %w", err))
 			}
 		}
-		return d.openCase(ctx, a, p, b)
+		return d.openCase(ctx, a, p, b, led)
 	case store.ActionDigest:
 		var p DigestPayload
 		if err := json.Unmarshal(a.Payload, &p); err != nil {
@@ -411,13 +517,13 @@ func (d *Dispatcher) deliver(ctx context.Context, namespace, channel string, msg
 // rule's throttle. Both decisions read the store's case ledger (a few
 // indexed rows), not the rule's Cases in the API server, so they cost the
 // same with ten Cases or ten thousand.
-func (d *Dispatcher) openCase(ctx context.Context, a store.Action, p *OpenCasePayload, b *batch) result {
+func (d *Dispatcher) openCase(ctx context.Context, a store.Action, p *OpenCasePayload, b *batch, led *store.LedgerChanges) result {
 	now := d.opts.Now()
 	labels := map[string]string{
 		cxv1alpha1.LabelRule: p.Rule, cxv1alpha1.LabelTemplate: p.Template, cxv1alpha1.LabelTouchpoint: p.Touchpoint,
 	}
 	if p.Dedup != nil {
-		return d.openDedupCase(ctx, a, p, labels, now, b)
+		return d.openDedupCase(ctx, a, p, labels, now, b, led)
 	}
 	res, _ := d.createCase(ctx, a, p, CaseName(p.Template, p.Rule, p.Touchpoint, p.ResponseID), labels, now, b)
 	return res
@@ -437,7 +543,7 @@ const maxDedupSteps = 8
 // The lookup reads the ledger; the first Case of a key costs one create
 // request, and its record is written with the batch's actions marked
 // done.
-func (d *Dispatcher) openDedupCase(ctx context.Context, a store.Action, p *OpenCasePayload, labels map[string]string, now time.Time, b *batch) result {
+func (d *Dispatcher) openDedupCase(ctx context.Context, a store.Action, p *OpenCasePayload, labels map[string]string, now time.Time, b *batch, led *store.LedgerChanges) result {
 	keyHash := hashHex(p.Template+"\x00"+p.Dedup.Key, 16)
 	labels[cxv1alpha1.LabelDedupKey] = keyHash
 	since := now.Add(-p.Dedup.Window)
@@ -451,7 +557,7 @@ func (d *Dispatcher) openDedupCase(ctx context.Context, a store.Action, p *OpenC
 			err := d.opts.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: rc.Name}, c)
 			if apierrors.IsNotFound(err) || (err == nil && c.DeletionTimestamp != nil) {
 				// Deleted: its record can go.
-				b.ledger.Gone = append(b.ledger.Gone, store.DedupRef{Namespace: p.Namespace, Template: p.Template, Key: keyHash, Seq: rc.Seq})
+				led.Gone = append(led.Gone, store.DedupRef{Namespace: p.Namespace, Template: p.Template, Key: keyHash, Seq: rc.Seq})
 				continue
 			}
 			if err != nil {
@@ -467,7 +573,7 @@ func (d *Dispatcher) openDedupCase(ctx context.Context, a store.Action, p *OpenC
 			if res.err == nil && res.outcome == outcomeDone {
 				// Recorded with the batch: a crash before that makes the
 				// action run again, find the Case by its name and record it.
-				b.ledger.Opened = append(b.ledger.Opened, store.DedupRecord{Namespace: p.Namespace, Template: p.Template, Key: keyHash,
+				led.Opened = append(led.Opened, store.DedupRecord{Namespace: p.Namespace, Template: p.Template, Key: keyHash,
 					Case: store.DedupCase{Seq: next, Name: name, OpenedAt: now, ExpiresAt: now.Add(p.Dedup.Window)}})
 			}
 			return res
