@@ -1,6 +1,3 @@
-// Package notify delivers notifications through NotificationChannels:
-// email over SMTP, Slack and Microsoft Teams incoming webhooks, and signed
-// generic webhooks.
 package notify
 
 import (
