@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -56,8 +55,11 @@ type CaseArchiver interface {
 //     escalation ladder: each step once per Case, never on a Resolved or
 //     Closed Case, and never retroactively (see internal/cases).
 //   - It notifies the template's recipients of lifecycle events through
-//     the Deliverer, once per idempotency key, recorded in
-//     status.notifications.
+//     the Deliverer, once per idempotency key: a notification is recorded
+//     as due in status.pendingNotifications in the status write that
+//     stores its transition, delivered once that write is stored, then
+//     moved to status.notifications, so a manager stopped in between
+//     delivers it after its restart.
 //   - A closed Case past its template's retention is archived, then
 //     deleted.
 //   - It checks the Case against its template (Ready): the template exists
@@ -81,99 +83,123 @@ type CaseReconciler struct {
 	// <base>/namespaces/<ns>/cases/<name>.
 	NotificationBaseURL string
 
-	routes  cases.Router
-	written writtenCases
+	routes cases.Router
 }
 
-// Reconcile advances one Case's lifecycle to now.
+// Reconcile advances one Case's lifecycle to now, on the shared skeleton
+// (see reconciler): the steps decide and record, in the one status write,
+// the transitions and the notifications they owe; once that status is
+// stored, the notifications are delivered and marked done, the events
+// emitted and an archived Case deleted.
 func (r *CaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	cached := &cxv1alpha1.Case{}
-	if err := r.Get(ctx, req.NamespacedName, cached); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.written.forget(req.NamespacedName)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	run := &caseRun{r: r}
+	sk := reconciler[*cxv1alpha1.Case]{
+		client: r.Client, recorder: r.Recorder,
+		newObj:         func() *cxv1alpha1.Case { return &cxv1alpha1.Case{} },
+		steps:          run.steps,
+		afterPatch:     run.afterPatch,
+		optimisticLock: true,
 	}
-	c := r.written.latest(cached)
+	return sk.Reconcile(ctx, req)
+}
+
+// caseRun is one reconciliation of a Case: what its steps decided, for
+// what runs once the status is stored.
+type caseRun struct {
+	r    *CaseReconciler
+	tmpl *cxv1alpha1.CaseTemplate
+	plan *cases.Plan
+}
+
+// steps evaluates the Case against its template and now (cases.Evaluate),
+// writes the spec changes of the template defaults (on a Case its opener
+// did not default) and of escalations, records the notifications due, and
+// archives a closed Case past its retention.
+func (run *caseRun) steps(ctx context.Context, c *cxv1alpha1.Case) (outcome, ctrl.Result, error) {
+	r := run.r
 	tmpl := &cxv1alpha1.CaseTemplate{}
 	err := r.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: c.Spec.Template}, tmpl)
 	if client.IgnoreNotFound(err) != nil {
-		return ctrl.Result{}, fmt.Errorf("get case template %s: %w", c.Spec.Template, err)
+		return outcome{}, ctrl.Result{}, fmt.Errorf("get case template %s: %w", c.Spec.Template, err)
 	}
 	if err != nil {
 		// Nothing to apply until the template exists; its creation brings
-		// the Case back (watch on CaseTemplates).
-		return ctrl.Result{}, r.patchValidation(ctx, c, validate.Case(c, nil))
+		// the Case back (watch on CaseTemplates). Notifications due stay
+		// due.
+		return problemsOutcome(validate.Case(c, nil)), ctrl.Result{}, nil
 	}
 	now := r.now()
-	desired := c.DeepCopy()
-	plan := cases.Evaluate(desired, tmpl, now, &r.routes)
-	if plan.RetentionEnded && r.APIReader != nil {
-		// Archive and delete only what the API server holds now.
-		live := &cxv1alpha1.Case{}
-		if err := r.APIReader.Get(ctx, req.NamespacedName, live); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
-		if live.ResourceVersion != c.ResourceVersion {
-			c, desired = live, live.DeepCopy()
-			plan = cases.Evaluate(desired, tmpl, now, &r.routes)
+	cached := c.DeepCopy()
+	plan := cases.Evaluate(c, tmpl, now, &r.routes)
+	if len(cached.Status.PendingNotifications) > 0 || plan.RetentionEnded {
+		// Deliver what an earlier reconciliation recorded, or archive and
+		// delete, only from what the API server holds now: a cache behind
+		// the controller's own writes would deliver twice.
+		if err := r.checkLive(ctx, cached); err != nil {
+			return outcome{}, ctrl.Result{}, err
 		}
 	}
-	return r.apply(ctx, c, desired, tmpl, plan, now)
+	if plan.SpecChanged {
+		obj := cached.DeepCopy()
+		obj.Spec = c.Spec
+		if err := r.Patch(ctx, obj, client.MergeFromWithOptions(cached, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) {
+				return outcome{}, ctrl.Result{}, errConflict
+			}
+			return outcome{}, ctrl.Result{}, fmt.Errorf("apply template defaults and escalation to case spec: %w", err)
+		}
+		c.ObjectMeta = *obj.ObjectMeta.DeepCopy()
+		// Everything the plan decided was for this spec.
+		for i := range c.Status.Conditions {
+			c.Status.Conditions[i].ObservedGeneration = c.Generation
+		}
+	}
+	cases.RecordDue(c, tmpl, plan.Transitions, now, r.Deliverer != nil)
+	run.tmpl, run.plan = tmpl, plan
+	if plan.RetentionEnded && c.Status.ArchivedAt == nil {
+		if err := r.archive(ctx, c, now); err != nil {
+			return outcome{}, ctrl.Result{}, err
+		}
+	}
+	return problemsOutcome(validate.Case(c, tmpl)), ctrl.Result{RequeueAfter: plan.RequeueAfter()}, nil
 }
 
-// apply writes what evaluate decided: the spec (template defaults,
-// escalation), the notifications, the archive, the status (in one patch),
-// then events, metrics and the deletion of an archived Case.
-func (r *CaseReconciler) apply(ctx context.Context, c, desired *cxv1alpha1.Case, tmpl *cxv1alpha1.CaseTemplate, plan *cases.Plan, now time.Time) (ctrl.Result, error) {
-	base := c
-	if plan.SpecChanged {
-		obj := c.DeepCopy()
-		obj.Spec = desired.Spec
-		if err := r.Patch(ctx, obj, client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})); err != nil {
-			return conflictIsRetry(fmt.Errorf("apply template defaults and escalation to case spec: %w", err))
+// checkLive returns errConflict when the API server holds a newer Case
+// than the one read from the cache.
+func (r *CaseReconciler) checkLive(ctx context.Context, cached *cxv1alpha1.Case) error {
+	if r.APIReader == nil {
+		return nil
+	}
+	live := &cxv1alpha1.Case{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), live); err != nil {
+		if apierrors.IsNotFound(err) {
+			return errConflict
 		}
-		base = obj
-		desired.ObjectMeta = *obj.ObjectMeta.DeepCopy()
-		r.written.remember(obj)
+		return fmt.Errorf("read case %s/%s: %w", cached.Namespace, cached.Name, err)
 	}
-	// Everything below was decided for this spec.
-	for i := range desired.Status.Conditions {
-		desired.Status.Conditions[i].ObservedGeneration = desired.Generation
+	if live.ResourceVersion != cached.ResourceVersion {
+		return errConflict
 	}
-	var failures []cases.Transition
-	for _, tr := range plan.Transitions {
-		if tr.Event != "" {
-			failures = append(failures, r.notifyTransition(ctx, desired, tmpl, tr, now)...)
-		}
-	}
-	cases.TrimNotifications(desired)
-	var archiveErr error
-	if plan.RetentionEnded && desired.Status.ArchivedAt == nil {
-		archiveErr = r.archive(ctx, desired, now)
-	}
+	return nil
+}
 
-	o := problemsOutcome(validate.Case(desired, tmpl))
-	recordTransition(r.Recorder, desired, base.Status.Conditions, o)
-	o.apply(&desired.Status.Conditions, desired.Generation)
-	desired.Status.ObservedGeneration = desired.Generation
-	if !equality.Semantic.DeepEqual(base.Status, desired.Status) {
-		if err := r.Status().Patch(ctx, desired, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-			return conflictIsRetry(fmt.Errorf("patch case status: %w", err))
-		}
-		r.written.remember(desired)
+// afterPatch runs once the status that records the transitions is
+// stored: it delivers the notifications due, emits the transitions'
+// events, observes the metrics and deletes a Case that was archived.
+func (run *caseRun) afterPatch(ctx context.Context, c *cxv1alpha1.Case) (ctrl.Result, error) {
+	r := run.r
+	if run.plan == nil {
+		return ctrl.Result{}, nil // no template
 	}
-	for _, tr := range append(plan.Transitions, failures...) {
-		r.event(desired, tr)
+	failures := r.deliverPending(ctx, c, run.tmpl)
+	for _, tr := range append(run.plan.Transitions, failures...) {
+		r.event(c, tr)
 	}
-	observeLifecycle(desired, plan)
-	if archiveErr != nil {
-		return ctrl.Result{}, archiveErr
+	observeLifecycle(c, run.plan)
+	if run.plan.RetentionEnded && c.Status.ArchivedAt != nil {
+		return ctrl.Result{}, r.deleteArchived(ctx, c)
 	}
-	if plan.RetentionEnded && desired.Status.ArchivedAt != nil {
-		return ctrl.Result{}, r.deleteArchived(ctx, desired)
-	}
-	return ctrl.Result{RequeueAfter: plan.RequeueAfter()}, nil
+	return ctrl.Result{}, nil
 }
 
 // archive stores the closed Case through the Archiver and records
@@ -204,29 +230,6 @@ func (r *CaseReconciler) deleteArchived(ctx context.Context, c *cxv1alpha1.Case)
 		return nil // changed since archived: the update brings it back
 	}
 	return fmt.Errorf("delete archived case %s/%s: %w", c.Namespace, c.Name, err)
-}
-
-// conflictIsRetry turns an optimistic-lock conflict into a quiet retry: the
-// update that caused it brings the Case back with the newer version.
-func conflictIsRetry(err error) (ctrl.Result, error) {
-	if apierrors.IsConflict(err) {
-		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-	}
-	return ctrl.Result{}, client.IgnoreNotFound(err)
-}
-
-// patchValidation records the Ready condition of a Case that cannot be
-// worked yet (its template is missing).
-func (r *CaseReconciler) patchValidation(ctx context.Context, c *cxv1alpha1.Case, problems validate.Problems) error {
-	before := c.DeepCopy()
-	o := problemsOutcome(problems)
-	recordTransition(r.Recorder, c, before.Status.Conditions, o)
-	o.apply(&c.Status.Conditions, c.Generation)
-	c.Status.ObservedGeneration = c.Generation
-	if err := r.Status().Patch(ctx, c, client.MergeFrom(before)); err != nil {
-		return fmt.Errorf("patch case status: %w", client.IgnoreNotFound(err))
-	}
-	return nil
 }
 
 func (r *CaseReconciler) event(c *cxv1alpha1.Case, tr cases.Transition) {
@@ -283,13 +286,6 @@ func (r *CaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return fmt.Errorf("add case event writer: %w", err)
 		}
 		r.Recorder = paced
-	}
-	inf, err := mgr.GetCache().GetInformer(context.Background(), &cxv1alpha1.Case{})
-	if err != nil {
-		return fmt.Errorf("get case informer: %w", err)
-	}
-	if _, err := inf.AddEventHandler(r.written.watch()); err != nil {
-		return fmt.Errorf("watch cases: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&cxv1alpha1.Case{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

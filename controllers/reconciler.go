@@ -37,6 +37,11 @@ type statusObject interface {
 //     finds nothing new writes nothing. With optimisticLock the patch
 //     carries the resourceVersion read, and a conflict (the object changed
 //     since) is a quiet requeue rather than an error.
+//   - A step that finds the object it was given stale (or that loses an
+//     optimistic-lock race writing the spec) returns errConflict: nothing
+//     is written and the request is retried quietly. A step that writes
+//     the spec itself (the Case's escalation) takes the metadata the write
+//     returned; the status patch then locks on that version.
 //   - afterPatch runs once the status is stored: effects recorded as due in
 //     that status are performed there, never before their record is
 //     durable. It may change the status again (marking effects done); a
@@ -84,6 +89,13 @@ func (r *reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (result
 	}()
 
 	o, result, err := r.steps(ctx, obj)
+	if errors.Is(err, errConflict) {
+		// The steps found the cache behind (or lost a race writing the
+		// spec): what they decided is not written, and the object comes
+		// back with the newer version.
+		patched = true
+		return patchFailed(ctx, err, nil)
+	}
 	if err != nil {
 		o = outcome{reconciling: true, transient: true, reason: cxv1alpha1.ReasonProgressingWithRetry, message: truncate(err.Error(), maxConditionMessage)}
 		retErr = err
@@ -139,7 +151,18 @@ func (r *reconciler[T]) patchStatus(ctx context.Context, before, obj T, lock boo
 	}
 	patch := client.MergeFrom(before)
 	if lock {
-		patch = client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+		base := before
+		if base.GetResourceVersion() != obj.GetResourceVersion() {
+			// A step wrote the spec (the Case's escalation) and took the
+			// metadata the write returned: lock on that version.
+			copied, ok := before.DeepCopyObject().(T)
+			if !ok {
+				return fmt.Errorf("deep copy of %T", before)
+			}
+			copied.SetResourceVersion(obj.GetResourceVersion())
+			base = copied
+		}
+		patch = client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
 	}
 	if err := r.client.Status().Patch(ctx, obj, patch); err != nil {
 		if apierrors.IsNotFound(err) {

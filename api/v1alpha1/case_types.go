@@ -327,6 +327,16 @@ type CaseStatus struct {
 	// +kubebuilder:validation:MaxItems=50
 	Notifications []NotificationRecord `json:"notifications,omitempty"`
 
+	// pendingNotifications are the notifications lifecycle transitions owe
+	// that are not delivered yet. Each is recorded here in the status write
+	// that stores the transition, before it is delivered, and moves to
+	// notifications once delivered (or failed), so a manager stopped in
+	// between delivers it after its restart, once.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	PendingNotifications []PendingNotification `json:"pendingNotifications,omitempty"`
+
 	// archivedAt is when the closed Case was archived to the store.
 	// +optional
 	ArchivedAt *metav1.Time `json:"archivedAt,omitempty"`
@@ -395,6 +405,41 @@ type NotificationRecord struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
+}
+
+// PendingNotification is one message a Case's transition owes one
+// channel, as decided when the transition happened.
+type PendingNotification struct {
+	// key is the message's idempotency key (the transition's, or for a
+	// message to one person through the template's peopleChannel,
+	// "<key>/to/<name>").
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+	// event that caused it.
+	Event LifecycleEvent `json:"event"`
+	// channel to deliver to.
+	// +kubebuilder:validation:MaxLength=253
+	Channel string `json:"channel"`
+	// headline says what happened ("is overdue"), for the title.
+	// +kubebuilder:validation:MaxLength=512
+	Headline string `json:"headline"`
+	// note details it, for the text.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Note string `json:"note,omitempty"`
+	// for names the people the transition notifies ("priya <priya@acme.example>").
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=512
+	For []string `json:"for,omitempty"`
+	// to is the one person a message through the peopleChannel goes to;
+	// empty for a message to a channel.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	To string `json:"to,omitempty"`
+	// at is when the transition happened.
+	At metav1.Time `json:"at"`
 }
 
 // +kubebuilder:object:root=true

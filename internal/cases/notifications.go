@@ -1,8 +1,12 @@
 package cases
 
 import (
+	"fmt"
 	"slices"
 	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 )
@@ -42,14 +46,140 @@ func Recipients(t *cxv1alpha1.CaseTemplate, tr Transition) cxv1alpha1.Recipients
 
 // Notified reports whether status.notifications records the key for the
 // channel, whatever the outcome ("" is the record of a notification with
-// no channel to go to).
+// no channel to go to), or status.pendingNotifications holds it as due.
 func Notified(c *cxv1alpha1.Case, key, channel string) bool {
 	for _, n := range c.Status.Notifications {
 		if n.Key == key && n.Channel == channel {
 			return true
 		}
 	}
+	for _, n := range c.Status.PendingNotifications {
+		if n.Key == key && n.Channel == channel {
+			return true
+		}
+	}
 	return false
+}
+
+// MaxPendingNotifications bounds status.pendingNotifications (the CRD's
+// MaxItems).
+const MaxPendingNotifications = 50
+
+// RecordDue records in the Case's status what the transitions owe that it
+// does not record yet, each under its deterministic key: a
+// PendingNotification for each delivery to make (to each of the
+// recipients' channels, and to each person with an email through the
+// template's peopleChannel), to be delivered once this status is stored;
+// a Skipped record for what cannot be delivered (no channel to go to, a
+// person without an email, or, when canDeliver is false, no notifier).
+// Past MaxPendingNotifications due at once, the rest are recorded as
+// Skipped.
+func RecordDue(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, trs []Transition, now time.Time, canDeliver bool) {
+	at := metav1.NewTime(now)
+	skip := func(tr Transition, key, channel, why string) {
+		c.Status.Notifications = append(c.Status.Notifications, cxv1alpha1.NotificationRecord{
+			Event: tr.Event, Channel: channel, Time: at, Outcome: cxv1alpha1.DeliverySkipped, Key: key, Message: truncate(why, maxRecordMessage),
+		})
+	}
+	due := func(tr Transition, key, channel string, forWhom []string, to string) {
+		if Notified(c, key, channel) {
+			return
+		}
+		switch {
+		case !canDeliver:
+			skip(tr, key, channel, "the manager has no notifier configured")
+		case len(c.Status.PendingNotifications) >= MaxPendingNotifications:
+			skip(tr, key, channel, fmt.Sprintf("more than %d notifications were due at once", MaxPendingNotifications))
+		default:
+			c.Status.PendingNotifications = append(c.Status.PendingNotifications, cxv1alpha1.PendingNotification{
+				Key: key, Event: tr.Event, Channel: channel, Headline: truncate(tr.Headline, 512), Note: truncate(tr.Note, maxRecordMessage),
+				For: forWhom, To: to, At: at,
+			})
+		}
+	}
+	for _, tr := range trs {
+		if tr.Event == "" {
+			continue
+		}
+		rcpt := Recipients(t, tr)
+		ps := Persons(c, t, rcpt)
+		forWhom := make([]string, len(ps))
+		for i, p := range ps {
+			forWhom[i] = p.String()
+		}
+		if len(rcpt.Channels) == 0 && len(ps) == 0 {
+			continue
+		}
+		if len(rcpt.Channels) == 0 && t.Spec.PeopleChannel == "" {
+			if !Notified(c, tr.Key, "") {
+				skip(tr, tr.Key, "", "no channel to deliver to: "+strings.Join(forWhom, ", ")+
+					" have no NotificationChannel; set the template's peopleChannel (an email channel) or add channels to its notifications (to.channels)")
+			}
+			continue
+		}
+		for _, ch := range rcpt.Channels {
+			due(tr, tr.Key, ch, forWhom, "")
+		}
+		// Each person with an email gets a message of their own through
+		// the template's people channel, under a key of their own.
+		if ch := t.Spec.PeopleChannel; ch != "" {
+			for _, p := range ps {
+				key := PersonKey(tr.Key, p)
+				if p.Email == "" {
+					if !Notified(c, key, ch) {
+						skip(tr, key, ch, p.Name+" has no email in the template's team; add spec.team[].email")
+					}
+					continue
+				}
+				due(tr, key, ch, forWhom, p.String())
+			}
+		}
+	}
+	TrimNotifications(c)
+}
+
+// Done moves a pending notification to status.notifications with the
+// outcome of its delivery. message says why a delivery failed or was
+// skipped; a Delivered record says whom the message was for.
+func Done(c *cxv1alpha1.Case, n cxv1alpha1.PendingNotification, now time.Time, outcome cxv1alpha1.DeliveryOutcome, message string) {
+	c.Status.PendingNotifications = slices.DeleteFunc(slices.Clone(c.Status.PendingNotifications), func(p cxv1alpha1.PendingNotification) bool {
+		return p.Key == n.Key && p.Channel == n.Channel
+	})
+	if len(c.Status.PendingNotifications) == 0 {
+		c.Status.PendingNotifications = nil
+	}
+	if outcome == cxv1alpha1.DeliveryDelivered {
+		switch {
+		case n.To != "":
+			message = "to " + personName(n.Key)
+		case len(n.For) == 0:
+			message = "for the channel"
+		default:
+			message = "for " + strings.Join(n.For, ", ")
+		}
+	}
+	c.Status.Notifications = append(c.Status.Notifications, cxv1alpha1.NotificationRecord{
+		Event: n.Event, Channel: n.Channel, Time: metav1.NewTime(now), Outcome: outcome, Key: n.Key, Message: truncate(message, maxRecordMessage),
+	})
+	TrimNotifications(c)
+}
+
+// personName is the name a person key ends with.
+func personName(key string) string {
+	if i := strings.LastIndex(key, personKeySep); i >= 0 {
+		return key[i+len(personKeySep):]
+	}
+	return ""
+}
+
+// maxRecordMessage is the API's bound on a record's message.
+const maxRecordMessage = 1024
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-len(" …")] + " …"
 }
 
 // Due is one notification a transition owes to one channel.

@@ -1,5 +1,6 @@
 // Package managercrash proves that the effects an aggregate AlertRule's
-// transition owes survive a crash of the manager: the real cxloop binary
+// transition owes, and the notifications a Case's transition owes, survive
+// a crash of the manager: the real cxloop binary
 // runs as a subprocess against a real API server, a real collector on
 // SQLite and a real webhook receiver on loopback, and is killed with
 // SIGKILL between recording a notification as due and delivering it.
@@ -103,8 +104,13 @@ func (rc *receiver) count(key string) int {
 // Before status.pendingEffects, the restarted manager found the group
 // already firing and owed nothing: the notification and the Case were
 // lost.
+//
+// Likewise a manager killed while it delivers a Case's notification, after
+// it stored the transition (status.pendingNotifications), delivers it
+// exactly once after its restart. Before, the Case controller delivered
+// first and recorded after, and only the notifier's in-memory
+// deduplication kept a retry from sending it twice.
 func TestKilledManagerDeliversOwedEffectsOnce(t *testing.T) {
-	ctx := context.Background()
 	bin := filepath.Join(t.TempDir(), "cxloop")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cxloop/cxloop").CombinedOutput(); err != nil {
 		t.Fatalf("go build the cxloop binary: %v\n%s", err, out)
@@ -113,6 +119,12 @@ func TestKilledManagerDeliversOwedEffectsOnce(t *testing.T) {
 	if err := os.WriteFile(kubeconfig, env.Environment.KubeConfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	t.Run("AlertRule", func(t *testing.T) { killedDuringAggregateEffects(t, bin, kubeconfig) })
+	t.Run("Case", func(t *testing.T) { killedDuringCaseNotification(t, bin, kubeconfig) })
+}
+
+func killedDuringAggregateEffects(t *testing.T, bin, kubeconfig string) {
+	ctx := context.Background()
 	ns := env.Namespace(t)
 
 	// The touchpoint's collector, on SQLite, with 10 detractors in the
@@ -164,21 +176,14 @@ func TestKilledManagerDeliversOwedEffectsOnce(t *testing.T) {
 			},
 		},
 	}
-	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
-	objs := []client.Object{
+	objs := append(webhookChannel(ns, "cx-team", hook.URL),
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: controllers.CollectorAPISecretName(tp)}, Data: map[string][]byte{controllers.CollectorAPITokenKey: []byte(collectorToken)}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cx-team-webhook"}, Data: map[string][]byte{"signing-key": []byte("whsec_" + key)}},
-		&cxv1alpha1.NotificationChannel{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cx-team"}, Spec: cxv1alpha1.NotificationChannelSpec{
-			Type:                     cxv1alpha1.ChannelTypeWebhook,
-			AllowPrivateDestinations: true,
-			Webhook:                  &cxv1alpha1.WebhookChannel{URL: hook.URL, SigningSecretRef: cxv1alpha1.SecretKeyReference{Name: "cx-team-webhook", Key: "signing-key"}},
-		}},
 		&cxv1alpha1.CaseTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cross-functional"}, Spec: cxv1alpha1.CaseTemplateSpec{
 			Category: "relationship", Team: cxv1alpha1.Team{CaseManagers: []cxv1alpha1.Subject{{Name: "maria"}}},
 			Closure: cxv1alpha1.ClosureRequirements{RootCauses: []string{"product-defect"}},
 		}},
 		tp, rule,
-	}
+	)
 	for _, o := range objs {
 		if err := env.Client.Create(ctx, o); err != nil {
 			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
@@ -246,6 +251,105 @@ func TestKilledManagerDeliversOwedEffectsOnce(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	if n := rc.count(firingKey); n != 1 {
 		t.Errorf("%d deliveries of %s, want exactly 1", n, firingKey)
+	}
+}
+
+func killedDuringCaseNotification(t *testing.T, bin, kubeconfig string) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	rc := &receiver{inFlight: make(chan struct{}), acked: map[string]int{}}
+	hook := httptest.NewServer(rc)
+	t.Cleanup(hook.Close)
+	objs := append(webhookChannel(ns, "cx-team", hook.URL),
+		&cxv1alpha1.CaseTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "support"}, Spec: cxv1alpha1.CaseTemplateSpec{
+			Category: "support", Team: cxv1alpha1.Team{CaseManagers: []cxv1alpha1.Subject{{Name: "maria"}}},
+			Closure: cxv1alpha1.ClosureRequirements{RootCauses: []string{"product-defect"}},
+			Notifications: []cxv1alpha1.EventNotification{{
+				Events: []cxv1alpha1.LifecycleEvent{cxv1alpha1.EventOpened}, To: cxv1alpha1.Recipients{CaseManagers: true, Channels: []string{"cx-team"}},
+			}},
+		}})
+	for _, o := range objs {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
+		}
+	}
+	c := &cxv1alpha1.Case{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "installer-fails"},
+		Spec:       cxv1alpha1.CaseSpec{Template: "support", Title: "Installer fails", Customer: &cxv1alpha1.Customer{ID: "C-1"}},
+	}
+	if err := env.Client.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// Hold the Opened message: its key is <uid>/Opened.
+	openedKey := string(c.UID) + "/Opened"
+	rc.mu.Lock()
+	rc.holdPrefix = openedKey
+	rc.mu.Unlock()
+
+	m1 := startManager(t, bin, kubeconfig, "http://127.0.0.1:1")
+	select {
+	case <-rc.inFlight:
+	case <-time.After(90 * time.Second):
+		t.Fatalf("the Opened notification was never sent; manager log:\n%s", m1.log())
+	}
+	m1.kill(t)
+
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
+		t.Fatal(err)
+	}
+	var pending []string
+	for _, n := range c.Status.PendingNotifications {
+		pending = append(pending, n.Key+"@"+n.Channel)
+	}
+	if c.Status.OpenedAt == nil || !contains(pending, openedKey+"@cx-team") {
+		t.Fatalf("after the crash: openedAt %v, status.pendingNotifications %q; want the opening stored and its notification recorded as due", c.Status.OpenedAt, pending)
+	}
+	if n := rc.count(openedKey); n != 0 {
+		t.Fatalf("%d acknowledged deliveries before the restart, want 0", n)
+	}
+
+	m2 := startManager(t, bin, kubeconfig, "http://127.0.0.1:1")
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
+			t.Fatal(err)
+		}
+		if rc.count(openedKey) == 1 && len(c.Status.PendingNotifications) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the restart: %d deliveries of %s, pending %+v; want 1 and none; manager log:\n%s",
+				rc.count(openedKey), openedKey, c.Status.PendingNotifications, m2.log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var delivered int
+	for _, n := range c.Status.Notifications {
+		if n.Key == openedKey && n.Channel == "cx-team" && n.Outcome == cxv1alpha1.DeliveryDelivered {
+			delivered++
+		}
+	}
+	if delivered != 1 {
+		t.Errorf("status.notifications = %+v, want one Delivered record of %s", c.Status.Notifications, openedKey)
+	}
+	// And nothing more comes.
+	time.Sleep(3 * time.Second)
+	if n := rc.count(openedKey); n != 1 {
+		t.Errorf("%d deliveries of %s, want exactly 1", n, openedKey)
+	}
+}
+
+// webhookChannel is a webhook NotificationChannel to url and its signing
+// Secret.
+func webhookChannel(ns, name, url string) []client.Object {
+	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	return []client.Object{
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-webhook"}, Data: map[string][]byte{"signing-key": []byte("whsec_" + key)}},
+		&cxv1alpha1.NotificationChannel{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: cxv1alpha1.NotificationChannelSpec{
+			Type:                     cxv1alpha1.ChannelTypeWebhook,
+			AllowPrivateDestinations: true,
+			Webhook:                  &cxv1alpha1.WebhookChannel{URL: url, SigningSecretRef: cxv1alpha1.SecretKeyReference{Name: name + "-webhook", Key: "signing-key"}},
+		}},
 	}
 }
 
