@@ -6,6 +6,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,7 +45,10 @@ const maxConcurrentReports = 4
 // channel and records the outcome in status.
 type ReportSubscriptionReconciler struct {
 	client.Client
-	Recorder recorder.EventRecorder
+	// APIReader reads a subscription past the cache before a run recorded
+	// as due by an earlier reconciliation is finished.
+	APIReader client.Reader
+	Recorder  recorder.EventRecorder
 	// Source reads the touchpoints' aggregates.
 	Source report.Source
 	// Deliverer sends the report; without one deliveries are Skipped and
@@ -67,25 +72,69 @@ func (r *ReportSubscriptionReconciler) now() time.Time {
 // requeues at the next run; the shared reconciler gets the object
 // and patches conditions and status once.
 func (r *ReportSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var touchpoints []cxv1alpha1.SurveyTouchpoint
 	v := reconciler[*cxv1alpha1.ReportSubscription]{
 		client: r.Client, recorder: r.Recorder,
 		newObj: func() *cxv1alpha1.ReportSubscription { return &cxv1alpha1.ReportSubscription{} },
-		steps:  r.checkAndRun,
+		steps: func(ctx context.Context, rs *cxv1alpha1.ReportSubscription) (outcome, ctrl.Result, error) {
+			o, res, selected, err := r.checkAndRun(ctx, rs)
+			touchpoints = selected
+			return o, res, err
+		},
+		afterPatch: func(ctx context.Context, rs *cxv1alpha1.ReportSubscription) (ctrl.Result, error) {
+			return r.runPending(ctx, rs, touchpoints)
+		},
+		// A run is recorded as due under the lock: a reconciliation from
+		// a stale cache does not decide it twice.
+		optimisticLock: true,
 	}
 	return v.Reconcile(ctx, req)
 }
 
-// checkAndRun validates rs and, when it is ready, runs and schedules it.
-func (r *ReportSubscriptionReconciler) checkAndRun(ctx context.Context, rs *cxv1alpha1.ReportSubscription) (outcome, ctrl.Result, error) {
+// checkAndRun validates rs and, when it is ready, schedules it: a run due
+// is recorded in status.pendingRun. It returns the selected touchpoints.
+func (r *ReportSubscriptionReconciler) checkAndRun(ctx context.Context, rs *cxv1alpha1.ReportSubscription) (outcome, ctrl.Result, []cxv1alpha1.SurveyTouchpoint, error) {
+	if rs.Status.PendingRun != nil && r.APIReader != nil {
+		// Finish a run an earlier reconciliation recorded only from what
+		// the API server holds now: a cache behind the write that cleared
+		// it would run it twice.
+		live := &cxv1alpha1.ReportSubscription{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(rs), live); err != nil {
+			return outcome{}, ctrl.Result{}, nil, fmt.Errorf("read report subscription: %w", client.IgnoreNotFound(err))
+		}
+		if live.ResourceVersion != rs.ResourceVersion {
+			return outcome{}, ctrl.Result{}, nil, errConflict
+		}
+	}
 	o, touchpoints, err := r.check(ctx, rs)
 	if err != nil {
-		return outcome{}, ctrl.Result{}, err
+		return outcome{}, ctrl.Result{}, nil, err
 	}
 	if !o.ready {
 		rs.Status.NextRunTime = nil
-		return o, ctrl.Result{}, nil
+		return o, ctrl.Result{}, touchpoints, nil
 	}
-	return o, r.schedule(ctx, rs, touchpoints), nil
+	return o, r.schedule(ctx, rs), touchpoints, nil
+}
+
+// runPending performs the run status.pendingRun records, once that status
+// is stored, and clears it. A run cut short by the manager stopping stays
+// pending: the restarted manager runs it, under the same key.
+func (r *ReportSubscriptionReconciler) runPending(ctx context.Context, rs *cxv1alpha1.ReportSubscription, touchpoints []cxv1alpha1.SurveyTouchpoint) (ctrl.Result, error) {
+	p := rs.Status.PendingRun
+	if p == nil || !apimeta.IsStatusConditionTrue(rs.Status.Conditions, cxv1alpha1.ConditionReady) {
+		return ctrl.Result{}, nil
+	}
+	if !r.run(ctx, rs, touchpoints, p.At.Time, p.Key) {
+		return ctrl.Result{}, ctx.Err()
+	}
+	rs.Status.PendingRun = nil
+	if next := rs.Status.NextRunTime; next != nil {
+		// Counted from the clock after the run: a run that took minutes
+		// must not make the next one as late.
+		return ctrl.Result{RequeueAfter: max(next.Sub(r.now()), time.Second)}, nil
+	}
+	return ctrl.Result{}, nil
 }
 
 // check runs validate.CheckReportSubscription (schedule, time zone, goals,
@@ -102,7 +151,7 @@ func (r *ReportSubscriptionReconciler) check(ctx context.Context, rs *cxv1alpha1
 // schedule runs the report when a cron activation is due (within the
 // starting deadline) or the run-now annotation has a new value, and sets
 // nextRunTime and the requeue to the next activation.
-func (r *ReportSubscriptionReconciler) schedule(ctx context.Context, rs *cxv1alpha1.ReportSubscription, touchpoints []cxv1alpha1.SurveyTouchpoint) ctrl.Result {
+func (r *ReportSubscriptionReconciler) schedule(ctx context.Context, rs *cxv1alpha1.ReportSubscription) ctrl.Result {
 	log := ctrl.LoggerFrom(ctx)
 	sched, problems := validate.Schedule(rs.Spec.Schedule, rs.Spec.TimeZone)
 	if len(problems) > 0 {
@@ -141,7 +190,8 @@ func (r *ReportSubscriptionReconciler) schedule(ctx context.Context, rs *cxv1alp
 		if due.IsZero() {
 			runAt, key = now, runKey(rs, now, trigger)
 		}
-		r.run(ctx, rs, touchpoints, runAt, key)
+		// Recorded as due; runPending runs it once this is stored.
+		rs.Status.PendingRun = &cxv1alpha1.PendingReportRun{At: metav1.Time{Time: runAt}, Key: key}
 		rs.Status.LastRunTime = metaTime(runAt)
 		if manual {
 			rs.Status.LastManualTrigger = trigger

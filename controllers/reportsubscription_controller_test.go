@@ -78,13 +78,17 @@ func reportProgram(t *testing.T, ns string, channels ...*cxv1alpha1.Notification
 	return cc
 }
 
-// waitReport polls the subscription until cond holds.
+// waitReport polls the subscription until cond holds and no run is due
+// (a run recorded in status.pendingRun is still being delivered).
 func waitReport(t *testing.T, ns, name, what string, cond func(*cxv1alpha1.ReportSubscription) error) *cxv1alpha1.ReportSubscription {
 	t.Helper()
 	rs := &cxv1alpha1.ReportSubscription{}
 	eventually(t, what, func() error {
 		if err := get(ns, name, rs); err != nil {
 			return err
+		}
+		if p := rs.Status.PendingRun; p != nil {
+			return fmt.Errorf("the run %s is being delivered", p.Key)
 		}
 		return cond(rs)
 	})
@@ -393,5 +397,77 @@ func TestReportRequeueCountsFromTheEndOfTheRun(t *testing.T) {
 	}
 	if want := time.Date(2027, 7, 6, 8, 0, 0, 0, time.UTC).Sub(clock.Now()); res.RequeueAfter != want {
 		t.Errorf("RequeueAfter %v, want %v (to tomorrow 08:00 from the end of the run, 08:03:05)", res.RequeueAfter, want)
+	}
+}
+
+// stuckDeliverer stands for a manager that stopped while it delivered:
+// every call blocks until the test ends, then fails.
+type stuckDeliverer struct {
+	calls   chan notify.Message
+	release chan struct{}
+}
+
+func (d *stuckDeliverer) Deliver(_ context.Context, _, _ string, msg notify.Message) error {
+	d.calls <- msg
+	<-d.release
+	return errors.New("the manager stopped")
+}
+
+// A run is recorded as due (status.pendingRun, with lastRunTime and
+// lastManualTrigger) before the report is delivered. A manager that stops
+// in between leaves it there; the next manager delivers that run, under
+// the same key, and clears it: the run is neither lost nor run again.
+func TestReportRunRecordedBeforeDelivery(t *testing.T) {
+	ns := env.Namespace(t)
+	caseClock.Set(t, time.Date(2027, 5, 10, 12, 0, 0, 0, time.UTC))
+	reportProgram(t, ns, webhookChannel(ns, "team", "hook"))
+	stuck := &stuckDeliverer{calls: make(chan notify.Message, 10), release: make(chan struct{})}
+	caseDeliveries.forwardTo(t, ns, stuck)
+	t.Cleanup(func() { close(stuck.release) })
+	rs := reportSubscription(ns, "owed", "@weekly", "UTC", "team")
+	rs.Spec.Suspend = true
+	create(t, rs)
+	rs = waitReport(t, ns, "owed", "ready", readyReport)
+	annotate(t, rs, RunNowAnnotation, "once")
+
+	// The suite's manager is stuck delivering: the run is stored as due.
+	var first notify.Message
+	select {
+	case first = <-stuck.calls:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the manager never delivered the report")
+	}
+	eventually(t, "run recorded as due", func() error {
+		if err := get(ns, "owed", rs); err != nil {
+			return err
+		}
+		if rs.Status.PendingRun == nil || rs.Status.PendingRun.Key != first.Key || rs.Status.LastManualTrigger != "once" {
+			return fmt.Errorf("pendingRun %+v lastManualTrigger %q, want the run being delivered (%s)", rs.Status.PendingRun, rs.Status.LastManualTrigger, first.Key)
+		}
+		return nil
+	})
+	if rs.Status.LastResult != "" {
+		t.Errorf("lastResult %q before the delivery ended", rs.Status.LastResult)
+	}
+
+	// Another manager (a restart, a new leader) finishes that run, once.
+	deliveries := &recordingDeliverer{}
+	next := &ReportSubscriptionReconciler{
+		Client: env.Client, APIReader: env.Client, Source: collectorclient.HTTPSource{Target: testCollectorTarget},
+		Deliverer: deliveries, Now: caseClock.Now,
+	}
+	for range 3 {
+		if _, err := next.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "owed"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sent := deliveries.in(ns); len(sent) != 1 || sent[0].Msg.Key != first.Key {
+		t.Fatalf("the next manager sent %d messages (%+v), want the owed run once, key %s", len(sent), sent, first.Key)
+	}
+	if err := get(ns, "owed", rs); err != nil {
+		t.Fatal(err)
+	}
+	if rs.Status.PendingRun != nil || rs.Status.LastResult != cxv1alpha1.ReportSucceeded || len(rs.Status.Deliveries) != 1 {
+		t.Errorf("after the run: pendingRun %+v lastResult %s deliveries %+v, want none, Succeeded, one", rs.Status.PendingRun, rs.Status.LastResult, rs.Status.Deliveries)
 	}
 }

@@ -40,8 +40,10 @@ func reportConfigMapName(rs *cxv1alpha1.ReportSubscription) string { return rs.N
 // run builds the report ending at runAt, keeps it in the ConfigMap, delivers
 // it to every channel and records lastResult and deliveries. Failures are
 // the run's outcome, not reconcile errors: the next run is on schedule, and
-// a new run-now value retries at once.
-func (r *ReportSubscriptionReconciler) run(ctx context.Context, rs *cxv1alpha1.ReportSubscription, touchpoints []cxv1alpha1.SurveyTouchpoint, runAt time.Time, key string) {
+// a new run-now value retries at once. It reports false, recording
+// nothing, when ctx ended first (the manager is stopping): the run stays
+// due.
+func (r *ReportSubscriptionReconciler) run(ctx context.Context, rs *cxv1alpha1.ReportSubscription, touchpoints []cxv1alpha1.SurveyTouchpoint, runAt time.Time, key string) bool {
 	log := ctrl.LoggerFrom(ctx).WithValues("runAt", runAt)
 	fail := func(err error) {
 		log.Error(err, "report run failed")
@@ -49,35 +51,47 @@ func (r *ReportSubscriptionReconciler) run(ctx context.Context, rs *cxv1alpha1.R
 		rs.Status.LastResultMessage = truncate(err.Error(), maxConditionMessage)
 		r.eventf(rs, corev1.EventTypeWarning, cxv1alpha1.ReasonReportFailed, "%s", truncate(err.Error(), 1000))
 	}
-	rs.Status.Deliveries = nil
-
 	rd, err := r.render(ctx, rs, touchpoints, runAt)
+	if ctx.Err() != nil {
+		return false
+	}
 	if err != nil {
+		rs.Status.Deliveries = nil
 		fail(err)
-		return
+		return true
 	}
 	if err := r.keepReport(ctx, rs, rd.JSON); err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		rs.Status.Deliveries = nil
 		fail(fmt.Errorf("keep the report in ConfigMap %s: %w", reportConfigMapName(rs), err))
-		return
+		return true
 	}
-	rs.Status.ReportConfigMap = reportConfigMapName(rs)
 
 	var failed []string
+	deliveries := make([]cxv1alpha1.DeliveryResult, 0, len(rs.Spec.Channels))
 	for _, ch := range rs.Spec.Channels {
 		res := r.deliver(ctx, rs, rd, ch, key)
-		rs.Status.Deliveries = append(rs.Status.Deliveries, res)
+		if ctx.Err() != nil {
+			return false
+		}
+		deliveries = append(deliveries, res)
 		if res.Outcome != cxv1alpha1.DeliveryDelivered {
 			failed = append(failed, fmt.Sprintf("%s: %s", ch, res.Message))
 		}
 	}
+	rs.Status.ReportConfigMap = reportConfigMapName(rs)
+	rs.Status.Deliveries = deliveries
 	if len(failed) > 0 {
 		fail(fmt.Errorf("report not delivered to %d of %d channels: %s", len(failed), len(rs.Spec.Channels), strings.Join(failed, "; ")))
-		return
+		return true
 	}
 	rs.Status.LastResult = cxv1alpha1.ReportSucceeded
 	rs.Status.LastResultMessage = fmt.Sprintf("%d responses from %d touchpoints, delivered to %d channels", rd.Report.Responses, len(touchpoints), len(rs.Spec.Channels))
 	r.eventf(rs, corev1.EventTypeNormal, cxv1alpha1.ReasonReportSent, "%s", rs.Status.LastResultMessage)
 	log.Info("report sent", "responses", rd.Report.Responses, "channels", len(rs.Spec.Channels))
+	return true
 }
 
 // render builds and renders the report.

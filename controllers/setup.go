@@ -59,7 +59,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		{"alertrule", (&AlertRuleReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-alertrule"), Source: opts.aggregateSource(mgr.GetAPIReader()), Deliverer: opts.Deliverer, Now: opts.Now}).SetupWithManager},
 		{"casetemplate", (&CaseTemplateReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-casetemplate")}).SetupWithManager},
 		{"case", (&CaseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-case"), Now: opts.Now, Deliverer: opts.Deliverer, Archiver: opts.CaseArchiver, NotificationBaseURL: opts.NotificationBaseURL}).SetupWithManager},
-		{"reportsubscription", (&ReportSubscriptionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cxloop-reportsubscription"), Source: opts.aggregateSource(mgr.GetAPIReader()), Deliverer: opts.Deliverer, Now: opts.Now, BaseURL: opts.NotificationBaseURL}).SetupWithManager},
+		{"reportsubscription", (&ReportSubscriptionReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-reportsubscription"), Source: opts.aggregateSource(mgr.GetAPIReader()), Deliverer: opts.Deliverer, Now: opts.Now, BaseURL: opts.NotificationBaseURL}).SetupWithManager},
 		{"notificationchannel", (&NotificationChannelReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("cxloop-notificationchannel")}).SetupWithManager},
 	}
 	for _, s := range setups {

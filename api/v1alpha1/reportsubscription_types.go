@@ -266,6 +266,25 @@ type ReportSubscriptionStatus struct {
 	// on.
 	// +optional
 	LastManualTrigger string `json:"lastManualTrigger,omitempty"`
+
+	// pendingRun is a run decided and not finished. It is recorded (with
+	// lastRunTime and lastManualTrigger) before the report is built and
+	// delivered, and cleared once every channel has its outcome, so a
+	// manager stopped in between finishes that run after its restart,
+	// under the same idempotency key, rather than losing it or running it
+	// again.
+	// +optional
+	PendingRun *PendingReportRun `json:"pendingRun,omitempty"`
+}
+
+// PendingReportRun is a report run recorded as due.
+type PendingReportRun struct {
+	// at is the end of the run's window: the scheduled time, or the time
+	// of a manual run.
+	At metav1.Time `json:"at"`
+	// key is the idempotency key of the run's messages.
+	// +kubebuilder:validation:MaxLength=512
+	Key string `json:"key"`
 }
 
 // +kubebuilder:object:root=true
