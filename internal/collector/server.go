@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -544,9 +545,18 @@ type BatchResult struct {
 	Results  []BatchItemResult `json:"results"`
 }
 
+// batchTimeout bounds reading and answering one batch. Items are checked
+// (text analytics included) as the body arrives, so reading it takes as
+// long as checking it: the server's 60s read and write timeouts are
+// extended for this request.
+const batchTimeout = 5 * time.Minute
+
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	now := s.opts.Now()
 	st := s.state.Load()
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(batchTimeout))
+	_ = rc.SetWriteDeadline(time.Now().Add(batchTimeout))
 	var out BatchResult
 	var toSave []store.NewResponse
 	var index []int
@@ -587,6 +597,10 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: problemTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge, Limit: maxBatchBytes,
 			Detail: fmt.Sprintf("a batch body may hold at most %d bytes; it went over in item responses[%d]; split the batch", int64(maxBatchBytes), n),
 			Errors: FieldErrors{{Field: fmt.Sprintf("responses[%d]", n), Message: fmt.Sprintf("the body went over the limit of %d bytes here; send this item and the rest in another batch", int64(maxBatchBytes))}}})
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		writeProblem(w, Problem{Type: problemUnavailable, Title: "Batch not read in time", Status: http.StatusRequestTimeout,
+			Detail: fmt.Sprintf("the body did not arrive within %s; nothing was stored, send it again", batchTimeout)})
 		return
 	case err != nil:
 		fe := jsonError(err)

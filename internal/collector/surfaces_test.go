@@ -43,6 +43,8 @@ var privateRoutes = []struct{ method, path, body string }{
 	{http.MethodPost, "/v1/responses:batch", `{"responses":[]}`},
 	{http.MethodPut, "/v1/archive/cases/c-1", `{"closedAt":"2026-11-01T00:00:00Z","case":{}}`},
 	{http.MethodGet, "/v1/archive/cases/c-1", ""},
+	{http.MethodPost, "/v1/erasures", `{"customer":{"id":"C-1"},"mode":"Delete"}`},
+	{http.MethodGet, "/v1/erasures/er-1", ""},
 }
 
 // What an Ingress exposes (the public surface) serves responses and
