@@ -49,6 +49,7 @@ Usage:
   cxloop demo [flags]        run everything on this machine: control plane, manager, collectors, sample program
   cxloop validate -f PATH    check a program offline, as applying it would (CRD schemas, CEL rules, the controllers' checks)
   cxloop test PATH...        run a program's unit tests (responses, clock advances, expected Cases and notifications)
+  cxloop backtest -f PATH ... replay a collector's stored responses against a changed rule; changes nothing
   cxloop predict -f PATH ... train and judge a touchpoint's prediction offline on exported events and responses
   cxloop help              show this text
 
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return programcheck.Command(ctx, args[1:], os.Stdin, os.Stdout, stderr)
 	case "test":
 		return programtest.Command(ctx, args[1:], os.Stdout, stderr)
+	case "backtest":
+		return programtest.Backtest(ctx, args[1:], os.Stdout, stderr)
 	case "predict":
 		return predict.Command(ctx, args[1:], os.Stdout, stderr)
 	case "help", "-h", "--help":

@@ -127,7 +127,7 @@ func NewCommand(streams IO, now func() time.Time) *cobra.Command {
 	root.AddCommand(casesCommand(connect), caseCommand(connect, completeCases),
 		actCommand(connect, completeCases), moveCommand(connect, completeCases), takeCommand(connect, completeCases),
 		assignCommand(connect, completeCases), closeCommand(connect, completeCases), reportCommand(connect),
-		validateCommand(streams), testCommand())
+		validateCommand(streams), testCommand(), backtestCommand())
 	return root
 }
 
@@ -629,6 +629,17 @@ func testCommand() *cobra.Command {
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return programtest.Command(cmd.Context(), args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+}
+
+func backtestCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:                "backtest -f PATH... --collector URL --token-secret NAMESPACE/NAME [--window 30d]",
+		Short:              "Replay a collector's stored responses against a changed rule; changes nothing (same as cxloop backtest)",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return programtest.Backtest(cmd.Context(), args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 }

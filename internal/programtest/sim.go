@@ -75,6 +75,9 @@ type simCase struct {
 	tmpl *cxv1alpha1.CaseTemplate
 	// response opened it ("" for a strategic Case of an aggregate rule).
 	response string
+	// severity and assignee it was opened with (escalation may change
+	// them later).
+	severity, assignee string
 }
 
 // sentNotification is one delivery, at a time.
@@ -281,6 +284,7 @@ func (s *sim) syncCases(ctx context.Context) error {
 		if err := s.plan(ctx, sc); err != nil {
 			return err
 		}
+		sc.severity, sc.assignee = string(sc.c.Spec.Severity), sc.c.Spec.Assignee
 	}
 	return nil
 }
