@@ -115,6 +115,10 @@ build: manifests generate fmt vet ## Build the cxloop binary and the kubectl cx 
 	go build -o $(LOCALBIN)/cxloop .
 	go build -o $(LOCALBIN)/kubectl-cx ./cmd/kubectl-cx
 
+.PHONY: krew-release
+krew-release: ## Build the kubectl-cx archives into dist/ and render plugins/cx.yaml with their sha256 (VERSION=v0.1.0).
+	hack/krew-release.sh $(VERSION)
+
 # COLLECTOR_ENDPOINT reaches the collectors from outside the cluster, e.g.
 # make run COLLECTOR_ENDPOINT=http://127.0.0.1:9443 with kubectl port-forward (see README).
 .PHONY: run
