@@ -137,7 +137,7 @@ func (r *SurveyTouchpointReconciler) refreshCounts(ctx context.Context, tp *cxv1
 	tp.Status.Outbox = outbox
 	if inv := st.Invitations; inv != nil {
 		tp.Status.Invitations = &cxv1alpha1.InvitationCounts{Scheduled: inv.Scheduled, Sent: inv.Sent, Reminded: inv.Reminded,
-			Failed: inv.Failed, Skipped: inv.Skipped, Answered: inv.Answered}
+			Failed: inv.Failed, Skipped: inv.Skipped, Answered: inv.Answered, Acknowledged: inv.Acknowledged}
 	}
 	copyPrediction(tp, st)
 	return storeErr

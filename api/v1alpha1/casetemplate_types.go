@@ -152,6 +152,59 @@ type CaseTemplateSpec struct {
 	// section (value at risk, recovered, cost, net return).
 	// +optional
 	Value *CaseValue `json:"value,omitempty"`
+
+	// customerMessages are what the customer of a Case hears about it. The
+	// collector of the touchpoint the Case came from sends them, since
+	// only it holds the customer's contact details (they never enter the
+	// Case), through the touchpoint's distribution channel: so only Cases
+	// opened from an answer to an invitation it sent get them.
+	// +optional
+	CustomerMessages *CustomerMessages `json:"customerMessages,omitempty"`
+}
+
+// CustomerMessages are the messages to the customer of a Case.
+type CustomerMessages struct {
+	// acknowledgement is sent when a Case opens, in the customer's locale
+	// (the first entry for a locale without one). Placeholders:
+	// {firstName} (the customer's), {ownerFirstName} (the first name of
+	// the Case's assignee, from the user name: "maria.lopez" is Maria) and
+	// {expectContactBy} (the first-response deadline, else the closure
+	// deadline, in the customer's time zone). A customer who unsubscribed
+	// gets none.
+	// +required
+	// +listType=map
+	// +listMapKey=locale
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	Acknowledgement []CustomerMessageText `json:"acknowledgement"`
+}
+
+// CustomerMessageText is a message to the customer in one locale: an email
+// (subject and body) and the text for SMS.
+// +kubebuilder:validation:XValidation:rule="(has(self.subject) && has(self.body)) || has(self.sms)",message="give subject and body (for email) or sms (for SMS)",fieldPath=".subject",reason=FieldValueRequired
+type CustomerMessageText struct {
+	// locale (BCP 47), for example "en" or "de".
+	// +required
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$`
+	Locale string `json:"locale"`
+
+	// subject of the email.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=200
+	Subject string `json:"subject,omitempty"`
+
+	// body of the email (plain text).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=5000
+	Body string `json:"body,omitempty"`
+
+	// sms is the text message.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=600
+	SMS string `json:"sms,omitempty"`
 }
 
 // CaseValue is the worth of a template's customers and the cost of its

@@ -293,6 +293,7 @@ var requiredInvalid = []string{
 	"alertrule-no-action.yaml",
 	"casetemplate-no-case-manager.yaml",
 	"casetemplate-duplicate-tier.yaml",
+	"casetemplate-acknowledgement-without-text.yaml",
 	"case-closed-without-resolution.yaml",
 	"case-transition-open-to-closed.yaml",
 	"case-transition-closed-to-in-progress.yaml",

@@ -173,4 +173,8 @@ type InvitationCounts struct {
 	Skipped int64 `json:"skipped"`
 	// answered invitations.
 	Answered int64 `json:"answered"`
+	// acknowledged: acknowledgements of new Cases sent to their customers
+	// (a CaseTemplate's customerMessages; not counted in sent).
+	// +optional
+	Acknowledged int64 `json:"acknowledged,omitempty"`
 }

@@ -596,20 +596,21 @@ func (d *Dispatcher) openDedupCase(ctx context.Context, a store.Action, p *OpenC
 // applyTemplate fills the new Case's defaults from its template, as every
 // opener of a Case does. A template the cache does not hold (deleted, or
 // not synced yet) leaves them to the Case controller.
-func (d *Dispatcher) applyTemplate(ctx context.Context, c *cxv1alpha1.Case) error {
+func (d *Dispatcher) applyTemplate(ctx context.Context, c *cxv1alpha1.Case) (*cxv1alpha1.CaseTemplate, error) {
 	if d.opts.Templates == nil {
-		return nil
+		return nil, nil
 	}
 	tmpl := &cxv1alpha1.CaseTemplate{}
 	err := d.opts.Templates.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.Template}, tmpl)
 	switch {
 	case err == nil:
 		cases.ApplyDefaults(c, tmpl, &d.routes)
+		return tmpl, nil
 	case apierrors.IsNotFound(err):
+		return nil, nil
 	default:
-		return fmt.Errorf("read case template %s: %w", c.Spec.Template, err)
+		return nil, fmt.Errorf("read case template %s: %w", c.Spec.Template, err)
 	}
-	return nil
 }
 
 // caseOpen reports whether a Case still absorbs matches: not Resolved,
@@ -653,7 +654,8 @@ func (d *Dispatcher) createCase(ctx context.Context, a store.Action, p *OpenCase
 		d.release(ctx, p, name)
 		return drop(err), nil
 	}
-	if err := d.applyTemplate(ctx, c); err != nil {
+	tmpl, err := d.applyTemplate(ctx, c)
+	if err != nil {
 		d.release(ctx, p, name)
 		return retry(err), nil
 	}
@@ -662,9 +664,17 @@ func (d *Dispatcher) createCase(ctx context.Context, a store.Action, p *OpenCase
 	case err == nil:
 		d.metrics.caseLatency.Observe(now.Sub(a.CreatedAt).Seconds())
 		d.opts.Log.Info("case opened", "case", name, "rule", p.Rule, "response", p.ResponseID)
+		if err := d.acknowledge(ctx, c, tmpl, p, now); err != nil {
+			return retry(err), nil
+		}
 		return done(outcomeDone), nil
 	case apierrors.IsAlreadyExists(err):
 		if p.Dedup == nil {
+			// Opened by this action before a crash: the acknowledgement
+			// (its key is the Case's) may not be scheduled yet.
+			if err := d.acknowledge(ctx, c, tmpl, p, now); err != nil {
+				return retry(err), nil
+			}
 			return done(outcomeDone), nil
 		}
 		existing := &cxv1alpha1.Case{}

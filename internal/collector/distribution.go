@@ -203,6 +203,13 @@ func (s *Server) prepareSend(ctx context.Context, st *state, m *store.ScheduledM
 			return s.delayed(m, until, "QuietHours"), nil, nil, nil
 		}
 	}
+	if m.Kind == store.KindAcknowledgement {
+		msg, channel, err := s.acknowledgementMessage(st, d, m, &c)
+		if err != nil || s.opts.CustomerSender == nil {
+			return s.ended(m, &c, store.MessageFailed, "MessageInvalid", false, now), nil, nil, nil
+		}
+		return nil, &outgoing{m: m, c: c, msg: msg, channel: channel}, nil, nil
+	}
 	prep, skip, err := s.surveyLink(ctx, st, d, m)
 	if err != nil {
 		return nil, nil, nil, err
@@ -252,9 +259,10 @@ func (s *Server) sendOne(ctx context.Context, st *state, og *outgoing, now time.
 		backoff := min(time.Duration(1<<min(m.Attempts, 10))*30*time.Second, 6*time.Hour)
 		return s.delayed(m, now.Add(backoff), "SendError")
 	}
-	// The invitation's copy of the contact details is erased; a reminder
-	// it owes carries its own.
-	out := s.ended(m, &og.c, store.MessageSent, "", false, now)
+	// A sent invitation keeps the contact details until its link expires
+	// (the retention loop erases them then), for the acknowledgement of a
+	// Case its answer opens; a reminder carries its own copy.
+	out := s.ended(m, &og.c, store.MessageSent, "", m.Kind == store.KindInvitation, now)
 	if m.Kind == store.KindInvitation && d.Reminder != nil {
 		r := *m
 		r.Key, r.Kind, r.DueAt = "remind/"+m.EventID, store.KindReminder, now.Add(d.Reminder.After.Duration)
@@ -411,5 +419,5 @@ func (s *Server) invitationStatus(ctx context.Context, st *state) (*InvitationSt
 	if c == (store.OutreachCounts{}) && st.tp.Spec.Distribution == nil {
 		return nil, nil
 	}
-	return &InvitationStatus{Scheduled: c.Scheduled, Sent: c.Sent, Reminded: c.Reminded, Failed: c.Failed, Skipped: c.Skipped, Answered: c.Answered}, nil
+	return &InvitationStatus{Scheduled: c.Scheduled, Sent: c.Sent, Reminded: c.Reminded, Failed: c.Failed, Skipped: c.Skipped, Answered: c.Answered, Acknowledged: c.Acknowledged}, nil
 }

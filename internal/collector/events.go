@@ -111,6 +111,9 @@ type contactInfo struct {
 	FirstName string         `json:"firstName,omitempty"`
 	Locale    string         `json:"locale,omitempty"`
 	TimeZone  string         `json:"timeZone,omitempty"`
+	// Message is the text of an acknowledgement, rendered when it was
+	// scheduled.
+	Message *customerText `json:"message,omitempty"`
 }
 
 func (s *Server) eventRoutes() {

@@ -397,6 +397,13 @@ func (s *Server) applyRetention(ctx context.Context, st store.Store, log logr.Lo
 	} else if n > 0 {
 		log.Info("retention: pruned the case ledger", "rows", n)
 	}
+	// A sent invitation keeps its contact details until its link expires
+	// (for the acknowledgement of a Case its answer opens).
+	if n, err := st.EraseExpiredContacts(ctx, s.opts.Namespace, now); err != nil {
+		log.Error(err, "retention: erase contact details of expired invitations")
+	} else if n > 0 {
+		log.Info("retention: erased contact details of expired invitations", "count", n)
+	}
 	// Sent digests are kept a week, to answer "was it sent?".
 	if _, err := st.DeleteDigestsBefore(ctx, now.Add(-7*24*time.Hour)); err != nil {
 		log.Error(err, "retention: delete sent digests")

@@ -80,6 +80,8 @@ type InvitationCounts struct {
 	Failed    int64 `json:"failed"`
 	Skipped   int64 `json:"skipped"`
 	Answered  int64 `json:"answered"`
+	// Acknowledged: acknowledgements of Cases sent (not in Sent).
+	Acknowledged int64 `json:"acknowledged,omitempty"`
 }
 
 // ArchiveRequest is the body of PUT /v1/archive/cases/{name}.

@@ -48,6 +48,12 @@ type Outreach interface {
 	// DelayMessage), and the message it owes next (a reminder) is
 	// scheduled with it.
 	FinishMessages(ctx context.Context, outs []MessageOutcome) error
+	// SetMessageContact replaces a message's contact JSON (the caller
+	// erases details it no longer needs).
+	SetMessageContact(ctx context.Context, id int64, contact json.RawMessage) error
+	// EraseExpiredContacts erases the contact details of the namespace's
+	// sent invitations whose link expired before now, and returns how many.
+	EraseExpiredContacts(ctx context.Context, namespace string, now time.Time) (int64, error)
 	// ScheduleMessage adds a message (a reminder); an existing key is kept.
 	ScheduleMessage(ctx context.Context, m ScheduledMessage) error
 	// MessageByToken returns the invitation a survey token was sent in, or
@@ -79,6 +85,8 @@ const (
 
 	KindInvitation = "invitation"
 	KindReminder   = "reminder"
+	// KindAcknowledgement tells the customer a Case opened.
+	KindAcknowledgement = "acknowledgement"
 )
 
 // Event is a business event as stored (without contact details).
@@ -150,6 +158,8 @@ type OutreachCounts struct {
 	Scheduled, Sent, Failed, Skipped, Answered int64
 	// Reminders sent (included in Sent).
 	Reminded int64
+	// Acknowledgements of Cases sent (not in Sent).
+	Acknowledged int64
 }
 
 const messageColumns = `id, namespace, touchpoint, msg_key, kind, event_id, customer_id, channel, contact, due_at, state, attempts, token, token_id, reason, sent_at, answered_at`
@@ -346,6 +356,23 @@ func (s *sqlStore) finishMessage(ctx context.Context, q querier, o MessageOutcom
 	return err
 }
 
+func (s *sqlStore) SetMessageContact(ctx context.Context, id int64, contact json.RawMessage) error {
+	if _, err := s.w.exec(ctx, `UPDATE outreach SET contact = ? WHERE id = ?`, string(contact), id); err != nil {
+		return fmt.Errorf("set contact of message %d: %w", id, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) EraseExpiredContacts(ctx context.Context, namespace string, now time.Time) (int64, error) {
+	n, err := s.w.exec(ctx, `UPDATE outreach SET contact = '{}' WHERE namespace = ? AND kind = ? AND state <> ? AND token_id <> ''
+		AND token_id IN (SELECT token_id FROM invitations WHERE namespace = ? AND expires_at <= ?)
+		AND contact <> '{}'`, namespace, KindInvitation, MessageScheduled, s.cfg.Namespace, s.d.ts(utc(now)))
+	if err != nil {
+		return 0, fmt.Errorf("erase expired contacts: %w", err)
+	}
+	return n, nil
+}
+
 // Reads that a page load or a status call makes go to the read pool, not
 // the single SQLite writer: they see every committed write.
 
@@ -391,10 +418,14 @@ func (s *sqlStore) OutreachCounts(ctx context.Context, namespace, touchpoint str
 		case MessageScheduled:
 			c.Scheduled += n
 		case MessageSent:
-			c.Sent += n
-			if kind == KindReminder {
+			switch kind {
+			case KindAcknowledgement:
+				c.Acknowledged += n
+				continue
+			case KindReminder:
 				c.Reminded += n
 			}
+			c.Sent += n
 		case MessageFailed:
 			c.Failed += n
 		case MessageSkipped:

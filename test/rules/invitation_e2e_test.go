@@ -2,6 +2,7 @@ package rules_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/collector"
@@ -117,6 +119,18 @@ func TestEventToEmailToBrowserToCase(t *testing.T) {
 	if err := env.Client.Create(ctx, ch); err != nil {
 		t.Fatalf("create channel: %v", err)
 	}
+	// The template acknowledges a new Case to the customer.
+	tmpl := &cxv1alpha1.CaseTemplate{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: p.ns, Name: "installation-support"}, tmpl); err != nil {
+		t.Fatal(err)
+	}
+	tmpl.Spec.CustomerMessages = &cxv1alpha1.CustomerMessages{Acknowledgement: []cxv1alpha1.CustomerMessageText{{
+		Locale: "en", Subject: "We are on it, {firstName}",
+		Body: "Hello {firstName},\n\n{ownerFirstName} from our support team has your case and will contact you by {expectContactBy}.",
+	}}}
+	if err := env.Client.Update(ctx, tmpl); err != nil {
+		t.Fatalf("update template: %v", err)
+	}
 	tp := p.tp.DeepCopy()
 	tp.Spec.Invitations = &cxv1alpha1.InvitationSpec{RequireToken: true, TokenTTL: &cxv1alpha1.Duration{Duration: 168 * time.Hour}}
 	tp.Spec.Survey = &cxv1alpha1.SurveyPageSpec{Title: "Your installation", ThankYou: "Thanks, we read every answer."}
@@ -204,7 +218,7 @@ func TestEventToEmailToBrowserToCase(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	p.st = st
-	p.disp = collector.NewDispatcher(collector.DispatcherOptions{Store: st, Client: env.Client, Notifier: p.sent, Now: p.clock.Now,
+	p.disp = collector.NewDispatcher(collector.DispatcherOptions{Store: st, Client: env.Client, Templates: env.Client, Notifier: p.sent, Now: p.clock.Now,
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Log: logr.Discard()})
 	p.dispatcher.Store(p.disp)
 	srv = start(st)
@@ -264,6 +278,27 @@ func TestEventToEmailToBrowserToCase(t *testing.T) {
 		t.Fatalf("cases %v, want one for C-42", caseNames(cs))
 	}
 
+	// The Case is acknowledged to the customer at her address, with the
+	// first name of the case manager it went to and the closure deadline.
+	opened := p.clock.Now()
+	sendDue()
+	got = mb.take()
+	if len(got) != 1 || len(got[0].to) != 1 || got[0].to[0] != "ada@customer.example" {
+		t.Fatalf("after the Case opened: %d emails (%v), want the acknowledgement to ada@customer.example", len(got), got)
+	}
+	ack := strings.ReplaceAll(got[0].data, "=\r\n", "")
+	by := opened.Add(72 * time.Hour).UTC().Format("Mon 2 Jan 15:04 MST")
+	if !strings.Contains(ack, "Subject: We are on it, Ada") || !strings.Contains(ack, "Maria from our support team has your case and will contact you by "+by) {
+		t.Errorf("acknowledgement (want Maria and %s):\n%s", by, ack)
+	}
+	if strings.Contains(string(mustJSON(t, cs[0])), "ada@customer.example") {
+		t.Errorf("the customer's address entered the Case")
+	}
+	sendDue()
+	if got := mb.take(); len(got) != 0 {
+		t.Errorf("%d more emails, want the acknowledgement once", len(got))
+	}
+
 	// The link is used: opened again, it says thank you and shows no form.
 	step("open the link again", chromedp.Navigate(base+link))
 	text, _ = chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`main`)))
@@ -278,7 +313,16 @@ func TestEventToEmailToBrowserToCase(t *testing.T) {
 		t.Errorf("%d emails after the answer, want none (no reminder)", len(got))
 	}
 	c, err := st.OutreachCounts(ctx, p.ns, tp.Name)
-	if err != nil || c.Sent != 1 || c.Reminded != 0 || c.Answered != 1 || c.Skipped != 1 {
-		t.Errorf("outreach counts %+v %v, want 1 sent, 1 answered, the reminder skipped", c, err)
+	if err != nil || c.Sent != 1 || c.Acknowledged != 1 || c.Reminded != 0 || c.Answered != 1 || c.Skipped != 1 {
+		t.Errorf("outreach counts %+v %v, want 1 sent, 1 acknowledged, 1 answered, the reminder skipped", c, err)
 	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
