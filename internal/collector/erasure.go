@@ -48,7 +48,7 @@ func (s *Server) handleErasure(w http.ResponseWriter, r *http.Request) {
 		writeTooLarge(w, maxErasureBytes, body, "an erasure request", "send only the customer id and the mode")
 		return
 	}
-	if fe := checkText(body, ""); fe != nil {
+	if fe := checkText(body); fe != nil {
 		invalid(FieldErrors{*fe})
 		return
 	}

@@ -40,8 +40,8 @@ func erasureFixture(t *testing.T, e testEngine) *testServer {
 		body["customer"] = map[string]any{"id": customer, "tier": "Gold",
 			"attributes": map[string]any{"E-Mail": email, "phoneNumber": phone, "plan": "pro"}}
 		body["comment"] = comment
-		body["answers"].(map[string]any)["recommend"] = recommend
-		body["answers"].(map[string]any)["improve"] = improve
+		answers, _ := body["answers"].(map[string]any)
+		answers["recommend"], answers["improve"] = recommend, improve
 		ts.post(t, "/v1/responses", body).receipt(t)
 	}
 	post("gone-1", "C-gone", 2, "ann.secret@example.com", "+49 30 1234567", "Ann Secret here, call me back", "my address is Secretstrasse 1")

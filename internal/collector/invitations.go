@@ -26,7 +26,7 @@ func (s *Server) handleInvitation(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: problemTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge})
 		return
 	}
-	if fe := checkText(body, ""); fe != nil {
+	if fe := checkText(body); fe != nil {
 		writeProblem(w, Problem{Type: problemInvalidQuery, Title: "Invalid invitation request", Status: http.StatusBadRequest, Errors: FieldErrors{*fe}})
 		return
 	}

@@ -11,15 +11,15 @@ import (
 // checkText finds the first string of a JSON body that a store could not
 // keep as the customer sent it: invalid UTF-8 (encoding/json would
 // silently replace it) or a NUL character (\u0000, which PostgreSQL
-// refuses and SQLite truncates at). It names the field, with prefix (e.g.
-// "responses[3]") in front.
-func checkText(body []byte, prefix string) *FieldError {
+// refuses and SQLite truncates at). It names the field (a batch item's
+// errors get their "responses[i]" prefix from the caller).
+func checkText(body []byte) *FieldError {
 	if !utf8.Valid(body) {
 		off := invalidUTF8Offset(body)
-		return &FieldError{Field: joinField(prefix, fieldAt(body, off)), Message: "is not valid UTF-8 (byte " + strconv.Itoa(off) + "); send text as UTF-8"}
+		return &FieldError{Field: fieldAt(body, off), Message: "is not valid UTF-8 (byte " + strconv.Itoa(off) + "); send text as UTF-8"}
 	}
 	if off := nulEscapeOffset(body); off >= 0 {
-		return &FieldError{Field: joinField(prefix, fieldAt(body, off)), Message: `contains a NUL character (\u0000); remove it`}
+		return &FieldError{Field: fieldAt(body, off), Message: `contains a NUL character (\u0000); remove it`}
 	}
 	return nil
 }

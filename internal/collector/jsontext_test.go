@@ -33,7 +33,7 @@ func TestCheckText(t *testing.T) {
 		"{\"metadata\":{\"store\":\"\xff\xfe\"}}":   "metadata.store",
 		`{"comment":"a\\u0000 is text, not a NUL"}`: "",
 	} {
-		fe := checkText([]byte(body), "")
+		fe := checkText([]byte(body))
 		got := ""
 		if fe != nil {
 			got = fe.Field

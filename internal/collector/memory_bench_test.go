@@ -199,7 +199,8 @@ func maxBatch(b *testing.B, n int) []byte {
 	for i := range MaxBatchItems {
 		item := validResponse(fmt.Sprintf("m%02d-%04d", n, i))
 		item["comment"] = words[:4000]
-		item["answers"].(map[string]any)["improve"] = words[:4000]
+		answers, _ := item["answers"].(map[string]any)
+		answers["improve"] = words[:4000]
 		meta := map[string]any{}
 		for k := range 8 {
 			meta[fmt.Sprintf("k%d", k)] = strings.Repeat("x", 1000)

@@ -34,9 +34,9 @@ func TestReadyzFollowsWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	exec := func(sql string) {
-		if _, err := conn.Exec(context.Background(), strings.ReplaceAll(sql, "S.", schema+".")); err != nil {
-			t.Fatalf("%s: %v", sql, err)
+	exec := func(q string) {
+		if _, err := conn.Exec(context.Background(), strings.ReplaceAll(q, "S.", schema+".")); err != nil {
+			t.Fatalf("%s: %v", q, err)
 		}
 	}
 	wantReadyFollowsWrites(t, ts, "No space left", func() {

@@ -417,7 +417,7 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 // prepare decodes, validates, checks the token and scores the text of one
 // response body.
 func (s *Server) prepare(st *state, body []byte, now time.Time) (*store.NewResponse, FieldErrors, error) {
-	if fe := checkText(body, ""); fe != nil {
+	if fe := checkText(body); fe != nil {
 		return nil, FieldErrors{*fe}, nil
 	}
 	req, errs := DecodeRequest(body)

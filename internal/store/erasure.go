@@ -227,7 +227,8 @@ func (er *eraser) secret(v string) {
 func (er *eraser) actions(ctx context.Context, responseIDs []string) error {
 	ns, tp := er.s.cfg.Namespace, er.e.Touchpoint
 	for chunk := range slices.Chunk(responseIDs, 500) {
-		args := []any{ns, tp}
+		args := make([]any, 0, 2+len(chunk))
+		args = append(args, ns, tp)
 		for _, id := range chunk {
 			args = append(args, id)
 		}
