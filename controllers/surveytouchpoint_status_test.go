@@ -186,3 +186,50 @@ func TestTouchpointShowsABlockedOutbox(t *testing.T) {
 		return findEvent(ns, tp.Name, "Warning", cxv1alpha1.ReasonOutboxBlocked)
 	})
 }
+
+// The manager shows the collector's judgement of the touchpoint's
+// prediction: before the collector trained a model, PredictionReady is
+// False with reason NotTrained and the collector's message; a touchpoint
+// without spec.prediction has no such condition.
+func TestTouchpointShowsPredictionReadiness(t *testing.T) {
+	ns := env.Namespace(t)
+	tp := touchpoint(ns, "install-ces", nil)
+	tp.Spec.Prediction = &cxv1alpha1.PredictionSpec{Question: "ease", Target: cxv1alpha1.PredictionMean,
+		Join:     &cxv1alpha1.PredictionJoin{Window: cxv1alpha1.Duration{Duration: 7 * 24 * time.Hour}},
+		Features: []cxv1alpha1.PredictionFeature{{Name: "waitMinutes", Source: "metadata.waitMinutes"}}}
+	plain := touchpoint(ns, "install-plain", nil)
+	for _, x := range []*cxv1alpha1.SurveyTouchpoint{tp, plain} {
+		startCollector(t, x)
+		create(t, x)
+	}
+	for _, x := range []*cxv1alpha1.SurveyTouchpoint{tp, plain} {
+		sts := &appsv1.StatefulSet{}
+		eventually(t, "collector statefulset", func() error { return get(ns, x.Name+"-collector", sts) })
+		sts.Status.Replicas, sts.Status.ReadyReplicas, sts.Status.AvailableReplicas = 1, 1, 1
+		if err := env.Client.Status().Update(context.Background(), sts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "PredictionReady in status", func() error {
+		if err := get(ns, tp.Name, tp); err != nil {
+			return err
+		}
+		c := apimeta.FindStatusCondition(tp.Status.Conditions, cxv1alpha1.ConditionPredictionReady)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != cxv1alpha1.ReasonNotTrained || !strings.Contains(c.Message, "has not trained") {
+			return fmt.Errorf("PredictionReady = %+v, want False NotTrained", c)
+		}
+		return nil
+	})
+	eventually(t, "counts of the plain touchpoint", func() error {
+		if err := get(ns, plain.Name, plain); err != nil {
+			return err
+		}
+		if plain.Status.Responses == nil {
+			return fmt.Errorf("no counts yet")
+		}
+		return nil
+	})
+	if c := apimeta.FindStatusCondition(plain.Status.Conditions, cxv1alpha1.ConditionPredictionReady); c != nil || plain.Status.Prediction != nil {
+		t.Errorf("a touchpoint without spec.prediction shows %+v, %+v", c, plain.Status.Prediction)
+	}
+}

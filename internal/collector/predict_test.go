@@ -1,0 +1,145 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/metrics"
+)
+
+// predictingTouchpoint is feedbackTouchpoint predicting detractors of
+// recommend from ticket transfers.
+func predictingTouchpoint() *cxv1alpha1.SurveyTouchpoint {
+	tp := feedbackTouchpoint("support")
+	tp.Spec.Prediction = &cxv1alpha1.PredictionSpec{
+		Question: "recommend", Target: cxv1alpha1.PredictionDetractor, Events: []string{"ticket-closed"},
+		Join: &cxv1alpha1.PredictionJoin{InteractionKey: "ticket", Window: cxv1alpha1.Duration{Duration: 72 * time.Hour}},
+		Features: []cxv1alpha1.PredictionFeature{
+			{Name: "transfers", Source: "metadata.transfers", Type: cxv1alpha1.FeatureNumber, Aggregate: cxv1alpha1.FeatureLast},
+		},
+		RetrainEvery:         &cxv1alpha1.Duration{Duration: 7 * 24 * time.Hour},
+		MinTrainingResponses: 100,
+	}
+	return tp
+}
+
+// On answers that do not depend on the features the model is refused with
+// the reason: the status says PredictionReady=False and why, nothing is
+// scored and no Case can come of it. Events keep their features but not
+// the customer's contact details. A changed feature list retrains at once,
+// an unchanged spec only after retrainEvery.
+func TestPredictionRefusedOnRandomDataAndRetrainedOnChange(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := context.Background()
+		ts := startServer(t, e, predictingTouchpoint(), Options{})
+		rng := rand.New(rand.NewPCG(1, 2))
+		base := testNow.Add(-20 * 24 * time.Hour)
+		var events, responses []map[string]any
+		for i := range 400 {
+			at := base.Add(time.Duration(i) * time.Minute)
+			id := fmt.Sprintf("t%d", i)
+			events = append(events, map[string]any{"id": "ev-" + id, "name": "ticket-closed", "occurredAt": at,
+				"customer": map[string]any{"id": "c-" + id, "tier": "Gold", "email": "c" + id + "@example.com",
+					"attributes": map[string]any{"email": "c" + id + "@example.com", "plan": "pro"}},
+				"metadata": map[string]any{"ticket": id, "transfers": fmt.Sprint(rng.IntN(5))}})
+			r := validResponse("r-" + id)
+			r["customer"] = map[string]any{"id": "c-" + id}
+			r["answers"] = map[string]any{"recommend": rng.IntN(11), "resolved": true}
+			r["metadata"] = map[string]any{"ticket": id}
+			r["submittedAt"] = at.Add(time.Hour)
+			responses = append(responses, r)
+			if i < 20 { // unanswered
+				responses = responses[:len(responses)-1]
+			}
+		}
+		if a := ts.post(t, "/v1/events:batch", map[string]any{"events": events}); a.Status != http.StatusOK {
+			t.Fatalf("events: %d %s", a.Status, a.Body)
+		}
+		if a := ts.post(t, "/v1/responses:batch", map[string]any{"responses": responses}); a.Status != http.StatusOK {
+			t.Fatalf("responses: %d %s", a.Status, a.Body)
+		}
+		stored, err := ts.Store.EventsBetween(ctx, "acme", "support", base, testNow)
+		if err != nil || len(stored) != 400 {
+			t.Fatalf("%d events stored (%v)", len(stored), err)
+		}
+		if d := string(stored[0].Detail); strings.Contains(d, "@example.com") || !strings.Contains(d, `"plan":"pro"`) || !strings.Contains(d, `"transfers"`) {
+			t.Errorf("stored features %s: want the plan and the metadata, no contact details", d)
+		}
+
+		pass, err := ts.PredictOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !pass.Trained || pass.Why != "never trained" || pass.Result.Model != nil || pass.Scored != 0 || pass.Answered != 380 ||
+			!strings.Contains(pass.Result.Refused, "is below the minimum 0.70") {
+			t.Fatalf("pass %+v (refused %q): want a refused model, nothing scored", pass, pass.Result.Refused)
+		}
+		var status Status
+		if a := ts.get(t, "/v1/status"); a.Status != http.StatusOK || json.Unmarshal(a.Body, &status) != nil {
+			t.Fatalf("status: %d %s", a.Status, a.Body)
+		}
+		c := status.PredictionCondition
+		if c == nil || c.Type != cxv1alpha1.ConditionPredictionReady || c.Status != metav1.ConditionFalse || c.Reason != cxv1alpha1.ReasonModelRefused ||
+			!strings.Contains(c.Message, "nothing is predicted: accuracy AUC") || status.Prediction == nil || status.Prediction.Predicted != 0 ||
+			status.Prediction.TrainingResponses == 0 || status.Prediction.AUC == nil {
+			t.Fatalf("status prediction %+v, condition %+v", status.Prediction, c)
+		}
+		var sum metrics.PredictionSummary
+		if a := ts.get(t, "/v1/predictions?window=30d"); a.Status != http.StatusOK || json.Unmarshal(a.Body, &sum) != nil {
+			t.Fatalf("predictions: %d %s", a.Status, a.Body)
+		}
+		if sum.Model != nil || sum.Predicted != 0 || sum.Measured != 380 || sum.MeasuredCustomers != 380 || !strings.Contains(sum.Refused, "below the minimum") {
+			t.Fatalf("summary %+v", sum)
+		}
+
+		// Unchanged: no retraining before retrainEvery.
+		ts.Clock.Advance(24 * time.Hour)
+		if pass, err = ts.PredictOnce(ctx); err != nil || pass.Trained {
+			t.Fatalf("pass a day later %+v, %v: want no training", pass, err)
+		}
+		// A changed feature list retrains at once; the status of the old
+		// training is not shown for the new spec.
+		tp := predictingTouchpoint()
+		tp.Generation = 2
+		tp.Spec.Prediction.Features = append(tp.Spec.Prediction.Features,
+			cxv1alpha1.PredictionFeature{Name: "plan", Source: "customer.attributes.plan", Type: cxv1alpha1.FeatureCategory, Aggregate: cxv1alpha1.FeatureLast})
+		if err := ts.SetTouchpoint(tp); err != nil {
+			t.Fatal(err)
+		}
+		if a := ts.get(t, "/v1/status"); json.Unmarshal(a.Body, &status) != nil || status.PredictionCondition.Reason != cxv1alpha1.ReasonNotTrained {
+			t.Fatalf("status after the change: %s", a.Body)
+		}
+		if pass, err = ts.PredictOnce(ctx); err != nil || !pass.Trained || pass.Why != "the prediction spec changed since the last training" {
+			t.Fatalf("pass after the change %+v, %v: want a retraining", pass, err)
+		}
+		ts.Clock.Advance(7 * 24 * time.Hour)
+		if pass, err = ts.PredictOnce(ctx); err != nil || !pass.Trained || pass.Why != "the retrain interval passed" {
+			t.Fatalf("pass after retrainEvery %+v, %v: want a retraining", pass, err)
+		}
+		if n, err := ts.Store.CountPredictions(ctx, "acme", "support"); err != nil || n != 0 {
+			t.Fatalf("%d predictions stored (%v), want none from refused models", n, err)
+		}
+	})
+}
+
+// The title of a Case from a prediction says so, with the accuracy, within
+// the 200 characters a title may have.
+func TestPredictedTitle(t *testing.T) {
+	src := &cxv1alpha1.PredictionSource{Target: cxv1alpha1.PredictionDetractor, Score: 0.912, Accuracy: 0.83}
+	if got := predictedTitle("Save the account", src); got != "Save the account (predicted Detractor 0.91, never asked; model AUC 0.83)" {
+		t.Errorf("title %q", got)
+	}
+	long := predictedTitle(strings.Repeat("x", 200), &cxv1alpha1.PredictionSource{Target: cxv1alpha1.PredictionMean, Score: 3.5, Accuracy: 0.4})
+	if len(long) > 200 || !strings.HasSuffix(long, "... (predicted Mean 3.50, never asked; model R² 0.40)") {
+		t.Errorf("long title (%d bytes) %q", len(long), long)
+	}
+}
