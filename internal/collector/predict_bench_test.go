@@ -64,32 +64,33 @@ func BenchmarkPredictionScoring(b *testing.B) {
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	seq := 0
-	events := func(n int, at time.Time) []map[string]any {
+	// events makes n events; answer, when set, is called with each one's
+	// customer, ticket and transfers.
+	events := func(n int, at time.Time, answer func(customer, ticket string, transfers int)) []map[string]any {
 		out := make([]map[string]any, n)
 		for i := range out {
 			seq++
+			customer, ticket, transfers := fmt.Sprintf("c-%d", seq), fmt.Sprint(seq), rng.IntN(5)
 			out[i] = map[string]any{"id": fmt.Sprintf("ev-%d", seq), "name": "ticket-closed", "occurredAt": at,
-				"customer": map[string]any{"id": fmt.Sprintf("c-%d", seq), "tier": []string{"Gold", "Silver"}[seq%2]},
-				"metadata": map[string]any{"ticket": fmt.Sprint(seq), "transfers": fmt.Sprint(rng.IntN(5))}}
+				"customer": map[string]any{"id": customer, "tier": []string{"Gold", "Silver"}[seq%2]},
+				"metadata": map[string]any{"ticket": ticket, "transfers": fmt.Sprint(transfers)}}
+			if answer != nil {
+				answer(customer, ticket, transfers)
+			}
 		}
 		return out
 	}
 	// 2,000 answered interactions whose detractor odds rise with transfers.
-	answered := events(2000, clock.Now().Add(-30*24*time.Hour))
 	var responses []map[string]any
-	for _, e := range answered {
-		md := e["metadata"].(map[string]any)
-		var transfers float64
-		fmt.Sscan(md["transfers"].(string), &transfers)
+	answered := events(2000, clock.Now().Add(-30*24*time.Hour), func(customer, ticket string, transfers int) {
 		score := 9
-		if rng.Float64() < 1/(1+math.Exp(2.5-1.5*transfers)) {
+		if rng.Float64() < 1/(1+math.Exp(2.5-1.5*float64(transfers))) {
 			score = 3
 		}
-		cust := e["customer"].(map[string]any)
-		responses = append(responses, map[string]any{"id": "r-" + md["ticket"].(string), "customer": map[string]any{"id": cust["id"]},
-			"answers": map[string]any{"recommend": score, "resolved": true}, "metadata": map[string]any{"ticket": md["ticket"]},
+		responses = append(responses, map[string]any{"id": "r-" + ticket, "customer": map[string]any{"id": customer},
+			"answers": map[string]any{"recommend": score, "resolved": true}, "metadata": map[string]any{"ticket": ticket},
 			"submittedAt": clock.Now().Add(-29 * 24 * time.Hour)})
-	}
+	})
 	for i := 0; i < len(answered); i += benchEventBatch {
 		post(b, "/v1/events:batch", map[string]any{"events": answered[i : i+benchEventBatch]})
 		post(b, "/v1/responses:batch", map[string]any{"responses": responses[i : i+benchEventBatch]})
@@ -104,7 +105,7 @@ func BenchmarkPredictionScoring(b *testing.B) {
 		cpu = cpuMeter{}
 		for range b.N {
 			b.StopTimer()
-			batch := map[string]any{"events": events(benchEventBatch, clock.Now().Add(-time.Minute))}
+			batch := map[string]any{"events": events(benchEventBatch, clock.Now().Add(-time.Minute), nil)}
 			b.StartTimer()
 			cpu.start()
 			post(b, "/v1/events:batch", batch)
@@ -118,7 +119,7 @@ func BenchmarkPredictionScoring(b *testing.B) {
 		scored := 0
 		for range b.N {
 			b.StopTimer()
-			post(b, "/v1/events:batch", map[string]any{"events": events(benchEventBatch, clock.Now().Add(-time.Minute))})
+			post(b, "/v1/events:batch", map[string]any{"events": events(benchEventBatch, clock.Now().Add(-time.Minute), nil)})
 			clock.Advance(4 * 24 * time.Hour)
 			b.StartTimer()
 			cpu.start()

@@ -94,7 +94,7 @@ func targetValue(target string, v float64) string {
 }
 
 func predictionBlocks(p *Predictions, loc *time.Location) []block {
-	var out []block
+	out := make([]block, 0, len(p.Rows))
 	for _, r := range p.Rows {
 		fact := func(name, value string) []cell { return []cell{txt(name), num(value)} }
 		predicted := "none scored"
@@ -102,7 +102,7 @@ func predictionBlocks(p *Predictions, loc *time.Location) []block {
 			predicted = fmt.Sprintf("%s expected (%s, %s)", targetValue(r.Target, r.PredictedMean),
 				plural(int(r.Predicted), "interaction"), plural(int(r.PredictedCustomers), "customer"))
 		}
-		measured := "no answers"
+		measured := "none answered"
 		if r.Measured > 0 {
 			measured = fmt.Sprintf("%s (%s, %s)", targetValue(r.Target, r.MeasuredMean),
 				plural(int(r.Measured), "response"), plural(int(r.MeasuredCustomers), "customer"))

@@ -203,8 +203,8 @@ func (p *Program) OnPredictions() bool {
 	if p.c.ast == nil || p.c.ast.NativeRep() == nil {
 		return false
 	}
-	for _, ref := range p.c.ast.NativeRep().ReferenceMap() {
-		if ref.Name == varPredicted {
+	for _, r := range p.c.ast.NativeRep().ReferenceMap() {
+		if r.Name == varPredicted {
 			return true
 		}
 	}
