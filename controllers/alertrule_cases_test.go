@@ -97,31 +97,3 @@ func TestAlertRuleCountsItsCasesAndThrottles(t *testing.T) {
 		return nil
 	})
 }
-
-func TestThrottleState(t *testing.T) {
-	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	ago := func(d time.Duration) time.Time { return now.Add(-d) }
-	tests := []struct {
-		name         string
-		created      []time.Time
-		limit        int32
-		wantInHour   int
-		wantThrottle bool
-		wantClears   time.Time
-	}{
-		{"none", nil, 2, 0, false, time.Time{}},
-		{"below the limit", []time.Time{ago(time.Minute)}, 2, 1, false, time.Time{}},
-		{"older Cases do not count", []time.Time{ago(61 * time.Minute), ago(2 * time.Hour), ago(time.Minute)}, 2, 1, false, time.Time{}},
-		{"exactly an hour old still counts", []time.Time{ago(time.Hour), ago(time.Minute)}, 2, 2, true, now},
-		{"clears when enough have aged out", []time.Time{ago(10 * time.Minute), ago(50 * time.Minute), ago(30 * time.Minute)}, 2, 3, true, ago(30 * time.Minute).Add(time.Hour)},
-		{"limit one", []time.Time{ago(20 * time.Minute), ago(5 * time.Minute)}, 1, 2, true, ago(5 * time.Minute).Add(time.Hour)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			inHour, clears, throttled := throttleState(tt.created, tt.limit, now)
-			if inHour != tt.wantInHour || throttled != tt.wantThrottle || !clears.Equal(tt.wantClears) {
-				t.Errorf("throttleState = %d, %s, %v; want %d, %s, %v", inHour, clears, throttled, tt.wantInHour, tt.wantClears, tt.wantThrottle)
-			}
-		})
-	}
-}

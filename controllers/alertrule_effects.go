@@ -112,7 +112,7 @@ func (r *AlertRuleReconciler) openStrategicCase(ctx context.Context, rule *cxv1a
 			}
 			created = append(created, existing[i].CreationTimestamp.Time)
 		}
-		if _, _, throttled := throttleState(created, th.MaxCasesPerHour, r.now()); throttled {
+		if _, _, throttled := alerting.Throttle(created, th.MaxCasesPerHour, r.now()); throttled {
 			r.event(rule, corev1.EventTypeWarning, cxv1alpha1.ReasonThrottled, "Case %s not opened: the rule reached spec.throttle.maxCasesPerHour (%d)", c.Name, th.MaxCasesPerHour)
 			return nil
 		}

@@ -171,7 +171,7 @@ func (r *ReportSubscriptionReconciler) schedule(ctx context.Context, rs *cxv1alp
 	var due time.Time
 	if !rs.Spec.Suspend {
 		var missed time.Time
-		due, missed = dueActivation(sched, base, now, deadline)
+		due, missed = report.DueActivation(sched, base, now, deadline)
 		if due.IsZero() && !missed.IsZero() {
 			log.Info("missed report run skipped", "scheduledFor", missed, "startingDeadline", deadline)
 			r.eventf(rs, corev1.EventTypeWarning, cxv1alpha1.ReasonMissedRun,
@@ -186,9 +186,9 @@ func (r *ReportSubscriptionReconciler) schedule(ctx context.Context, rs *cxv1alp
 		// A scheduled run covers the window ending at its scheduled time
 		// (whole hours for "0 8 * * MON"), a manual one the window ending
 		// now.
-		runAt, key := due, runKey(rs, due, "")
+		runAt, key := due, report.RunKey(rs, due, "")
 		if due.IsZero() {
-			runAt, key = now, runKey(rs, now, trigger)
+			runAt, key = now, report.RunKey(rs, now, trigger)
 		}
 		// Recorded as due; runPending runs it once this is stored.
 		rs.Status.PendingRun = &cxv1alpha1.PendingReportRun{At: metav1.Time{Time: runAt}, Key: key}
@@ -215,35 +215,6 @@ func (r *ReportSubscriptionReconciler) schedule(ctx context.Context, rs *cxv1alp
 	// Counted from the clock after the run: a run that took minutes must
 	// not make the next one as late.
 	return ctrl.Result{RequeueAfter: max(next.Sub(r.now()), time.Second)}
-}
-
-// dueActivation returns the latest activation of s after base and at or
-// before now that is at most deadline late, or, when there is none,
-// the first activation after base that was missed by more than deadline
-// (zero when nothing was missed).
-func dueActivation(s *validate.CronSchedule, base, now time.Time, deadline time.Duration) (due, missed time.Time) {
-	from := base
-	if cut := now.Add(-deadline); cut.After(from) {
-		if first := s.Next(from); !first.IsZero() && first.Before(cut) {
-			missed = first
-		}
-		// Activations before cut are too late; one exactly at cut is not.
-		from = cut.Add(-time.Nanosecond)
-	}
-	for t := s.Next(from); !t.IsZero() && !t.After(now); t = s.Next(t) {
-		due = t
-	}
-	return due, missed
-}
-
-// runKey is the idempotency key of a run's messages: a retried run sends
-// nothing twice; every scheduled time and every trigger value sends once.
-func runKey(rs *cxv1alpha1.ReportSubscription, at time.Time, trigger string) string {
-	key := fmt.Sprintf("report/%s/%s/%s", rs.Namespace, rs.Name, rs.UID)
-	if trigger != "" {
-		return key + "/manual/" + trigger
-	}
-	return key + "/" + at.UTC().Format(time.RFC3339)
 }
 
 // eventf records an event about rs, when there is a recorder.
