@@ -16,4 +16,6 @@
 //   - Measure computes a rule's metric for one group of a Window, merging
 //     the touchpoints exactly.
 //   - Key, Message and StrategicCase render what a Transition owes.
+//   - Throttle and ThrottledCondition decide spec.throttle from the
+//     creation times of the Cases a rule opened.
 package alerting

@@ -18,7 +18,10 @@
 //     to look again.
 //   - Recipients and NotificationsDue say whom a Transition notifies and
 //     which of those notifications status.notifications does not record
-//     yet.
+//     yet; RecordDue records them in status.pendingNotifications (or as
+//     Skipped, with the fix) before they are delivered, Message renders
+//     one for people, and Done moves it to status.notifications with its
+//     outcome.
 //
 // A Router compiles a template's assignment routes once per template
 // generation; share one Router between calls.
