@@ -70,6 +70,42 @@ tests:
 		}
 	}
 
+	// Firings, report numbers and the dispatcher's counts print what
+	// happened instead.
+	path = write("wrong-counts.yaml", `program: [`+samples+`]
+start: 2026-03-02T09:00:00Z
+tests:
+- name: wrong counts
+  steps:
+  - response: {touchpoint: relationship-nps, id: low, customer: {id: ACME-DE}, answers: {recommend: 3}, metadata: {store: berlin}}
+    repeat: 30
+  - response: {touchpoint: upgrade-install, id: r-1, customer: {id: C-1}, answers: {completed: true, ease: 2}}
+  - advance: 15m
+  expect:
+    caseCount: 29
+    throttled: 1
+    firings:
+    - {rule: nps-drop, group: paris, event: Firing}
+    reports:
+    - {subscription: weekly-installation, responses: 5, kpis: {CES: 9}, cases: {opened: 2}}
+`)
+	out.Reset()
+	if err := Command(context.Background(), []string{path}, &out, &errOut); !errors.Is(err, ErrFailed) {
+		t.Fatalf("wrong counts: err = %v", err)
+	}
+	for _, want := range []string{
+		"Cases opened by responses: want 29, got 30",
+		"throttled matches: want 1, got 0",
+		"aggregate transition 1: want Firing nps-drop group paris, got Firing nps-drop group berlin at 2026-03-02T09:15:00Z",
+		"report weekly-installation: responses: want 5, got 1",
+		"report weekly-installation: CES: want 9.0, got 2.0 (of 1 answers)",
+		"report weekly-installation: cases opened: want 2, got 0",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+
 	bad := write("invalid-rule.yaml", `apiVersion: cx.cxloop.io/v1alpha1
 kind: AlertRule
 metadata: {name: broken}
