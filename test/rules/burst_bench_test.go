@@ -178,8 +178,9 @@ func startCollectorBinary(b *testing.B, bin, ns string, tp *cxv1alpha1.SurveyTou
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("start the collector: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	stop := func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -200,8 +201,8 @@ func startCollectorBinary(b *testing.B, bin, ns string, tp *cxv1alpha1.SurveyTou
 			}
 		}
 		select {
-		case err := <-exited:
-			b.Fatalf("the collector exited before it was ready: %v\n%s", err, out.String())
+		case <-exited:
+			b.Fatalf("the collector exited before it was ready: %v\n%s", waitErr, out.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
