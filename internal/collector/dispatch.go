@@ -247,23 +247,27 @@ func (d *Dispatcher) claimLoop(ctx context.Context, give func([]store.Action, *b
 	}
 }
 
-// completeLoop records handled actions as they come: the first one, and
-// every other one already waiting, in one commit, so that the batch grows
-// with the load. It records what the workers handled after ctx is done
-// too, so that a clean stop does not make done actions run again.
+// completeLoop records handled actions in batches: up to Batch of them,
+// or what arrived within completeLinger of the first, in one commit (one
+// write of the SQLite writer per batch, not per Case, while the workers go
+// on creating). It records what the workers handled after ctx is done too,
+// so that a clean stop does not make done actions run again.
 func (d *Dispatcher) completeLoop(ctx context.Context, results <-chan handled) {
 	var hs []handled
+	linger := time.NewTimer(0)
+	defer linger.Stop()
 	for first := range results {
 		hs = append(hs[:0], first)
+		linger.Reset(completeLinger)
 	more:
-		for len(hs) < 4*d.opts.Batch {
+		for len(hs) < d.opts.Batch {
 			select {
 			case h, ok := <-results:
 				if !ok {
 					break more
 				}
 				hs = append(hs, h)
-			default:
+			case <-linger.C:
 				break more
 			}
 		}
@@ -300,6 +304,10 @@ func (d *Dispatcher) observeOutbox(ctx context.Context) {
 		}
 	}
 }
+
+// completeLinger is how long handled actions wait for others to be marked
+// done in the same commit.
+const completeLinger = 50 * time.Millisecond
 
 // DispatchOnce claims one batch of due actions and handles them one after
 // the other; it returns how many actions it claimed. Run handles actions
