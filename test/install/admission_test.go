@@ -265,7 +265,10 @@ func testCaseAccess(t *testing.T, a access) {
 		err := update(priya, func(c *cxv1.Case) {
 			c.Spec.Actions = append(c.Spec.Actions, cxv1.CaseAction{At: metav1.NewTime(time.Now().Add(-240 * time.Hour)), By: priya, Type: cxv1.ActionNote})
 		})
-		checkResult(t, err, "is 240h0m0s from the server's time")
+		// The distance is measured when the webhook runs: a loaded
+		// machine adds a second to the ten days.
+		checkResult(t, err, "is 240h0m")
+		checkResult(t, err, "from the server's time")
 	})
 
 	// Nobody deletes a Case but the manager (retention): not a member, not a
