@@ -8,6 +8,12 @@ import (
 // Clock is the demo's clock: it starts at the wall clock's now and runs at
 // one speed (simulated seconds per real second) until Accelerate switches
 // it to another, without a jump. Collectors and controllers get its Now.
+//
+// HoldAt paces it: the simulated time stops at the given instant until a
+// later HoldAt lets it go on (again without a jump). The demo holds it a
+// little ahead of the work that has to keep up with it (waking the
+// controllers, the simulated team), so a slow or loaded machine runs the
+// same simulated days more slowly instead of skipping through them.
 type Clock struct {
 	real  func() time.Time
 	start time.Time
@@ -17,6 +23,8 @@ type Clock struct {
 	// simulated time then.
 	from, sim time.Time
 	speed     float64
+	// hold is where the simulated time stops; zero is no hold.
+	hold time.Time
 }
 
 // NewClock returns a clock at the wall clock's now, running speed times
@@ -30,7 +38,33 @@ func NewClock(speed float64) *Clock {
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.at(c.real())
+	return c.now()
+}
+
+// now is Now with c.mu held. At the hold the clock restarts its count from
+// there, so that a later hold continues from it rather than jumping by the
+// real time spent waiting.
+func (c *Clock) now() time.Time {
+	wall := c.real()
+	t := c.at(wall)
+	if !c.hold.IsZero() && t.After(c.hold) {
+		c.sim, c.from = c.hold, wall
+		return c.hold
+	}
+	return t
+}
+
+// HoldAt stops the simulated time at t (or lets it go on to t, from a
+// hold before it). A t before the current time does not turn the clock
+// back: it holds it where it is.
+func (c *Clock) HoldAt(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur := c.now()
+	if t.Before(cur) {
+		t = cur
+	}
+	c.hold = t
 }
 
 func (c *Clock) at(wall time.Time) time.Time {
@@ -41,8 +75,7 @@ func (c *Clock) at(wall time.Time) time.Time {
 func (c *Clock) Accelerate(speed float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.real()
-	c.sim, c.from, c.speed = c.at(now), now, max(speed, 1)
+	c.sim, c.from, c.speed = c.now(), c.real(), max(speed, 1)
 }
 
 // Speed is the current speed.

@@ -28,3 +28,35 @@ func TestClockAccelerate(t *testing.T) {
 		t.Errorf("a simulated hour takes %s at speed 3600, want 1s", got)
 	}
 }
+
+// A held clock stops at the hold, and a later hold lets it go on from
+// there without the real time spent waiting.
+func TestClockHold(t *testing.T) {
+	wall := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	c := NewClock(3600)
+	c.real, c.start, c.from, c.sim = func() time.Time { return wall }, wall, wall, wall
+
+	c.HoldAt(wall.Add(2 * time.Hour))
+	wall = wall.Add(time.Second)
+	if got := c.Elapsed(); got != time.Hour {
+		t.Fatalf("1 s at speed 3600 before the hold: %s simulated, want 1h", got)
+	}
+	wall = wall.Add(10 * time.Second) // would be 11 h without the hold
+	if got := c.Elapsed(); got != 2*time.Hour {
+		t.Fatalf("held at 2h: clock at %s", got)
+	}
+	c.HoldAt(c.start.Add(5 * time.Hour))
+	if got := c.Elapsed(); got != 2*time.Hour {
+		t.Fatalf("releasing the hold jumped the clock to %s, want 2h", got)
+	}
+	wall = wall.Add(time.Second)
+	if got := c.Elapsed(); got != 3*time.Hour {
+		t.Errorf("1 s after the release: %s simulated, want 3h", got)
+	}
+	// A hold in the past holds the clock where it is, never turns it back.
+	c.HoldAt(c.start)
+	wall = wall.Add(time.Second)
+	if got := c.Elapsed(); got != 3*time.Hour {
+		t.Errorf("a hold before now: clock at %s, want it held at 3h", got)
+	}
+}

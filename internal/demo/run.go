@@ -34,11 +34,20 @@ import (
 // aggregate rules evaluate when their period has passed on the injected
 // clock. With team, the simulated frontline team works the Cases through
 // the inbox (see team.work).
+//
+// The simulated clock is held at most two ticks of simulated time (and at
+// least a minute) ahead of the last wake: when the machine is too slow for
+// the speed asked, the simulated days take longer instead of passing
+// without the controllers and the team having seen them.
 func wake(ctx context.Context, cl client.Client, namespace string, clock *Clock, tick time.Duration, team *team, log logr.Logger) {
 	every(ctx, tick, func() {
-		if err := wakeOnce(ctx, cl, namespace, clock.Now().UTC(), team); err != nil && ctx.Err() == nil {
+		now := clock.Now()
+		err := wakeOnce(ctx, cl, namespace, now.UTC(), team)
+		if err != nil && ctx.Err() == nil {
 			log.Error(err, "wake controllers on the simulated clock")
 		}
+		lead := max(time.Duration(2*float64(tick)*clock.Speed()), time.Minute)
+		clock.HoldAt(now.Add(lead))
 	})
 }
 
@@ -69,10 +78,12 @@ func wakeOnce(ctx context.Context, cl client.Client, namespace string, now time.
 	if err := cl.List(ctx, &cases, client.InNamespace(namespace)); err != nil {
 		return fmt.Errorf("list cases: %w", err)
 	}
+	// The team's error (an inbox that answered 5xx, say) does not keep
+	// the controllers from being woken: it is returned after that, and
+	// the team tries again at the next tick.
+	var teamErr error
 	if team != nil {
-		if err := team.work(ctx, cases.Items, byName, now); err != nil {
-			return err
-		}
+		teamErr = team.work(ctx, cases.Items, byName, now)
 	}
 	stamp := now.Format(time.RFC3339)
 	for i := range cases.Items {
@@ -96,7 +107,7 @@ func wakeOnce(ctx context.Context, cl client.Client, namespace string, now time.
 			return fmt.Errorf("label touchpoint %s: %w", tps.Items[i].Name, err)
 		}
 	}
-	return nil
+	return teamErr
 }
 
 // deadlinePassed reports whether one of the Case's deadlines lies in

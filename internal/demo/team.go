@@ -69,8 +69,11 @@ func (tm *team) Worked() int {
 // InProgress, then logs the fix and resolves it, then a case manager of
 // its template closes it with a root cause from the template, a summary
 // and whether the customer recovered. A step the inbox refuses (the Case
-// changed meanwhile) is tried again at the next tick.
+// changed meanwhile) is tried again at the next tick, and so is one the
+// inbox failed on (its first error is returned after every Case had its
+// turn).
 func (tm *team) work(ctx context.Context, cases []cxv1alpha1.Case, templates map[string]*cxv1alpha1.CaseTemplate, now time.Time) error {
+	var firstErr error
 	for i := range cases {
 		c := &cases[i]
 		t := templates[c.Spec.Template]
@@ -105,17 +108,17 @@ func (tm *team) work(ctx context.Context, cases []cxv1alpha1.Case, templates map
 		}
 		for _, st := range steps {
 			if err := tm.inbox.post(ctx, st.user, c.Namespace, c.Name, st.op, st.form); err != nil {
-				if errors.Is(err, errRefused) {
-					break // the Case changed meanwhile: the next tick sees it
+				if !errors.Is(err, errRefused) && firstErr == nil {
+					firstErr = err // the inbox failed: the other Cases still get their turn
 				}
-				return err
+				break // the Case changed meanwhile (or the inbox failed): the next tick tries again
 			}
 			tm.mu.Lock()
 			tm.worked[c.Namespace+"/"+c.Name] = true
 			tm.mu.Unlock()
 		}
 	}
-	return nil
+	return firstErr
 }
 
 // The inbox's close form says whether the customer recovered with yes or no.
