@@ -185,7 +185,7 @@ func tokenFromSecret(ctx context.Context, ref string) (string, error) {
 	}
 	t := strings.TrimSpace(string(s.Data["token"]))
 	if t == "" {
-		return "", fmt.Errorf("Secret %s has no key token", ref)
+		return "", fmt.Errorf("the Secret %s has no key token", ref)
 	}
 	return t, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -425,15 +424,6 @@ func (s *sim) buildReport(ctx context.Context, name string) (*report.Report, err
 	}
 	return report.Build(ctx, report.Input{Subscription: sub, Touchpoints: selected, Cases: cs,
 		CaseTemplates: s.prog.CaseTemplates, Source: collector.StoreSource{Store: s.store}, End: s.now})
-}
-
-// caseByResponse returns the Case a response opened.
-func (s *sim) caseByResponse(id string) *simCase {
-	i := slices.IndexFunc(s.cases, func(sc *simCase) bool { return sc.response == id })
-	if i < 0 {
-		return nil
-	}
-	return s.cases[i]
 }
 
 // outcomes counts the open_case actions the dispatcher handled, by

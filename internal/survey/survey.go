@@ -125,7 +125,9 @@ const maxMatchers = 256
 func matcherOf(available []string) language.Matcher {
 	key := strings.Join(available, ",")
 	if m, ok := matchers.Load(key); ok {
-		return m.(language.Matcher)
+		if matcher, ok := m.(language.Matcher); ok {
+			return matcher
+		}
 	}
 	tags := make([]language.Tag, 0, len(available))
 	for _, a := range available {

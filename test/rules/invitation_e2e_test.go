@@ -44,7 +44,11 @@ func startMailbox(t *testing.T) *mailbox {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb := &mailbox{port: lis.Addr().(*net.TCPAddr).Port}
+	addr, ok := lis.Addr().(*net.TCPAddr)
+	if !ok {
+		t.Fatalf("listener address %v is not TCP", lis.Addr())
+	}
+	mb := &mailbox{port: addr.Port}
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &mailSession{mb: mb}, nil }))
 	srv.Domain = "localhost"
 	go func() { _ = srv.Serve(lis) }()
