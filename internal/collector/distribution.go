@@ -334,7 +334,7 @@ func (s *Server) renderMessage(st *state, d *cxv1alpha1.DistributionSpec, m *sto
 			tmpl = msg
 		}
 	}
-	page := survey.New(st.tp, survey.Negotiate(survey.Locales(st.tp), c.Locale, ""))
+	page := st.page(survey.Negotiate(st.locales, c.Locale, ""))
 	base := strings.TrimSuffix(s.publicURL(st), "/")
 	subject := tmpl.Subject
 	if m.Kind == store.KindReminder && tmpl.ReminderSubject != "" {

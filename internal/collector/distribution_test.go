@@ -353,3 +353,54 @@ func TestContactFrequencyHoldsForInvitationsDueTogether(t *testing.T) {
 		})
 	}
 }
+
+// The survey page is built once per version of the touchpoint: a changed
+// question text is in the next invitation's email and on its page, in
+// both languages, with no restart.
+func TestChangedTouchpointChangesTheNextInvitationAndItsPage(t *testing.T) {
+	sender := &outbox{}
+	tp := distributingTouchpoint()
+	tp.Spec.Distribution.Reminder = nil
+	ts := startServer(t, testEngines[0], tp, Options{PublicURL: "https://survey.example.com/install", CustomerSender: sender})
+	send := func(id, customer, locale string) sentMessage {
+		t.Helper()
+		ts.post(t, "/v1/events", event(id, "upgrade-downloaded", customer, map[string]any{"locale": locale}))
+		ts.Clock.Advance(73 * time.Hour)
+		ts.sendDue(t)
+		got := sender.take()
+		if len(got) != 1 {
+			t.Fatalf("%d messages, want the invitation", len(got))
+		}
+		return got[0]
+	}
+	pageOf := func(m sentMessage) string {
+		t.Helper()
+		path := strings.TrimPrefix(linkPattern.FindString(m.Text), "https://survey.example.com/install")
+		return browser{t: t, base: ts.URL}.do("GET", path, nil).body
+	}
+	first := send("e1", "C-1", "en")
+	if !strings.Contains(first.HTML, "How likely are you to recommend us?") || !strings.Contains(pageOf(first), "How likely are you to recommend us?") {
+		t.Fatalf("the first invitation or its page lacks the question:\n%s", first.HTML)
+	}
+	_ = pageOf(send("e2", "C-2", "de")) // the German page is built too
+
+	changed := tp.DeepCopy()
+	changed.Spec.Questions[0].Text = "Would you recommend our upgrade to a colleague?"
+	changed.Spec.Survey.Translations[0].Questions = append(changed.Spec.Survey.Translations[0].Questions,
+		cxv1alpha1.QuestionTranslation{ID: changed.Spec.Questions[0].ID, Text: "Würden Sie unser Upgrade weiterempfehlen?"})
+	if err := ts.SetTouchpoint(changed); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ id, customer, locale, want string }{
+		{"e3", "C-3", "en", "Would you recommend our upgrade to a colleague?"},
+		{"e4", "C-4", "de", "Würden Sie unser Upgrade weiterempfehlen?"},
+	} {
+		m := send(tc.id, tc.customer, tc.locale)
+		if !strings.Contains(m.HTML, tc.want) {
+			t.Errorf("invitation in %s after the change lacks %q:\n%s", tc.locale, tc.want, m.HTML)
+		}
+		if p := pageOf(m); !strings.Contains(p, tc.want) || strings.Contains(p, "How likely are you to recommend us?") {
+			t.Errorf("page in %s after the change lacks %q or shows the old text:\n%s", tc.locale, tc.want, p)
+		}
+	}
+}

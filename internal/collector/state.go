@@ -3,9 +3,11 @@ package collector
 import (
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/survey"
 	"github.com/cxloop/cxloop/internal/textanalytics"
 )
 
@@ -24,6 +26,26 @@ type state struct {
 	alertRules []cxv1alpha1.AlertRule
 	// trustedProxies may name the client in X-Forwarded-For.
 	trustedProxies []netip.Prefix
+	// locales are the survey page's locales (survey.Locales).
+	locales []string
+	// pages are the survey pages built so far, by locale: built once per
+	// generation of the touchpoint (newState starts an empty cache; a copy
+	// of the state for new rules keeps the touchpoint and shares it), not
+	// once per message sent or page served.
+	pages *sync.Map
+}
+
+// page is the touchpoint's survey page in locale (one of st.locales). The
+// page is shared: callers read it and never change it.
+func (st *state) page(locale string) *survey.Survey {
+	if p, ok := st.pages.Load(locale); ok {
+		if sv, ok := p.(*survey.Survey); ok {
+			return sv
+		}
+	}
+	p, _ := st.pages.LoadOrStore(locale, survey.New(st.tp, locale))
+	sv, _ := p.(*survey.Survey)
+	return sv
 }
 
 // contactPolicy is the touchpoint's contact-frequency rules with defaults.
@@ -39,7 +61,7 @@ type contactPolicy struct {
 }
 
 func newState(tp *cxv1alpha1.SurveyTouchpoint, alertRules []cxv1alpha1.AlertRule) (*state, error) {
-	st := &state{tp: tp.DeepCopy(), validator: NewValidator(tp), alertRules: alertRules}
+	st := &state{tp: tp.DeepCopy(), validator: NewValidator(tp), alertRules: alertRules, locales: survey.Locales(tp), pages: &sync.Map{}}
 	if c := tp.Spec.Collector; c != nil {
 		for _, cidr := range c.TrustedProxies {
 			p, err := netip.ParsePrefix(cidr)

@@ -125,8 +125,7 @@ func (s *Server) writeMessage(w http.ResponseWriter, status int, m survey.Messag
 
 // pageFor returns the touchpoint's page in the best locale for r.
 func pageFor(st *state, r *http.Request, invitationLocale string) *survey.Survey {
-	loc := survey.Negotiate(survey.Locales(st.tp), invitationLocale, r.Header.Get("Accept-Language"))
-	return survey.New(st.tp, loc)
+	return st.page(survey.Negotiate(st.locales, invitationLocale, r.Header.Get("Accept-Language")))
 }
 
 func message(sv *survey.Survey, heading, body string) survey.Message {
