@@ -99,8 +99,8 @@ var surveyLinkPattern = regexp.MustCompile(`/s/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
 // the chain is covered piece by piece: the reminder sent once without an
 // answer (collector TestEventsInviteOnceAfterTheDelayAndRemindOnce),
 // unsubscribe stopping both (TestAnsweredOrUnsubscribedCustomersGetNoReminder),
-// quiet hours for SMS (TestSMSWaitsForTheEndOfQuietHoursInTheCustomersTimeZone;
-// the SMS itself at a real HTTP receiver in notify TestSendToCustomerBySMS),
+// quiet hours for SMS at a real HTTP SMS gateway
+// (TestSMSAtARealGatewayWaitsForTheEndOfQuietHours),
 // expired and used links (TestSurveyPageAnswersAnInvitationOnce), 375 px
 // layout and axe-core (TestSurveyPageInABrowserOnAPhone).
 func TestEventToEmailToBrowserToCase(t *testing.T) {
@@ -195,18 +195,8 @@ func TestEventToEmailToBrowserToCase(t *testing.T) {
 		}
 	}
 
-	req, _ := http.NewRequest(http.MethodPost, base+"/v1/events", strings.NewReader(
-		`{"id":"dl-1","name":"upgrade-downloaded","customer":{"id":"C-42","tier":"Gold","firstName":"Ada","email":"ada@customer.example"}}`))
-	req.Header.Set("Authorization", "Bearer "+string(token))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /v1/events: %d", resp.StatusCode)
-	}
+	postEvent(t, base, token,
+		`{"id":"dl-1","name":"upgrade-downloaded","customer":{"id":"C-42","tier":"Gold","firstName":"Ada","email":"ada@customer.example"}}`)
 
 	p.clock.Advance(71 * time.Hour)
 	sendDue()

@@ -1,0 +1,188 @@
+package rules_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/collector"
+	"github.com/cxloop/cxloop/internal/notify"
+)
+
+// smsGateway is a real HTTP server on loopback speaking the Twilio-style
+// Messages API: it takes POST .../Accounts/{sid}/Messages.json with the
+// form fields To, From and Body under basic authentication and answers
+// 201, keeping every request it accepted.
+type smsGateway struct {
+	*httptest.Server
+	mu   sync.Mutex
+	msgs []smsRequest
+}
+
+type smsRequest struct {
+	form   url.Values
+	header http.Header
+}
+
+func startSMSGateway(t *testing.T, account, token string) *smsGateway {
+	t.Helper()
+	g := &smsGateway{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		if !ok || user != account || pass != token || r.PathValue("sid") != account {
+			http.Error(w, `{"code":20003,"message":"Authenticate"}`, http.StatusUnauthorized)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			http.Error(w, `{"code":21602,"message":"Message body is required"}`, http.StatusBadRequest)
+			return
+		}
+		g.mu.Lock()
+		g.msgs = append(g.msgs, smsRequest{form: form, header: r.Header.Clone()})
+		g.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"sid":"SM0001","status":"queued"}`)
+	})
+	g.Server = httptest.NewServer(mux)
+	t.Cleanup(g.Close)
+	return g
+}
+
+func (g *smsGateway) take() []smsRequest {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := g.msgs
+	g.msgs = nil
+	return out
+}
+
+// TestSMSAtARealGatewayWaitsForTheEndOfQuietHours sends an SMS invitation
+// through the real notifier (the NotificationChannel and its credentials
+// Secret read from the API server) to a real HTTP SMS gateway on loopback,
+// on an injected clock: a technician visit ends at 21:00 in Tokyo, the
+// invitation is due an hour later, inside the quiet hours (21:00-08:00 in
+// the customer's time zone). The gateway receives nothing all night, and
+// exactly one message at 08:00 local time, with an idempotency key.
+func TestSMSAtARealGatewayWaitsForTheEndOfQuietHours(t *testing.T) {
+	ctx := context.Background()
+	gw := startSMSGateway(t, "AC0123", "sms-token")
+	p := newProgram(t, nil)
+	for _, obj := range []client.Object{
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: p.ns, Name: "sms-credentials"},
+			StringData: map[string]string{"username": "AC0123", "password": "sms-token"}},
+		&cxv1alpha1.NotificationChannel{
+			ObjectMeta: metav1.ObjectMeta{Namespace: p.ns, Name: "customer-sms"},
+			Spec: cxv1alpha1.NotificationChannelSpec{
+				Type: cxv1alpha1.ChannelTypeSMS, AllowPrivateDestinations: true,
+				SMS: &cxv1alpha1.SMSChannel{URL: gw.URL + "/2010-04-01/Accounts/AC0123/Messages.json", From: "+14155550100",
+					CredentialsSecretRef: cxv1alpha1.SecretReference{Name: "sms-credentials"}},
+			},
+		},
+	} {
+		if err := env.Client.Create(ctx, obj); err != nil {
+			t.Fatalf("create %T: %v", obj, err)
+		}
+	}
+	tp := p.tp.DeepCopy()
+	tp.Spec.Invitations = &cxv1alpha1.InvitationSpec{RequireToken: true, TokenTTL: &cxv1alpha1.Duration{Duration: 168 * time.Hour}}
+	tp.Spec.Distribution = &cxv1alpha1.DistributionSpec{
+		Events:     []cxv1alpha1.InvitingEvent{{Name: "technician-visit-completed", Delay: &cxv1alpha1.Duration{Duration: time.Hour}, Channel: cxv1alpha1.DistributionSMS}},
+		SMS:        &cxv1alpha1.ChannelRef{Channel: "customer-sms"},
+		Messages:   []cxv1alpha1.InvitationMessage{{Locale: "en", Subject: "How was the visit?", Body: "Please tell us: {link}", SMS: "How did the installation go, {firstName}? {link}"}},
+		QuietHours: &cxv1alpha1.QuietHours{Start: "21:00", End: "08:00"},
+	}
+	// 12:00 UTC is 21:00 in Tokyo.
+	p.clock.Set(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	sender := notify.New(env.Client, notify.Options{Now: p.clock.Now, MaxAttempts: 1, Log: logr.Discard()})
+	token := []byte("sms-api-token")
+	srv, err := collector.NewServer(tp, collector.Options{Namespace: p.ns, Store: p.st, Now: p.clock.Now,
+		SigningKey: []byte("0123456789abcdef0123456789abcdef-sms"), APIToken: token,
+		PublicURL: "https://survey.acme.example/upgrade-install", CustomerSender: sender})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+
+	postEvent(t, hs.URL, token,
+		`{"id":"visit-7","name":"technician-visit-completed","customer":{"id":"C-jp","firstName":"Yuki","phone":"+81312345678","timeZone":"Asia/Tokyo"}}`)
+	sendDue := func() {
+		t.Helper()
+		if _, err := srv.SendDue(ctx); err != nil {
+			t.Fatalf("send due: %v", err)
+		}
+	}
+
+	// Every hour of the night, from 22:00 to 07:00 local, and at 07:59.
+	for h := 1; h <= 10; h++ {
+		p.clock.Set(time.Date(2026, 11, 22, 12+h, 0, 0, 0, time.UTC))
+		sendDue()
+	}
+	p.clock.Set(time.Date(2026, 11, 22, 22, 59, 0, 0, time.UTC))
+	sendDue()
+	if got := gw.take(); len(got) != 0 {
+		t.Fatalf("the gateway received %d messages during the night in Tokyo: %v", len(got), got[0].form)
+	}
+
+	// 08:00 local (23:00 UTC): exactly one message, also after a second pass.
+	p.clock.Set(time.Date(2026, 11, 22, 23, 0, 0, 0, time.UTC))
+	sendDue()
+	p.clock.Advance(time.Hour)
+	sendDue()
+	got := gw.take()
+	if len(got) != 1 {
+		t.Fatalf("the gateway received %d messages after the quiet hours, want exactly 1", len(got))
+	}
+	m := got[0]
+	if m.form.Get("To") != "+81312345678" || m.form.Get("From") != "+14155550100" ||
+		!strings.HasPrefix(m.form.Get("Body"), "How did the installation go, Yuki? https://survey.acme.example/upgrade-install/s/") {
+		t.Errorf("message form %v", m.form)
+	}
+	// The key is the invitation's (namespace/touchpoint/invite/<event id>),
+	// hashed with the channel: the same on every retry and after a
+	// restart, and naming neither the customer nor the event.
+	sum := sha256.Sum256([]byte(p.ns + "/customer-sms\x00" + p.ns + "/upgrade-install/invite/visit-7"))
+	want := hex.EncodeToString(sum[:16])
+	if key := m.header.Get("Idempotency-Key"); key != want || m.header.Get("I-Twilio-Idempotency-Token") != want {
+		t.Errorf("idempotency key %q (Twilio header %q), want %s in both", key, m.header.Get("I-Twilio-Idempotency-Token"), want)
+	}
+	c, err := p.st.OutreachCounts(ctx, p.ns, tp.Name)
+	if err != nil || c.Sent != 1 || c.Scheduled != 0 {
+		t.Errorf("outreach counts %+v %v, want 1 sent and nothing scheduled", c, err)
+	}
+}
+
+// postEvent posts one business event to the collector's private API, as
+// the business system does, and expects it scheduled (202).
+func postEvent(t *testing.T, base string, token []byte, event string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/events", strings.NewReader(event))
+	req.Header.Set("Authorization", "Bearer "+string(token))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/events: %d", resp.StatusCode)
+	}
+}
