@@ -153,7 +153,7 @@ func TestSamplesValid(t *testing.T) {
 		if err := Command(context.Background(), args, nil, &out, &errOut); err != nil {
 			t.Fatalf("validate %v: %v\n%s%s", args, err, out.String(), errOut.String())
 		}
-		if out.Len() != 0 || !strings.Contains(errOut.String(), "18 cxloop object(s) valid") {
+		if want := fmt.Sprintf("%d cxloop object(s) valid", samples); out.Len() != 0 || !strings.Contains(errOut.String(), want) {
 			t.Errorf("validate %v: stdout %q, stderr %q", args, out.String(), errOut.String())
 		}
 	}
