@@ -156,8 +156,13 @@ func (c *Collectors) Start(ctx context.Context, kube *rest.Config, cl client.Cli
 				APIToken: envBytes(env, collector.EnvAPIToken), ProgramAPIToken: envBytes(env, collector.EnvProgramAPIToken),
 				RateLimit: demoCollectorRateLimit, RateBurst: 2 * demoCollectorRateLimit,
 				MatchReportEvery: 2 * time.Second,
-				ShutdownTimeout:  5 * time.Second,
-				Log:              log.WithName(name),
+				// Survey links point at this collector's public surface,
+				// and due invitations are looked for often: a simulated
+				// hour passes in a fraction of a second.
+				PublicURL:         p.Public,
+				DistributionEvery: 200 * time.Millisecond,
+				ShutdownTimeout:   5 * time.Second,
+				Log:               log.WithName(name),
 			})
 			if err != nil && ctx.Err() == nil {
 				c.errs <- fmt.Errorf("collector of touchpoint %s stopped: %w", name, err)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -71,6 +72,11 @@ type Options struct {
 	CollectorBasePort int
 	// Workers post responses concurrently (default 8).
 	Workers int
+	// Customers invited on business events (default 60): their events
+	// are posted to the collectors of the touchpoints with a
+	// distribution, and they answer, unsubscribe or ignore the
+	// invitations and reminders they receive in the sinks.
+	Customers int
 	// NoTeam leaves every Case as the rules opened it; by default a
 	// simulated frontline team contacts customers, resolves and closes
 	// about two thirds of the Cases on the simulated clock.
@@ -101,6 +107,9 @@ func (o *Options) defaults() error {
 	if o.Workers == 0 {
 		o.Workers = 8
 	}
+	if o.Customers == 0 {
+		o.Customers = 60
+	}
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
@@ -109,6 +118,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("--responses must be positive, not %d", o.Responses)
 	case o.Speed < 1:
 		return fmt.Errorf("--speed must be at least 1 (simulated seconds per real second), not %g", o.Speed)
+	case o.Customers < 0:
+		return fmt.Errorf("--customers must be positive, not %d", o.Customers)
 	case o.Workers < 1:
 		return fmt.Errorf("--workers must be at least 1, not %d", o.Workers)
 	case o.ReplaySpeed < 1:
@@ -140,6 +151,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&o.APIPort, "api-port", 0, "port of the kube-apiserver on 127.0.0.1 (0: a free port)")
 	fs.IntVar(&o.CollectorBasePort, "collector-base-port", 0, "port of the first touchpoint's collector on 127.0.0.1, the others on the next ports (0: free ports)")
 	fs.IntVar(&o.Workers, "workers", 8, "concurrent clients posting responses")
+	fs.IntVar(&o.Customers, "customers", 60, "customers invited on business events: their events go to the collectors, the invitations to the local SMTP and SMS sinks, and they answer the survey page, unsubscribe or ignore it")
 	fs.BoolVar(&o.NoTeam, "no-team", false, "do not simulate the frontline team that contacts customers, resolves and closes Cases")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -224,12 +236,16 @@ Notifications: %[4]s
 
 // session is one run of the demo: what it started, to stop in reverse.
 type session struct {
-	o           Options
-	out         *printer
-	log         logr.Logger
-	assets      string
-	inbox       *Inbox
-	hooks       *WebhookSink
+	o      Options
+	out    *printer
+	log    logr.Logger
+	assets string
+	inbox  *Inbox
+	hooks  *WebhookSink
+	sms    *SMSSink
+	// custs are the simulated customers of the business events, once the
+	// program runs; the sinks hand them their messages.
+	custs       atomic.Pointer[customers]
 	program     *Program
 	touchpoints []string
 	collectors  *Collectors
@@ -305,6 +321,21 @@ func (s *session) prepare() error {
 	}
 	s.hooks = StartWebhookSink(hookLis, s.inbox)
 	s.onClose(func() { _ = s.hooks.Close() })
+	smsLis, err := listenLoopback(0, "")
+	if err != nil {
+		return err
+	}
+	account, token, err := smsCredentials()
+	if err != nil {
+		_ = smsLis.Close()
+		return err
+	}
+	s.sms = StartSMSSink(smsLis, s.inbox, account, token, func(to, body string) {
+		if c := s.custs.Load(); c != nil {
+			c.receiveSMS(to, body)
+		}
+	})
+	s.onClose(func() { _ = s.sms.Close() })
 	smtpLis, err := listenLoopback(0, "")
 	if err != nil {
 		return err
@@ -313,11 +344,16 @@ func (s *session) prepare() error {
 	if a, ok := smtpLis.Addr().(*net.TCPAddr); ok {
 		smtpPort = a.Port
 	}
-	if s.program, err = LoadProgram(filepath.Join(o.Repo, "config", "samples"), cxscheme.New(), smtpPort, s.hooks.URL); err != nil {
+	sinks := Sinks{SMTPPort: smtpPort, HookURL: s.hooks.URL, SMSURL: s.sms.URL, SMSAccount: account, SMSToken: token}
+	if s.program, err = LoadProgram(filepath.Join(o.Repo, "config", "samples"), cxscheme.New(), sinks); err != nil {
 		_ = smtpLis.Close()
 		return err
 	}
-	mail := StartSMTPSink(smtpLis, s.inbox, func(rcpt string) string { return s.program.ChannelOfRecipient[rcpt] })
+	mail := StartSMTPSink(smtpLis, s.inbox, s.program.ChannelOf, func(rcpts []string, raw []byte) {
+		if c := s.custs.Load(); c != nil {
+			c.receiveEmail(rcpts, raw)
+		}
+	})
 	s.onClose(func() { _ = mail.Close() })
 
 	for _, obj := range s.program.Objects {
@@ -448,6 +484,15 @@ func (s *session) simulate(ctx context.Context) (*Summary, error) {
 		stopProgress()
 		progressDone.Wait()
 	}()
+	// The customers of business events: their events go in now (the
+	// invitations of the last days' downloads are due at once) and as
+	// they happen on the simulated clock.
+	custs := newCustomers(s.o.Seed, s.o.Customers, touchpoints, s.collectors.Endpoints(), s.clock)
+	if custs != nil {
+		s.custs.Store(custs)
+		s.background.Go(func() { custs.run(ctx) })
+		s.out.Printf("%d customers invited on business events: events to the collectors' POST /v1/events, invitations to the SMTP and SMS sinks\n", s.o.Customers)
+	}
 	gen := NewGenerator(s.o.Seed, touchpoints, 2*s.o.Responses+100)
 	if err := Replay(ctx, gen, s.collectors.Endpoints(), s.o.Responses, s.o.Workers, stats); err != nil {
 		return nil, err
@@ -455,7 +500,8 @@ func (s *session) simulate(ctx context.Context) (*Summary, error) {
 	s.clock.Accelerate(s.o.Speed)
 	s.out.Printf("responses in; the clock now runs %gx (a simulated hour every %s) until %s have passed\n",
 		s.o.Speed, s.clock.RealDuration(time.Hour).Round(time.Millisecond), formatElapsed(s.o.Simulate))
-	if err := settle(ctx, s.clock, s.o.Simulate, s.collectors, s.mgrErr); err != nil {
+	idle := func() bool { return custs == nil || custs.idle(s.clock.Now()) }
+	if err := settle(ctx, s.clock, s.o.Simulate, s.collectors, idle, s.mgrErr); err != nil {
 		return nil, err
 	}
 	reportPath, err := runReport(ctx, s.cl, s.o.Namespace, s.clock, s.o.DataDir)
@@ -467,6 +513,9 @@ func (s *session) simulate(ctx context.Context) (*Summary, error) {
 	sum, err := gather(ctx, s.cl, s.o.Namespace, s.clock, s.collectors, touchpoints, stats, s.inbox, reportPath)
 	if err != nil {
 		return nil, err
+	}
+	if custs != nil {
+		sum.Customers = custs.Counts()
 	}
 	sum.Seed = s.o.Seed
 	if s.team != nil {

@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -44,7 +45,8 @@ func TestDemoShortMode(t *testing.T) {
 	}
 	text := out.String()
 
-	if want := "Responses:      300 stored"; !strings.Contains(text, want) {
+	// The 300 replayed and those customers answered through the page.
+	if want := fmt.Sprintf("Responses:      %d stored (300 replayed through the API,", 300+sum.Outreach.Answered); !strings.Contains(text, want) {
 		t.Errorf("summary lacks %q", want)
 	}
 	for _, want := range []string{"upgrade-install", "relationship-nps", "CES ", "NPS ", "completed yes "} {
@@ -118,9 +120,49 @@ func TestDemoShortMode(t *testing.T) {
 		}
 	}
 
+	// The customer side: business events in, invitations out as real
+	// email and SMS into the sinks, customers answering the survey page
+	// over HTTP, a reminder for those who did not, acknowledgements of
+	// the Cases their answers opened, and some unsubscribing.
+	m := regexp.MustCompile(`Invitations:\s+(\d+) sent, (\d+) reminded, (\d+) answered through the survey page, (\d+) acknowledgements`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal("summary has no Invitations: line")
+	}
+	o, cu := sum.Outreach, sum.Customers
+	for i, n := range []int64{o.Sent - o.Reminded, o.Reminded, o.Answered, o.Acknowledged} {
+		if got, _ := strconv.ParseInt(m[i+1], 10, 64); got != n || n == 0 {
+			t.Errorf("Invitations: line field %d is %s (status %d), want it equal to the collectors' status and not 0: %+v", i+1, m[i+1], n, o)
+		}
+	}
+	if cu.Events != 60 || cu.Failed != 0 {
+		t.Errorf("customers posted %d events (want 60) with %d failed requests: %v", cu.Events, cu.Failed, cu.Errors)
+	}
+	// What the collectors say they sent is what the customers received,
+	// and every answer a customer gave through the page is counted.
+	if int64(cu.Invitations) != o.Sent-o.Reminded || int64(cu.Reminders) != o.Reminded || int64(cu.Acknowledgements) != o.Acknowledged || int64(cu.Answered) != o.Answered {
+		t.Errorf("customers received %d invitations, %d reminders, %d acknowledgements and answered %d; the collectors count %+v", cu.Invitations, cu.Reminders, cu.Acknowledgements, cu.Answered, o)
+	}
+	if cu.Unsubscribed == 0 || cu.SMS == 0 || cu.Emails == 0 {
+		t.Errorf("customers: %+v, want some unsubscribing and messages by email and by SMS", cu)
+	}
+	customerMail, _ := filepath.Glob(filepath.Join(dataDir, "inbox", "customer-email", "*.eml"))
+	customerSMS, _ := filepath.Glob(filepath.Join(dataDir, "inbox", "customer-sms", "*.json"))
+	if len(customerMail) != cu.Emails || len(customerSMS) != cu.SMS {
+		t.Errorf("the sinks filed %d emails and %d SMS to customers; the customers read %d and %d", len(customerMail), len(customerSMS), cu.Emails, cu.SMS)
+	}
+	if len(customerMail) > 0 {
+		raw, err := os.ReadFile(customerMail[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(raw, []byte("@"+CustomerDomain)) || !bytes.Contains(raw, []byte("List-Unsubscribe-Post: List-Unsubscribe=One-Click")) {
+			t.Errorf("%s is not an invitation to a customer with one-click unsubscribe:\n%s", customerMail[0], raw)
+		}
+	}
+
 	// The sample ReportSubscription ran (run-now) and its HTML is a file
 	// with the charts inline.
-	m := regexp.MustCompile(`Report:\s+(\S+\.html)`).FindStringSubmatch(text)
+	m = regexp.MustCompile(`Report:\s+(\S+\.html)`).FindStringSubmatch(text)
 	if m == nil {
 		t.Fatal("summary names no report file")
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,21 +35,55 @@ const AnnotationRewritten = "cx.cxloop.io/demo-rewritten"
 // limits are per real minute, and the demo's minutes are simulated.
 const demoRateLimitPerMinute = 6000
 
+// CustomerDomain is the mail domain of the simulated customers invited on
+// business events (reserved for examples by RFC 2606).
+const CustomerDomain = "customers.example"
+
 // Program is the sample program as the demo applies it.
 type Program struct {
 	// Objects in the order of config/samples/kustomization.yaml.
 	Objects []client.Object
 	// ChannelOfRecipient maps an email recipient to its Email channel.
 	ChannelOfRecipient map[string]string
+	// CustomerEmailChannel is the Email channel touchpoints invite
+	// customers through (their spec.distribution.email), "" if none.
+	CustomerEmailChannel string
+}
+
+// Sinks are where LoadProgram points the channels.
+type Sinks struct {
+	// SMTPPort of the SMTP sink on 127.0.0.1.
+	SMTPPort int
+	// HookURL is the webhook sink's URL for a channel.
+	HookURL func(channel string) string
+	// SMSURL is the SMS gateway sink's Messages URL for a channel, and
+	// SMSAccount and SMSToken the credentials it takes.
+	SMSURL               func(channel string) string
+	SMSAccount, SMSToken string
+}
+
+// ChannelOf is the channel an email recipient's messages are filed under:
+// the channel that lists the recipient, else, for a simulated customer,
+// the channel that invites customers ("" when unknown).
+func (p *Program) ChannelOf(rcpt string) string {
+	rcpt = strings.ToLower(rcpt)
+	if ch := p.ChannelOfRecipient[rcpt]; ch != "" {
+		return ch
+	}
+	if strings.HasSuffix(rcpt, "@"+CustomerDomain) {
+		return p.CustomerEmailChannel
+	}
+	return ""
 }
 
 // LoadProgram reads the sample program (config/samples, in the order of its
 // kustomization.yaml) and points its NotificationChannels at the local
 // sinks: Email channels at the SMTP sink (plain SMTP on loopback, no
-// credentials), Slack, Teams and Webhook URLs at the webhook sink, all with
+// credentials), Slack, Teams and Webhook URLs at the webhook sink, SMS
+// channels at the SMS gateway sink with its credentials, all with
 // allowPrivateDestinations. Invitation signing keys get random values in
 // place of the placeholders.
-func LoadProgram(samplesDir string, scheme *k8sruntime.Scheme, smtpPort int, hookURL func(channel string) string) (*Program, error) {
+func LoadProgram(samplesDir string, scheme *k8sruntime.Scheme, sinks Sinks) (*Program, error) {
 	resources, err := kustomizationResources(filepath.Join(samplesDir, "kustomization.yaml"))
 	if err != nil {
 		return nil, err
@@ -73,7 +108,7 @@ func LoadProgram(samplesDir string, scheme *k8sruntime.Scheme, smtpPort int, hoo
 	for _, obj := range p.Objects {
 		switch o := obj.(type) {
 		case *cxv1alpha1.NotificationChannel:
-			rewriteChannel(o, smtpPort, hookURL(o.Name), setSecret)
+			rewriteChannel(o, sinks, setSecret)
 			if o.Spec.Email != nil {
 				for _, to := range o.Spec.Email.To {
 					p.ChannelOfRecipient[strings.ToLower(to)] = o.Name
@@ -86,6 +121,9 @@ func LoadProgram(samplesDir string, scheme *k8sruntime.Scheme, smtpPort int, hoo
 					return nil, err
 				}
 				setSecret(inv.SigningKeySecretRef.Name, inv.SigningKeySecretRef.Key, key)
+			}
+			if d := o.Spec.Distribution; d != nil && d.Email != nil && p.CustomerEmailChannel == "" {
+				p.CustomerEmailChannel = d.Email.Channel
 			}
 		}
 	}
@@ -106,13 +144,20 @@ func LoadProgram(samplesDir string, scheme *k8sruntime.Scheme, smtpPort int, hoo
 	return p, nil
 }
 
-// rewriteChannel points ch at the local sinks. URLs kept in Secrets are
-// replaced in the Secrets through setSecret.
-func rewriteChannel(ch *cxv1alpha1.NotificationChannel, smtpPort int, url string, setSecret func(name, key, value string)) {
+// rewriteChannel points ch at the local sinks. URLs and credentials kept
+// in Secrets are replaced in the Secrets through setSecret.
+func rewriteChannel(ch *cxv1alpha1.NotificationChannel, sinks Sinks, setSecret func(name, key, value string)) {
 	spec := &ch.Spec
 	spec.AllowPrivateDestinations = true
 	spec.RateLimitPerMinute = demoRateLimitPerMinute
+	smtpPort, url := sinks.SMTPPort, sinks.HookURL(ch.Name)
 	switch {
+	case spec.SMS != nil:
+		was := spec.SMS.URL
+		spec.SMS.URL = sinks.SMSURL(ch.Name)
+		setSecret(spec.SMS.CredentialsSecretRef.Name, "username", sinks.SMSAccount)
+		setSecret(spec.SMS.CredentialsSecretRef.Name, "password", sinks.SMSToken)
+		annotate(ch, fmt.Sprintf("SMS gateway %s replaced by the demo's SMS gateway sink %s (credentials in the Secret replaced)", hostOf(was), spec.SMS.URL))
 	case spec.Email != nil:
 		was := spec.Email.SMTP.Host
 		spec.Email.SMTP = cxv1alpha1.SMTPServer{Host: "127.0.0.1", Port: int32(smtpPort), Security: cxv1alpha1.SMTPNone}
@@ -133,6 +178,14 @@ func rewriteChannel(ch *cxv1alpha1.NotificationChannel, smtpPort int, url string
 	}
 }
 
+// hostOf is the host of a URL, or the URL when it does not parse.
+func hostOf(u string) string {
+	if p, err := neturl.Parse(u); err == nil && p.Host != "" {
+		return p.Host
+	}
+	return u
+}
+
 func annotate(obj metav1.Object, note string) {
 	a := obj.GetAnnotations()
 	if a == nil {
@@ -140,6 +193,16 @@ func annotate(obj metav1.Object, note string) {
 	}
 	a[AnnotationRewritten] = note
 	obj.SetAnnotations(a)
+}
+
+// smsCredentials are a fresh account id and auth token for the SMS
+// gateway sink (the sample Secret's placeholders are replaced by them).
+func smsCredentials() (account, token string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("generate SMS gateway credentials: %w", err)
+	}
+	return fmt.Sprintf("AC%x", b[:16]), base64.RawURLEncoding.EncodeToString(b[16:]), nil
 }
 
 // randomKey is a fresh 32-byte HMAC key, base64.

@@ -50,6 +50,12 @@ func TestLoadProgramRewritesChannels(t *testing.T) {
 				}
 			}
 			continue
+		case spec.SMS != nil:
+			creds := secrets[spec.SMS.CredentialsSecretRef.Name].StringData
+			if spec.SMS.URL != "http://127.0.0.1:2/sms/"+ch.Name+"/2010-04-01/Accounts/ACdemo/Messages.json" || creds["username"] != "ACdemo" || creds["password"] != "demo-token" {
+				t.Errorf("%s: SMS gateway %s with credentials %v, want the SMS sink and its account", ch.Name, spec.SMS.URL, creds)
+			}
+			continue
 		case spec.Slack != nil:
 			got = secrets[spec.Slack.WebhookURLSecretRef.Name].StringData[spec.Slack.WebhookURLSecretRef.Key]
 		case spec.Teams != nil:
@@ -60,6 +66,11 @@ func TestLoadProgramRewritesChannels(t *testing.T) {
 		if got != want {
 			t.Errorf("%s posts to %q, want the sink %q", ch.Name, got, want)
 		}
+	}
+	// Invitations to simulated customers are filed under the channel the
+	// touchpoints invite through.
+	if p.CustomerEmailChannel == "" || p.ChannelOf("Ada.Lovelace.7@"+CustomerDomain) != p.CustomerEmailChannel {
+		t.Errorf("customer mail is filed under %q, want the distribution's email channel %q", p.ChannelOf("ada@"+CustomerDomain), p.CustomerEmailChannel)
 	}
 	for _, obj := range p.Objects {
 		tp, ok := obj.(*cxv1alpha1.SurveyTouchpoint)

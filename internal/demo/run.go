@@ -177,9 +177,10 @@ func formatElapsed(d time.Duration) string {
 }
 
 // settle lets simulated time run until simulate has passed, then waits
-// (at most a real minute) until the collectors' outboxes are drained, so
-// every Case and notification of the replayed responses exists.
-func settle(ctx context.Context, clock *Clock, simulate time.Duration, collectors *Collectors, mgrErr <-chan error) error {
+// (at most a real minute) until the collectors' outboxes are drained and
+// the simulated customers have done what was due (idle), so every Case
+// and notification of the replayed responses exists.
+func settle(ctx context.Context, clock *Clock, simulate time.Duration, collectors *Collectors, idle func() bool, mgrErr <-chan error) error {
 	api := collectorclient.New(nil)
 	var drainedBy time.Time
 	for {
@@ -195,7 +196,7 @@ func settle(ctx context.Context, clock *Clock, simulate time.Duration, collector
 				}
 				depth += st.OutboxDepth
 			}
-			if depth == 0 || time.Now().After(drainedBy) {
+			if (depth == 0 && idle()) || time.Now().After(drainedBy) {
 				return nil
 			}
 		}

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -92,10 +93,12 @@ type SMTPSink struct {
 
 // StartSMTPSink serves SMTP on lis. channelOf maps a recipient address to
 // the channel that sends to it; unknown recipients file under "email".
-func StartSMTPSink(lis net.Listener, inbox *Inbox, channelOf func(rcpt string) string) *SMTPSink {
+// deliver, when set, is handed every message once it is filed (the
+// simulated customers read their mail through it).
+func StartSMTPSink(lis net.Listener, inbox *Inbox, channelOf func(rcpt string) string, deliver func(rcpts []string, raw []byte)) *SMTPSink {
 	s := &SMTPSink{}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{inbox: inbox, channelOf: channelOf}, nil
+		return &smtpSession{inbox: inbox, channelOf: channelOf, deliver: deliver}, nil
 	}))
 	s.srv.Domain = "localhost"
 	s.srv.ReadTimeout, s.srv.WriteTimeout = time.Minute, time.Minute
@@ -111,6 +114,7 @@ func (s *SMTPSink) Close() error { return s.srv.Close() }
 type smtpSession struct {
 	inbox     *Inbox
 	channelOf func(string) string
+	deliver   func([]string, []byte)
 	rcpts     []string
 }
 
@@ -133,7 +137,13 @@ func (s *smtpSession) Data(r io.Reader) error {
 			break
 		}
 	}
-	return s.inbox.save(channel, ".eml", b)
+	if err := s.inbox.save(channel, ".eml", b); err != nil {
+		return err
+	}
+	if s.deliver != nil {
+		s.deliver(s.rcpts, b)
+	}
+	return nil
 }
 
 func (s *smtpSession) Reset()        { s.rcpts = nil }
@@ -174,11 +184,93 @@ func (s *WebhookSink) URL(channel string) string {
 }
 
 // Close stops the server.
-func (s *WebhookSink) Close() error {
+func (s *WebhookSink) Close() error { return shutdown(s.srv) }
+
+// shutdown stops srv, waiting up to 5 seconds for requests in flight.
+func shutdown(srv *http.Server) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
+
+// SMSSink is an HTTP SMS gateway on loopback speaking the Twilio-style
+// Messages API, as the SMS NotificationChannels expect of their gateway:
+// POST /sms/<channel>/2010-04-01/Accounts/<account>/Messages.json with the
+// form fields To, From and Body under HTTP basic authentication (the
+// account and its token), answered 201. It files each text message as
+// .json under the inbox directory of <channel>, once per Idempotency-Key
+// (a retried request is answered again and not filed twice), and hands it
+// to deliver.
+type SMSSink struct {
+	srv            *http.Server
+	addr           *net.TCPAddr
+	account, token string
+
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// SMSRecord is one text message as the SMS sink files it.
+type SMSRecord struct {
+	To             string `json:"to"`
+	From           string `json:"from"`
+	Body           string `json:"body"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+// StartSMSSink serves the gateway on lis for account and token.
+func StartSMSSink(lis net.Listener, inbox *Inbox, account, token string, deliver func(to, body string)) *SMSSink {
+	s := &SMSSink{account: account, token: token, seen: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /sms/{channel}/2010-04-01/Accounts/{account}/Messages.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		user, pass, ok := r.BasicAuth()
+		if !ok || user != s.account || pass != s.token || r.PathValue("account") != s.account {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"code":20003,"message":"Authentication Error - invalid username","status":401}`)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil || r.PostForm.Get("To") == "" || r.PostForm.Get("Body") == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"code":21604,"message":"A 'To' phone number and a 'Body' are required.","status":400}`)
+			return
+		}
+		rec := SMSRecord{To: r.PostForm.Get("To"), From: r.PostForm.Get("From"), Body: r.PostForm.Get("Body"), IdempotencyKey: r.Header.Get("Idempotency-Key")}
+		s.mu.Lock()
+		again := rec.IdempotencyKey != "" && s.seen[rec.IdempotencyKey]
+		s.seen[rec.IdempotencyKey] = true
+		s.mu.Unlock()
+		if !again {
+			data, _ := json.MarshalIndent(rec, "", "  ")
+			if err := inbox.save(r.PathValue("channel"), ".json", data); err != nil {
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = io.WriteString(w, `{"code":20500,"message":"Internal Server Error","status":500}`)
+				return
+			}
+			if deliver != nil {
+				deliver(rec.To, rec.Body)
+			}
+		}
+		w.WriteHeader(http.StatusCreated)
+		_, _ = fmt.Fprintf(w, `{"status":"queued","to":%q}`, rec.To)
+	})
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.addr, _ = lis.Addr().(*net.TCPAddr)
+	go func() { _ = s.srv.Serve(lis) }()
+	return s
+}
+
+// URL is the Messages resource the SMS channel named channel posts to.
+func (s *SMSSink) URL(channel string) string {
+	return fmt.Sprintf("http://%s/sms/%s/2010-04-01/Accounts/%s/Messages.json", s.addr.String(), channel, s.account)
+}
+
+// Credentials are the account and token the sink takes.
+func (s *SMSSink) Credentials() (account, token string) { return s.account, s.token }
+
+// Close stops the server.
+func (s *SMSSink) Close() error { return shutdown(s.srv) }

@@ -25,8 +25,9 @@ type Summary struct {
 	// Speed and Seed of the run.
 	Speed float64
 	Seed  uint64
-	// Responses stored by the collectors (GET /v1/status).
-	Responses int64
+	// Responses stored by the collectors (GET /v1/status), and of them
+	// those the replay posted through the API.
+	Responses, Replayed int64
 	// Invitations asked for, and the refusals by reason (NotSampled,
 	// Quarantined, CapReached).
 	Invitations int64
@@ -51,6 +52,12 @@ type Summary struct {
 	// WorkedInInbox counts the Cases the simulated team changed through
 	// the inbox's HTTP endpoints.
 	WorkedInInbox int
+	// Outreach sums the collectors' invitation counts (GET /v1/status):
+	// invitations and reminders sent, answered, acknowledgements of Cases.
+	Outreach collectorclient.InvitationCounts
+	// Customers is what the simulated customers of business events
+	// received and did.
+	Customers OutreachCounts
 }
 
 // RuleLine is one AlertRule's status.
@@ -161,12 +168,14 @@ func countCases(cases []cxv1alpha1.Case) CaseCounts {
 func gather(ctx context.Context, cl client.Client, namespace string, clock *Clock, collectors *Collectors, touchpoints []cxv1alpha1.SurveyTouchpoint, stats *Stats, inbox *Inbox, reportPath string) (*Summary, error) {
 	s := &Summary{
 		Simulated: clock.Elapsed(), Speed: clock.Speed(),
+		Replayed:    stats.Responses.Load(),
 		Invitations: stats.Invitations.Load(), NotInvited: stats.NotInvitedCounts(),
 		Rejected: stats.Rejected.Load(), RejectedErrors: stats.Errors,
 		InboxDir: inbox.Dir(), ReportPath: reportPath,
 	}
 	api := collectorclient.New(nil)
 	now := clock.Now()
+	var statuses []*collectorclient.Status
 	for i := range touchpoints {
 		tp := &touchpoints[i]
 		ep := collectors.Endpoints()[tp.Name].Private
@@ -179,8 +188,11 @@ func gather(ctx context.Context, cl client.Client, namespace string, clock *Cloc
 			return nil, fmt.Errorf("read the metrics of the collector of %s: %w", tp.Name, err)
 		}
 		s.Responses += st.Total
+		statuses = append(statuses, st)
 		s.Touchpoints = append(s.Touchpoints, TouchpointSummary{Name: tp.Name, Responses: st.Total, KPIs: kpiLines(tp, res.Total())})
 	}
+
+	s.Outreach = outreachOf(statuses)
 
 	var cases cxv1alpha1.CaseList
 	if err := cl.List(ctx, &cases, client.InNamespace(namespace)); err != nil {
@@ -260,8 +272,8 @@ func (s *Summary) Print(out *printer) {
 	for _, r := range slices.Sorted(maps.Keys(s.NotInvited)) {
 		refused = append(refused, fmt.Sprintf("%d %s", s.NotInvited[r], r))
 	}
-	out.Printf("Responses:      %d stored (%d invitations asked; not invited: %s; %d rejected)\n",
-		s.Responses, s.Invitations, orNone(strings.Join(refused, ", ")), s.Rejected)
+	out.Printf("Responses:      %d stored (%d replayed through the API, %d invitations asked; not invited: %s; %d rejected; %d answered through the survey page)\n",
+		s.Responses, s.Replayed, s.Invitations, orNone(strings.Join(refused, ", ")), s.Rejected, s.Outreach.Answered)
 	for _, e := range s.RejectedErrors {
 		out.Printf("  rejected: %s\n", e)
 	}
@@ -271,6 +283,17 @@ func (s *Summary) Print(out *printer) {
 			kpis = append(kpis, k.String())
 		}
 		out.Printf("  %-20s %6d responses  %s\n", tp.Name, tp.Responses, strings.Join(kpis, "  "))
+	}
+	o, cu := s.Outreach, s.Customers
+	out.Printf("Invitations:    %d sent, %d reminded, %d answered through the survey page, %d acknowledgements (collectors' status)\n",
+		o.Sent-o.Reminded, o.Reminded, o.Answered, o.Acknowledged)
+	out.Printf("  customers of %d business events received %d emails and %d SMS (%d invitations, %d reminders, %d acknowledgements); %d answered the page, %d unsubscribed\n",
+		cu.Events, cu.Emails, cu.SMS, cu.Invitations, cu.Reminders, cu.Acknowledgements, cu.Answered, cu.Unsubscribed)
+	if o.Failed > 0 || cu.Failed > 0 {
+		out.Printf("  %d messages failed to send; %d customer requests failed\n", o.Failed, cu.Failed)
+	}
+	for _, e := range cu.Errors {
+		out.Printf("  customer request failed: %s\n", e)
 	}
 	c := s.Cases
 	out.Printf("Cases:          %d  by state: %s  by severity: %s\n", c.Total, counts(c.ByState), counts(c.BySeverity))

@@ -1,12 +1,10 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -400,7 +398,7 @@ func send(ctx context.Context, api *collectorclient.Client, hc *http.Client, ep 
 		Metadata: map[string]string{"store": j.Store.name, "agent": j.Agent, "region": j.Store.region},
 	}
 	var problem collector.Problem
-	status, err := post(ctx, hc, ep.Public+"/v1/responses", resp, &problem)
+	status, err := postJSON(ctx, hc, ep.Public+"/v1/responses", "", resp, &problem)
 	if err != nil {
 		return err
 	}
@@ -411,28 +409,4 @@ func send(ctx context.Context, api *collectorclient.Client, hc *http.Client, ep 
 	}
 	stats.Responses.Add(1)
 	return nil
-}
-
-// post sends body as JSON and decodes the answer into out.
-func post(ctx context.Context, hc *http.Client, url string, body, out any) (int, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return 0, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("collector %s: %w", url, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, fmt.Errorf("collector %s: %w", url, err)
-	}
-	_ = json.Unmarshal(raw, out)
-	return resp.StatusCode, nil
 }

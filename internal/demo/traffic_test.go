@@ -17,7 +17,13 @@ func sampleProgram(t *testing.T) *Program {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := LoadProgram(filepath.Join(repo, "config", "samples"), cxscheme.New(), 2525, func(ch string) string { return "http://127.0.0.1:1/hooks/" + ch })
+	p, err := LoadProgram(filepath.Join(repo, "config", "samples"), cxscheme.New(), Sinks{
+		SMTPPort: 2525, HookURL: func(ch string) string { return "http://127.0.0.1:1/hooks/" + ch },
+		SMSURL: func(ch string) string {
+			return "http://127.0.0.1:2/sms/" + ch + "/2010-04-01/Accounts/ACdemo/Messages.json"
+		},
+		SMSAccount: "ACdemo", SMSToken: "demo-token",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
