@@ -208,8 +208,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if o.Exit {
 		return sum, nil
 	}
+	// From here a person explores by hand: the clock goes on at the wall
+	// clock's pace (still ahead of it), so a survey link does not expire
+	// and a Case does not go overdue while one reads an email.
+	s.clock.Accelerate(1)
 	s.out.Printf(`
-The control plane keeps running until Ctrl-C. Explore it with kubectl:
+The control plane keeps running until Ctrl-C, and the simulated clock now
+goes on at the wall clock's pace. Explore it with kubectl:
 
   export KUBECONFIG=%[1]s
   kubectl get cx -n %[2]s
@@ -454,7 +459,8 @@ func (s *session) startProgram(ctx context.Context) error {
 		return err
 	}
 	for _, name := range s.touchpoints {
-		s.out.Printf("collector of %s serving at %s (SQLite in collectors/%s)\n", name, s.collectors.Endpoints()[name].Public, name)
+		ep := s.collectors.Endpoints()[name]
+		s.out.Printf("collector of %s serving at %s, private API at %s (SQLite in collectors/%s)\n", name, ep.Public, ep.Private.Endpoint, name)
 	}
 	s.printSignIn()
 	// The manager's cache: wake lists every Case each tick.
