@@ -93,6 +93,10 @@ type OutreachCounts struct {
 	Answered int
 	// Unsubscribed with the email's one-click link.
 	Unsubscribed int
+	// Copies are emails received again with a Message-ID seen before (a
+	// collector that crashed between sending and recording sends again
+	// with the same Message-ID); a mail client shows them once.
+	Copies int
 	// Failed counts the customers' requests that did not work, with the
 	// first few errors.
 	Failed int
@@ -110,6 +114,7 @@ type customers struct {
 	mu      sync.Mutex
 	gen     *Generator
 	byAddr  map[string]*invitee
+	seen    map[string]bool // Message-IDs received
 	pending []customerAction
 	counts  OutreachCounts
 }
@@ -130,7 +135,7 @@ var (
 // they happen on the simulated clock. Returns nil when no touchpoint
 // distributes.
 func newCustomers(seed uint64, n int, tps []cxv1alpha1.SurveyTouchpoint, endpoints map[string]CollectorEndpoints, clock *Clock) *customers {
-	c := &customers{clock: clock, endpoints: endpoints, touchpoints: map[string]*cxv1alpha1.SurveyTouchpoint{}, byAddr: map[string]*invitee{},
+	c := &customers{clock: clock, endpoints: endpoints, touchpoints: map[string]*cxv1alpha1.SurveyTouchpoint{}, byAddr: map[string]*invitee{}, seen: map[string]bool{},
 		hc: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	var distributing []cxv1alpha1.SurveyTouchpoint
 	for i := range tps {
@@ -311,13 +316,13 @@ func (c *customers) receiveEmail(rcpts []string, raw []byte) {
 	if len(ivs) == 0 {
 		return
 	}
-	text, unsub, err := readEmail(raw)
+	text, unsub, id, err := readEmail(raw)
 	if err != nil {
 		c.fail(fmt.Errorf("read an email to a customer: %w", err))
 		return
 	}
 	for _, iv := range ivs {
-		c.receive(iv, text, unsub)
+		c.receive(iv, text, unsub, id)
 	}
 }
 
@@ -327,14 +332,15 @@ func (c *customers) receiveSMS(to, body string) {
 	iv := c.byAddr[to]
 	c.mu.Unlock()
 	if iv != nil {
-		c.receive(iv, body, "")
+		c.receive(iv, body, "", "")
 	}
 }
 
 // receive decides what the customer does with a message: an invitation
 // (the first message with a survey link), a reminder (the same link
-// again) or an acknowledgement of their Case (no survey link).
-func (c *customers) receive(iv *invitee, text, unsub string) {
+// again) or an acknowledgement of their Case (no survey link). A copy of
+// an email already received (its Message-ID) is counted and ignored.
+func (c *customers) receive(iv *invitee, text, unsub, messageID string) {
 	link := surveyLinkRe.FindString(text)
 	now := c.clock.Now()
 	c.mu.Lock()
@@ -343,6 +349,14 @@ func (c *customers) receive(iv *invitee, text, unsub string) {
 		c.counts.SMS++
 	} else {
 		c.counts.Emails++
+	}
+	if messageID != "" {
+		key := iv.address() + " " + messageID
+		if c.seen[key] {
+			c.counts.Copies++
+			return
+		}
+		c.seen[key] = true
 	}
 	after := func(lo, hi float64) time.Time {
 		return now.Add(time.Duration((lo + c.gen.rng.Float64()*(hi-lo)) * float64(time.Hour)))
@@ -492,26 +506,27 @@ func (c *customers) get(ctx context.Context, link string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// readEmail returns an email's plain text (decoded) and its one-click
-// unsubscribe URL ("" without one).
-func readEmail(raw []byte) (text, unsubscribe string, err error) {
+// readEmail returns an email's plain text (decoded), its one-click
+// unsubscribe URL ("" without one) and its Message-ID.
+func readEmail(raw []byte) (text, unsubscribe, messageID string, err error) {
 	msg, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
+	messageID = msg.Header.Get("Message-ID")
 	if msg.Header.Get("List-Unsubscribe-Post") == "List-Unsubscribe=One-Click" {
 		unsubscribe = strings.Trim(strings.TrimSpace(msg.Header.Get("List-Unsubscribe")), "<>")
 	}
 	mediaType, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
 	if err != nil || !strings.HasPrefix(mediaType, "multipart/") {
 		b, err := io.ReadAll(msg.Body)
-		return string(b), unsubscribe, err
+		return string(b), unsubscribe, messageID, err
 	}
 	mr := multipart.NewReader(msg.Body, params["boundary"])
 	for {
 		part, err := mr.NextPart()
 		if err != nil {
-			return "", unsubscribe, fmt.Errorf("no text/plain part: %w", err)
+			return "", unsubscribe, messageID, fmt.Errorf("no text/plain part: %w", err)
 		}
 		if !strings.HasPrefix(part.Header.Get("Content-Type"), "text/plain") {
 			continue
@@ -521,7 +536,7 @@ func readEmail(raw []byte) (text, unsubscribe string, err error) {
 			r = quotedprintable.NewReader(part)
 		}
 		b, err := io.ReadAll(r)
-		return string(b), unsubscribe, err
+		return string(b), unsubscribe, messageID, err
 	}
 }
 

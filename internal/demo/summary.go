@@ -289,8 +289,8 @@ func (s *Summary) Print(out *printer) {
 		o.Sent-o.Reminded, o.Reminded, o.Answered, o.Acknowledged)
 	out.Printf("  customers of %d business events received %d emails and %d SMS (%d invitations, %d reminders, %d acknowledgements); %d answered the page, %d unsubscribed\n",
 		cu.Events, cu.Emails, cu.SMS, cu.Invitations, cu.Reminders, cu.Acknowledgements, cu.Answered, cu.Unsubscribed)
-	if o.Failed > 0 || cu.Failed > 0 {
-		out.Printf("  %d messages failed to send; %d customer requests failed\n", o.Failed, cu.Failed)
+	if o.Failed > 0 || cu.Failed > 0 || cu.Copies > 0 {
+		out.Printf("  %d messages failed to send; %d customer requests failed; %d emails received again (same Message-ID)\n", o.Failed, cu.Failed, cu.Copies)
 	}
 	for _, e := range cu.Errors {
 		out.Printf("  customer request failed: %s\n", e)
