@@ -83,7 +83,8 @@ type CaseReconciler struct {
 	// <base>/namespaces/<ns>/cases/<name>.
 	NotificationBaseURL string
 
-	routes cases.Router
+	routes    cases.Router
+	delivered deliveryMemory
 }
 
 // Reconcile advances one Case's lifecycle to now, on the shared skeleton
@@ -109,6 +110,9 @@ type caseRun struct {
 	r    *CaseReconciler
 	tmpl *cxv1alpha1.CaseTemplate
 	plan *cases.Plan
+	// failures are the deliveries made before the status write that
+	// failed, announced once it is stored.
+	failures []cases.Transition
 }
 
 // steps evaluates the Case against its template and now (cases.Evaluate),
@@ -131,10 +135,8 @@ func (run *caseRun) steps(ctx context.Context, c *cxv1alpha1.Case) (outcome, ctr
 	now := r.now()
 	cached := c.DeepCopy()
 	plan := cases.Evaluate(c, tmpl, now, &r.routes)
-	if len(cached.Status.PendingNotifications) > 0 || plan.RetentionEnded {
-		// Deliver what an earlier reconciliation recorded, or archive and
-		// delete, only from what the API server holds now: a cache behind
-		// the controller's own writes would deliver twice.
+	if plan.RetentionEnded {
+		// Archive and delete only from what the API server holds now.
 		if err := r.checkLive(ctx, cached); err != nil {
 			return outcome{}, ctrl.Result{}, err
 		}
@@ -155,7 +157,13 @@ func (run *caseRun) steps(ctx context.Context, c *cxv1alpha1.Case) (outcome, ctr
 		}
 	}
 	cases.RecordDue(c, tmpl, plan.Transitions, now, r.Deliverer != nil)
+	cases.Schedule(c, tmpl, now, r.Deliverer != nil)
 	run.tmpl, run.plan = tmpl, plan
+	// What the stored status already records as due (scheduled ahead for
+	// this deadline, or left pending by an earlier run) is delivered now
+	// and marked done in this reconciliation's one status write; what was
+	// recorded just now waits for that write (afterPatch).
+	run.failures = r.deliver(ctx, c, tmpl, cases.DeliverableNow(cached, c))
 	if plan.RetentionEnded && c.Status.ArchivedAt == nil {
 		if err := r.archive(ctx, c, now); err != nil {
 			return outcome{}, ctrl.Result{}, err
@@ -165,7 +173,8 @@ func (run *caseRun) steps(ctx context.Context, c *cxv1alpha1.Case) (outcome, ctr
 }
 
 // checkLive returns errConflict when the API server holds a newer Case
-// than the one read from the cache.
+// than the one read from the cache: a cache behind the controller's own
+// writes would archive and delete a reopened Case.
 func (r *CaseReconciler) checkLive(ctx context.Context, cached *cxv1alpha1.Case) error {
 	if r.APIReader == nil {
 		return nil
@@ -191,7 +200,7 @@ func (run *caseRun) afterPatch(ctx context.Context, c *cxv1alpha1.Case) (ctrl.Re
 	if run.plan == nil {
 		return ctrl.Result{}, nil // no template
 	}
-	failures := r.deliverPending(ctx, c, run.tmpl)
+	failures := append(run.failures, r.deliver(ctx, c, run.tmpl, cases.DueNow(c))...)
 	for _, tr := range append(run.plan.Transitions, failures...) {
 		r.event(c, tr)
 	}

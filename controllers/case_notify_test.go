@@ -62,8 +62,15 @@ func TestCaseNotificationsOnce(t *testing.T) {
 	if got := records(c); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("notifications after opening:\n got %q\nwant %q", got, want)
 	}
-	if len(c.Status.PendingNotifications) != 0 {
-		t.Errorf("pending notifications after delivery: %+v", c.Status.PendingNotifications)
+	// Only the notifications of the deadlines to come are recorded ahead
+	// (scheduled, with their dueAt); nothing is due.
+	for _, n := range c.Status.PendingNotifications {
+		if n.DueAt == nil || !n.DueAt.Equal(c.Status.DueAt) {
+			t.Errorf("pending notification after delivery that is not scheduled for dueAt %v: %+v", c.Status.DueAt, n)
+		}
+	}
+	if len(c.Status.PendingNotifications) != 4 {
+		t.Errorf("%d scheduled notifications, want 4 (overdue and tell-managers, to support and managers): %+v", len(c.Status.PendingNotifications), c.Status.PendingNotifications)
 	}
 	if msg := c.Status.Notifications[0].Message; !strings.Contains(msg, "priya") || !strings.Contains(msg, "to.channels") {
 		t.Errorf("skipped record %q should name the person and the fix", msg)

@@ -331,7 +331,8 @@ type CaseStatus struct {
 	// that are not delivered yet. Each is recorded here in the status write
 	// that stores the transition, before it is delivered, and moves to
 	// notifications once delivered (or failed), so a manager stopped in
-	// between delivers it after its restart, once.
+	// between delivers it after its restart, once. Entries with dueAt are
+	// scheduled for a future deadline and not due yet.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=50
@@ -438,8 +439,18 @@ type PendingNotification struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	To string `json:"to,omitempty"`
-	// at is when the transition happened.
+	// at is when the transition happened (for a scheduled notification,
+	// when it was scheduled).
 	At metav1.Time `json:"at"`
+	// dueAt marks a scheduled notification: one a time-driven transition
+	// (overdue, a missed first response, an escalation step) will owe at
+	// this deadline if the Case still waits then. It is recorded in the
+	// status write that sets the deadline, so that at the deadline the
+	// controller delivers it and records the transition and the delivery
+	// in one write; it is dropped when the deadline changes or the Case no
+	// longer waits. Empty on a notification due now.
+	// +optional
+	DueAt *metav1.Time `json:"dueAt,omitempty"`
 }
 
 // +kubebuilder:object:root=true

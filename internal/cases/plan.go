@@ -205,23 +205,89 @@ func (p *Plan) deadlines(c *cxv1alpha1.Case, uid string, now time.Time) {
 	}
 	waiting := c.Status.ClosedAt == nil
 	if p.deadline(c, cxv1alpha1.ConditionOverdue, c.Status.DueAt, ref, now, waiting) {
-		p.add(Transition{
-			Event: cxv1alpha1.EventOverdue, Key: fmt.Sprintf("%s/Overdue/%d", uid, c.Status.DueAt.Unix()),
-			Headline: "is overdue", Warning: true, Reason: cxv1alpha1.ReasonOverdue,
-			Note: "not closed by its deadline " + c.Status.DueAt.UTC().Format(time.RFC3339),
-		})
+		p.add(overdue(uid, c.Status.DueAt.Time))
 	}
 	if c.Status.FirstActionAt != nil {
 		ref = c.Status.FirstActionAt.Time
 	}
 	waiting = waiting && c.Status.FirstActionAt == nil
 	if p.deadline(c, cxv1alpha1.ConditionFirstResponseOverdue, c.Status.FirstResponseDueAt, ref, now, waiting) {
-		p.add(Transition{
-			Event: cxv1alpha1.EventOverdue, Key: fmt.Sprintf("%s/FirstResponseOverdue/%d", uid, c.Status.FirstResponseDueAt.Unix()),
-			Headline: "has no first response", Warning: true, Reason: cxv1alpha1.ReasonFirstResponseOverdue,
-			Note: "no action logged by the first-response deadline " + c.Status.FirstResponseDueAt.UTC().Format(time.RFC3339),
-		})
+		p.add(firstResponseOverdue(uid, c.Status.FirstResponseDueAt.Time))
 	}
+}
+
+// overdue is the transition of a Case not closed by its deadline due.
+func overdue(uid string, due time.Time) Transition {
+	return Transition{
+		Event: cxv1alpha1.EventOverdue, Key: fmt.Sprintf("%s/Overdue/%d", uid, due.Unix()),
+		Headline: "is overdue", Warning: true, Reason: cxv1alpha1.ReasonOverdue,
+		Note: "not closed by its deadline " + due.UTC().Format(time.RFC3339),
+	}
+}
+
+// firstResponseOverdue is the transition of a Case without an action by
+// its first-response deadline due.
+func firstResponseOverdue(uid string, due time.Time) Transition {
+	return Transition{
+		Event: cxv1alpha1.EventOverdue, Key: fmt.Sprintf("%s/FirstResponseOverdue/%d", uid, due.Unix()),
+		Headline: "has no first response", Warning: true, Reason: cxv1alpha1.ReasonFirstResponseOverdue,
+		Note: "no action logged by the first-response deadline " + due.UTC().Format(time.RFC3339),
+	}
+}
+
+// escalated is the transition of an escalation step that ran; did says
+// what it changed.
+func escalated(uid string, s *cxv1alpha1.EscalationStep, did string) Transition {
+	return Transition{
+		Event: cxv1alpha1.EventEscalated, Key: fmt.Sprintf("%s/Escalated/%s", uid, s.Name), Step: s,
+		Headline: "was escalated (" + s.Name + ")", Warning: true, Reason: cxv1alpha1.ReasonEscalated,
+		Note: fmt.Sprintf("step %s: %s", s.Name, did),
+	}
+}
+
+// Upcoming lists the time-driven transitions a Case evaluated at now
+// (after Evaluate) will go through at its future deadlines if it still
+// waits then, each with the time it falls due: Overdue at dueAt,
+// FirstResponseOverdue at firstResponseDueAt, and each escalation step
+// still to run at its time. Their keys are the keys Evaluate gives the
+// transitions when they happen; an escalation's note is only a
+// placeholder (what the step changes is known when it runs). Schedule
+// records their notifications ahead.
+func Upcoming(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, now time.Time) []Expected {
+	var out []Expected
+	if c.Status.ClosedAt != nil || c.Status.OpenedAt == nil {
+		return nil
+	}
+	uid := string(c.UID)
+	if d := c.Status.DueAt; d != nil && d.After(now) && !apimeta.IsStatusConditionTrue(c.Status.Conditions, cxv1alpha1.ConditionOverdue) {
+		out = append(out, Expected{Transition: overdue(uid, d.Time), At: d.Time})
+	}
+	if d := c.Status.FirstResponseDueAt; d != nil && c.Status.FirstActionAt == nil && d.After(now) &&
+		!apimeta.IsStatusConditionTrue(c.Status.Conditions, cxv1alpha1.ConditionFirstResponseOverdue) {
+		out = append(out, Expected{Transition: firstResponseOverdue(uid, d.Time), At: d.Time})
+	}
+	if IsDone(State(c)) {
+		return out
+	}
+	for i := range t.Spec.Escalation {
+		s := &t.Spec.Escalation[i]
+		deadline := stepDeadline(c, *s)
+		if deadline == nil || escalationRan(c, s.Name) {
+			continue
+		}
+		at := deadline.Add(s.After.Duration)
+		if at.Before(knownSince(c, s.Name)) || !at.After(now) {
+			continue
+		}
+		out = append(out, Expected{Transition: escalated(uid, s, "runs at "+at.UTC().Format(time.RFC3339)), At: at})
+	}
+	return out
+}
+
+// Expected is a transition Upcoming expects, and when.
+type Expected struct {
+	Transition Transition
+	At         time.Time
 }
 
 // deadline sets one deadline condition: True once ref is at or after due.
@@ -272,11 +338,7 @@ func (p *Plan) escalate(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, uid stri
 		}
 		did := p.runStep(c, t, s)
 		c.Status.Escalations = append(c.Status.Escalations, cxv1alpha1.EscalationRecord{Step: s.Name, At: metav1.NewTime(now), Message: did})
-		p.add(Transition{
-			Event: cxv1alpha1.EventEscalated, Key: fmt.Sprintf("%s/Escalated/%s", uid, s.Name), Step: s,
-			Headline: "was escalated (" + s.Name + ")", Warning: true, Reason: cxv1alpha1.ReasonEscalated,
-			Note: fmt.Sprintf("step %s: %s", s.Name, did),
-		})
+		p.add(escalated(uid, s, did))
 	}
 	if len(c.Status.Escalations) > 0 {
 		steps := make([]string, 0, len(c.Status.Escalations))
