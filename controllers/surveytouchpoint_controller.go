@@ -23,6 +23,7 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/collectorclient"
+	tpstatus "github.com/cxloop/cxloop/internal/touchpoint"
 	"github.com/cxloop/cxloop/internal/validate"
 )
 
@@ -86,7 +87,7 @@ func (r *SurveyTouchpointReconciler) check(ctx context.Context, tp *cxv1alpha1.S
 		return outcome{reason: cxv1alpha1.ReasonProgressing, message: fmt.Sprintf("collector %d/%d replicas ready%s", ready, want, countsNote), reconciling: true}, result, nil
 	}
 	if ob := tp.Status.Outbox; ob != nil && ob.Blocked {
-		return outcome{reason: cxv1alpha1.ReasonOutboxBlocked, message: truncate(outboxBlockedMessage(ob, r.outboxBlockedAfter()), maxConditionMessage)}, result, nil
+		return outcome{reason: cxv1alpha1.ReasonOutboxBlocked, message: truncate(tpstatus.BlockedMessage(ob, r.outboxBlockedAfter()), maxConditionMessage)}, result, nil
 	}
 	return readyOutcome(fmt.Sprintf("collector %d/%d replicas ready at %s%s", ready, want, tp.Status.Endpoint, countsNote)), result, nil
 }
@@ -125,15 +126,7 @@ func (r *SurveyTouchpointReconciler) refreshCounts(ctx context.Context, tp *cxv1
 		counts.LastResponseTime = &metav1.Time{Time: *st.LastResponseTime}
 	}
 	tp.Status.Responses = counts
-	outbox := &cxv1alpha1.OutboxStatus{Depth: st.OutboxDepth, LastError: truncate(st.OutboxLastError, 1024), Refusals: int32(min(st.OutboxRefusals, 1<<30))}
-	if st.OutboxOldest != nil {
-		outbox.OldestAge = &cxv1alpha1.Duration{Duration: time.Since(*st.OutboxOldest).Round(time.Second)}
-	}
-	if st.OutboxLastErrorTime != nil {
-		outbox.LastErrorTime = &metav1.Time{Time: st.OutboxLastErrorTime.Truncate(time.Second)}
-	}
-	outbox.Blocked = outbox.Depth > 0 && outbox.OldestAge != nil && outbox.OldestAge.Duration > r.outboxBlockedAfter() ||
-		outbox.Refusals >= outboxBlockedRefusals
+	outbox := tpstatus.Outbox(st, time.Now(), r.outboxBlockedAfter())
 	tp.Status.Outbox = outbox
 	if inv := st.Invitations; inv != nil {
 		tp.Status.Invitations = &cxv1alpha1.InvitationCounts{Scheduled: inv.Scheduled, Sent: inv.Sent, Reminded: inv.Reminded,
@@ -143,28 +136,11 @@ func (r *SurveyTouchpointReconciler) refreshCounts(ctx context.Context, tp *cxv1
 	return storeErr
 }
 
-// outboxBlockedRefusals is how many refused attempts in a row block an
-// outbox.
-const outboxBlockedRefusals = 3
-
 func (r *SurveyTouchpointReconciler) outboxBlockedAfter() time.Duration {
 	if r.OutboxBlockedAfter > 0 {
 		return r.OutboxBlockedAfter
 	}
-	return 15 * time.Minute
-}
-
-// outboxBlockedMessage says why the outbox does not drain and what failed.
-func outboxBlockedMessage(ob *cxv1alpha1.OutboxStatus, after time.Duration) string {
-	why := fmt.Sprintf("%d attempts in a row were refused", ob.Refusals)
-	if ob.Refusals < outboxBlockedRefusals && ob.OldestAge != nil {
-		why = fmt.Sprintf("its oldest action has waited %s (more than %s)", ob.OldestAge.Duration, after)
-	}
-	msg := fmt.Sprintf("the collector's outbox cannot drain: %d actions wait and %s", ob.Depth, why)
-	if ob.LastError != "" {
-		msg += "; last error: " + ob.LastError
-	}
-	return msg
+	return tpstatus.DefaultBlockedAfter
 }
 
 func (r *SurveyTouchpointReconciler) missingSecrets(ctx context.Context, tp *cxv1alpha1.SurveyTouchpoint) (validate.Problems, error) {

@@ -271,12 +271,8 @@ func Upcoming(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, now time.Time) []E
 	}
 	for i := range t.Spec.Escalation {
 		s := &t.Spec.Escalation[i]
-		deadline := stepDeadline(c, *s)
-		if deadline == nil || escalationRan(c, s.Name) {
-			continue
-		}
-		at := deadline.Add(s.After.Duration)
-		if at.Before(knownSince(c, s.Name)) || !at.After(now) {
+		at, ok := stepTime(c, s)
+		if !ok || !at.After(now) {
 			continue
 		}
 		out = append(out, Expected{Transition: escalated(uid, s, "runs at "+at.UTC().Format(time.RFC3339)), At: at})
@@ -324,13 +320,9 @@ func (p *Plan) escalate(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, uid stri
 	}
 	for i := range t.Spec.Escalation {
 		s := &t.Spec.Escalation[i]
-		deadline := stepDeadline(c, *s)
-		if deadline == nil || escalationRan(c, s.Name) {
+		at, ok := stepTime(c, s)
+		if !ok {
 			continue
-		}
-		at := deadline.Add(s.After.Duration)
-		if at.Before(knownSince(c, s.Name)) {
-			continue // not retroactive
 		}
 		if now.Before(at) {
 			p.wake(at)
@@ -374,6 +366,18 @@ func (p *Plan) runStep(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, s *cxv1al
 		return "nothing to change"
 	}
 	return strings.Join(did, "; ")
+}
+
+// stepTime is when an escalation step is to run, false when it does not
+// (no deadline to count from, it ran, or its time passed before the Case
+// knew the step: never retroactively).
+func stepTime(c *cxv1alpha1.Case, s *cxv1alpha1.EscalationStep) (time.Time, bool) {
+	deadline := stepDeadline(c, *s)
+	if deadline == nil || escalationRan(c, s.Name) {
+		return time.Time{}, false
+	}
+	at := deadline.Add(s.After.Duration)
+	return at, !at.Before(knownSince(c, s.Name))
 }
 
 // stepDeadline is the deadline an escalation step counts from, nil when the
