@@ -25,6 +25,8 @@ type Clock struct {
 	speed     float64
 	// hold is where the simulated time stops; zero is no hold.
 	hold time.Time
+	// frozen keeps the hold where Freeze put it, until Accelerate.
+	frozen bool
 }
 
 // NewClock returns a clock at the wall clock's now, running speed times
@@ -60,6 +62,9 @@ func (c *Clock) now() time.Time {
 func (c *Clock) HoldAt(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.frozen {
+		return
+	}
 	cur := c.now()
 	if t.Before(cur) {
 		t = cur
@@ -71,11 +76,21 @@ func (c *Clock) at(wall time.Time) time.Time {
 	return c.sim.Add(time.Duration(float64(wall.Sub(c.from)) * c.speed))
 }
 
-// Accelerate continues from the current simulated time at speed.
+// Freeze stops the simulated time where it is, whatever HoldAt asks,
+// until Accelerate: the summary is read at one simulated instant.
+func (c *Clock) Freeze() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hold, c.frozen = c.now(), true
+}
+
+// Accelerate continues from the current simulated time at speed (after a
+// Freeze, from the next HoldAt on).
 func (c *Clock) Accelerate(speed float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sim, c.from, c.speed = c.now(), c.real(), max(speed, 1)
+	c.frozen = false
 }
 
 // Speed is the current speed.

@@ -60,3 +60,25 @@ func TestClockHold(t *testing.T) {
 		t.Errorf("a hold before now: clock at %s, want it held at 3h", got)
 	}
 }
+
+// A frozen clock stands still whatever HoldAt asks, until Accelerate and
+// the next hold let it go on.
+func TestClockFreeze(t *testing.T) {
+	wall := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	c := NewClock(3600)
+	c.real, c.start, c.from, c.sim = func() time.Time { return wall }, wall, wall, wall
+
+	wall = wall.Add(time.Second)
+	c.Freeze()
+	c.HoldAt(c.start.Add(10 * time.Hour))
+	wall = wall.Add(5 * time.Second)
+	if got := c.Elapsed(); got != time.Hour {
+		t.Fatalf("frozen at 1h: clock at %s", got)
+	}
+	c.Accelerate(1)
+	c.HoldAt(c.start.Add(10 * time.Hour))
+	wall = wall.Add(time.Minute)
+	if got := c.Elapsed(); got != time.Hour+time.Minute {
+		t.Errorf("a minute at the wall clock's pace after the freeze: clock at %s, want 1h1m", got)
+	}
+}

@@ -176,27 +176,37 @@ func formatElapsed(d time.Duration) string {
 	return fmt.Sprintf("%dd%02dh", h/24, h%24)
 }
 
-// settle lets simulated time run until simulate has passed, then waits
-// (at most a real minute) until the collectors' outboxes are drained and
-// the simulated customers have done what was due (idle), so every Case
-// and notification of the replayed responses exists.
+// settle lets simulated time run until simulate has passed, then freezes
+// the clock and waits (at most a real minute) until the collectors'
+// outboxes are drained, the simulated customers have done what was due
+// (idle) and the collectors' invitation counts held still for one poll (a
+// batch of messages the customers already have is recorded), so every
+// Case, notification and message of the run exists and the summary reads
+// one simulated instant.
 func settle(ctx context.Context, clock *Clock, simulate time.Duration, collectors *Collectors, idle func() bool, mgrErr <-chan error) error {
 	api := collectorclient.New(nil)
 	var drainedBy time.Time
+	var last *collectorclient.InvitationCounts
 	for {
 		if clock.Elapsed() >= simulate {
 			if drainedBy.IsZero() {
+				clock.Freeze()
 				drainedBy = time.Now().Add(time.Minute)
 			}
 			depth := int64(0)
+			var sts []*collectorclient.Status
 			for _, ep := range collectors.Endpoints() {
 				st, err := api.Status(ctx, ep.Private)
 				if err != nil {
 					return fmt.Errorf("read collector status at %s: %w", ep.Private.Endpoint, err)
 				}
 				depth += st.OutboxDepth
+				sts = append(sts, st)
 			}
-			if (depth == 0 && idle()) || time.Now().After(drainedBy) {
+			counts := outreachOf(sts)
+			still := last != nil && *last == counts
+			last = &counts
+			if (depth == 0 && idle() && still) || time.Now().After(drainedBy) {
 				return nil
 			}
 		}
