@@ -59,7 +59,10 @@ type CaseArchiver interface {
 //     as due in status.pendingNotifications in the status write that
 //     stores its transition, delivered once that write is stored, then
 //     moved to status.notifications, so a manager stopped in between
-//     delivers it after its restart.
+//     delivers it after its restart. The notifications of the deadlines
+//     ahead are recorded earlier, scheduled (cases.Schedule), so at the
+//     deadline they are delivered before the one write that stores the
+//     transition and marks them done.
 //   - A closed Case past its template's retention is archived, then
 //     deleted.
 //   - It checks the Case against its template (Ready): the template exists

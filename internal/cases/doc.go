@@ -22,6 +22,11 @@
 //     Skipped, with the fix) before they are delivered, Message renders
 //     one for people, and Done moves it to status.notifications with its
 //     outcome.
+//   - Upcoming lists the time-driven transitions still ahead (Overdue,
+//     FirstResponseOverdue, escalation steps) and Schedule records their
+//     notifications ahead with their dueAt, so that at the deadline
+//     DeliverableNow finds them already recorded: delivered before the one
+//     status write that stores the transition and marks them done.
 //
 // A Router compiles a template's assignment routes once per template
 // generation; share one Router between calls.
