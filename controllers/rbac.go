@@ -29,10 +29,10 @@ package controllers
 
 // Cases: the lifecycle applies template defaults and escalation (update,
 // patch), aggregate rules open strategic Cases (create), retention deletes
-// archived Cases (delete). merge-responses is held only so that the
-// manager may grant it in collector Roles (RBAC refuses to grant what the
-// granter lacks).
-// +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases,verbs=get;list;watch;create;update;patch;delete;merge-responses
+// archived Cases (delete). merge-responses and record-customer-answer are
+// held only so that the manager may grant them in collector Roles (RBAC
+// refuses to grant what the granter lacks).
+// +kubebuilder:rbac:groups=cx.cxloop.io,resources=cases,verbs=get;list;watch;create;update;patch;delete;merge-responses;record-customer-answer
 
 // Secrets, in the program namespaces only: the metadata cache (list,
 // watch) tells whether referenced Secrets exist; get reads channel

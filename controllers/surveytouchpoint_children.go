@@ -208,9 +208,11 @@ func buildCollectorServiceAccount(tp *cxv1alpha1.SurveyTouchpoint) *corev1.Servi
 }
 
 // buildCollectorRole grants a collector what it needs in its namespace and
-// nothing more: read its touchpoint, rules and templates; open Cases and add
-// responses to them (the custom verb merge-responses, the only change of a
-// Case the admission policies let a collector make); read exactly the
+// nothing more: read its touchpoint, rules and templates; open Cases, watch
+// its touchpoint's, add responses to them and record the customer's
+// follow-up answer (the custom verbs merge-responses and
+// record-customer-answer, the only changes of a Case the admission
+// policies let a collector make); read exactly the
 // Secrets its touchpoint and the channels it delivers to name (secrets, from
 // collectorSecretNames), and no other.
 func buildCollectorRole(tp *cxv1alpha1.SurveyTouchpoint, secrets []string) *rbacv1.Role {
@@ -222,10 +224,15 @@ func buildCollectorRole(tp *cxv1alpha1.SurveyTouchpoint, secrets []string) *rbac
 		{APIGroups: cx, Resources: []string{"surveytouchpoints"}, ResourceNames: []string{tp.Name}, Verbs: read},
 		{APIGroups: cx, Resources: []string{"alertrules", "casetemplates", "notificationchannels"}, Verbs: read},
 		// The outbox: create opens a Case; get reads a dedup key's Case by
-		// its name (the store's case ledger names it: no list, no watch);
-		// patch with merge-responses adds a response to relatedResponses,
-		// the only change the admission policies let a collector make.
-		{APIGroups: cx, Resources: []string{"cases"}, Verbs: []string{get, "create", "patch", VerbMergeResponses}},
+		// its name (the store's case ledger names it); patch with
+		// merge-responses adds a response to relatedResponses. list and
+		// watch (the collector selects its touchpoint's Cases) tell it
+		// when a Case closes, which owes the customer the follow-up;
+		// patch with record-customer-answer writes the answer to
+		// resolution.customerRecovered when nobody set it. Those two
+		// patches are the only changes the admission policies let a
+		// collector make.
+		{APIGroups: cx, Resources: []string{"cases"}, Verbs: []string{get, "list", "watch", "create", "patch", VerbMergeResponses, VerbRecordCustomerAnswer}},
 		// Rule notifications: the notifier records deliveries in the
 		// channel's status.
 		{APIGroups: cx, Resources: []string{"notificationchannels/status"}, Verbs: getPatch},
@@ -248,6 +255,12 @@ func buildCollectorRole(tp *cxv1alpha1.SurveyTouchpoint, secrets []string) *rbac
 // responses to spec.relatedResponses of an open Case, and nothing else
 // (config/admission, policy case-team-access).
 const VerbMergeResponses = "merge-responses"
+
+// VerbRecordCustomerAnswer is the custom verb on cases that lets a
+// collector set spec.resolution.customerRecovered from the customer's
+// answer to the follow-up, when it is not set, even on a Closed Case, and
+// nothing else (config/admission, policy case-team-access).
+const VerbRecordCustomerAnswer = "record-customer-answer"
 
 func buildCollectorRoleBinding(tp *cxv1alpha1.SurveyTouchpoint) *rbacv1.RoleBinding {
 	return &rbacv1.RoleBinding{

@@ -130,7 +130,8 @@ func (r *SurveyTouchpointReconciler) refreshCounts(ctx context.Context, tp *cxv1
 	tp.Status.Outbox = outbox
 	if inv := st.Invitations; inv != nil {
 		tp.Status.Invitations = &cxv1alpha1.InvitationCounts{Scheduled: inv.Scheduled, Sent: inv.Sent, Reminded: inv.Reminded,
-			Failed: inv.Failed, Skipped: inv.Skipped, Answered: inv.Answered, Acknowledged: inv.Acknowledged}
+			Failed: inv.Failed, Skipped: inv.Skipped, Answered: inv.Answered, Acknowledged: inv.Acknowledged,
+			FollowUpsWaiting: inv.FollowUpsWaiting, FollowUpsSent: inv.FollowUpsSent, FollowUpsAnswered: inv.FollowUpsAnswered, FollowUpsExpired: inv.FollowUpsExpired}
 	}
 	copyPrediction(tp, st)
 	return storeErr

@@ -163,6 +163,7 @@ type CaseTemplateSpec struct {
 }
 
 // CustomerMessages are the messages to the customer of a Case.
+// +kubebuilder:validation:XValidation:rule="has(self.acknowledgement) || has(self.followUp)",message="give acknowledgement, followUp or both",fieldPath=".acknowledgement",reason=FieldValueRequired
 type CustomerMessages struct {
 	// acknowledgement is sent when a Case opens, in the customer's locale
 	// (the first entry for a locale without one). Placeholders:
@@ -171,12 +172,101 @@ type CustomerMessages struct {
 	// {expectContactBy} (the first-response deadline, else the closure
 	// deadline, in the customer's time zone). A customer who unsubscribed
 	// gets none.
+	// +optional
+	// +listType=map
+	// +listMapKey=locale
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	Acknowledgement []CustomerMessageText `json:"acknowledgement,omitempty"`
+
+	// followUp is the short survey sent after the Case is closed: "did we
+	// solve it?", answered yes or no in the message itself or on the
+	// survey page. The answer sets the Case's
+	// spec.resolution.customerRecovered, unless a person set it first,
+	// and so counts in reports' recovered Cases.
+	// +optional
+	FollowUp *FollowUp `json:"followUp,omitempty"`
+}
+
+// FollowUp is the survey sent to the customer after a Case closes.
+type FollowUp struct {
+	// after is how long after the Case is closed the follow-up is sent,
+	// for example 24h (so that the fix had time to work).
+	// +optional
+	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-')",message="after cannot be negative; 0s sends the follow-up when the Case closes"
+	After *Duration `json:"after,omitempty"`
+
+	// keepContactFor is how long after the Case opened the collector keeps
+	// the customer's contact details for the follow-up. A Case not closed
+	// by then gets no follow-up (counted in the touchpoint's
+	// status.invitations.followUpsExpired), and its customer's details are
+	// erased.
+	// +optional
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="keepContactFor must be a positive duration such as 720h"
+	KeepContactFor *Duration `json:"keepContactFor,omitempty"`
+
+	// linkTTL is how long the answer links work after the follow-up was
+	// sent; a link is also used up by its first answer.
+	// +optional
+	// +kubebuilder:default="168h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d|w))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('-') && self.matches('[1-9]')",message="linkTTL must be a positive duration such as 168h"
+	LinkTTL *Duration `json:"linkTTL,omitempty"`
+
+	// messages per locale, sent in the locale of the invitation the Case
+	// came from (the first entry for a locale without one). Placeholders:
+	// {firstName}, {question}, {yesLink} and {noLink} (links that open the
+	// page with the answer chosen) and {link} (the page). An email body
+	// without {yesLink} gets the question and both links appended; an SMS
+	// without a link gets {link} appended.
 	// +required
 	// +listType=map
 	// +listMapKey=locale
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=20
-	Acknowledgement []CustomerMessageText `json:"acknowledgement"`
+	Messages []FollowUpText `json:"messages"`
+}
+
+// FollowUpText is the follow-up in one locale.
+// +kubebuilder:validation:XValidation:rule="(has(self.subject) && has(self.body)) || has(self.sms)",message="give subject and body (for email) or sms (for SMS)",fieldPath=".subject",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.sms) || !self.sms.contains('{yesLink}') || self.sms.contains('{noLink}')",message="an sms with {yesLink} needs {noLink} too, or use {link}",fieldPath=".sms"
+type FollowUpText struct {
+	// locale (BCP 47), for example "en" or "de".
+	// +required
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$`
+	Locale string `json:"locale"`
+
+	// question asked on the page and in the email, for example "Did we
+	// solve your problem?".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=200
+	Question string `json:"question"`
+
+	// subject of the email.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=200
+	Subject string `json:"subject,omitempty"`
+
+	// body of the email (plain text).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=5000
+	Body string `json:"body,omitempty"`
+
+	// sms is the text message.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=600
+	SMS string `json:"sms,omitempty"`
 }
 
 // CustomerMessageText is a message to the customer in one locale: an email

@@ -177,4 +177,20 @@ type InvitationCounts struct {
 	// (a CaseTemplate's customerMessages; not counted in sent).
 	// +optional
 	Acknowledged int64 `json:"acknowledged,omitempty"`
+	// followUpsWaiting: follow-ups of open Cases, waiting for the Case to
+	// close (a CaseTemplate's customerMessages.followUp).
+	// +optional
+	FollowUpsWaiting int64 `json:"followUpsWaiting,omitempty"`
+	// followUpsSent: follow-ups sent after their Case closed (not counted
+	// in sent).
+	// +optional
+	FollowUpsSent int64 `json:"followUpsSent,omitempty"`
+	// followUpsAnswered: follow-ups the customer answered.
+	// +optional
+	FollowUpsAnswered int64 `json:"followUpsAnswered,omitempty"`
+	// followUpsExpired: follow-ups not sent because the Case was not
+	// closed within followUp.keepContactFor, so the customer's contact
+	// details were erased first.
+	// +optional
+	FollowUpsExpired int64 `json:"followUpsExpired,omitempty"`
 }

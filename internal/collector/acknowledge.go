@@ -17,22 +17,35 @@ import (
 )
 
 // customerText is a message to the customer rendered when it was
-// scheduled (an acknowledgement); it lives in the message's contact JSON
-// and is erased with the contact details once the message is done.
+// scheduled (an acknowledgement, a follow-up); it lives in the message's
+// contact JSON and is erased with the contact details once the message is
+// done. A sent follow-up keeps only Question, Locale and ExpiresAt, for
+// its page.
 type customerText struct {
 	Subject string `json:"subject,omitempty"`
 	Body    string `json:"body,omitempty"`
 	SMS     string `json:"sms,omitempty"`
+	// Question of a follow-up, its Locale, how long its answer links
+	// work once sent (LinkTTL, a Go duration) and, once sent, until when
+	// (ExpiresAt, RFC 3339).
+	Question  string `json:"question,omitempty"`
+	Locale    string `json:"locale,omitempty"`
+	LinkTTL   string `json:"linkTTL,omitempty"`
+	ExpiresAt string `json:"expiresAt,omitempty"`
 }
 
-// acknowledge schedules the acknowledgement a new Case owes its customer
-// (its template's customerMessages) when the Case came from an answer to an
-// invitation this collector sent. The message takes the invitation's
-// contact details, which the invitation then gives up; its key is the
-// Case's, so an action retried after a crash schedules it once.
+// acknowledge schedules the messages a new Case owes its customer (its
+// template's customerMessages) when the Case came from an answer to an
+// invitation this collector sent: the acknowledgement, due now, and the
+// follow-up, waiting for the Case to close. They take the invitation's
+// contact details, which the invitation then gives up; their keys are the
+// Case's, so an action retried after a crash schedules them once.
 func (d *Dispatcher) acknowledge(ctx context.Context, c *cxv1alpha1.Case, tmpl *cxv1alpha1.CaseTemplate, p *OpenCasePayload, now time.Time) error {
-	if tmpl == nil || tmpl.Spec.CustomerMessages == nil || len(tmpl.Spec.CustomerMessages.Acknowledgement) == 0 ||
-		!strings.HasPrefix(p.ResponseID, surveyResponsePrefix) {
+	if tmpl == nil || tmpl.Spec.CustomerMessages == nil || !strings.HasPrefix(p.ResponseID, surveyResponsePrefix) {
+		return nil
+	}
+	cm := tmpl.Spec.CustomerMessages
+	if len(cm.Acknowledgement) == 0 && cm.FollowUp == nil {
 		return nil
 	}
 	inv, err := d.opts.Store.MessageByToken(ctx, p.Namespace, p.Touchpoint, strings.TrimPrefix(p.ResponseID, surveyResponsePrefix))
@@ -46,6 +59,21 @@ func (d *Dispatcher) acknowledge(ctx context.Context, c *cxv1alpha1.Case, tmpl *
 	if json.Unmarshal(inv.Contact, &ci) != nil || (ci.Email == "" && ci.Phone == "") {
 		return nil // the link expired and the details were erased
 	}
+	if err := d.scheduleFollowUp(ctx, c, cm.FollowUp, inv, ci, now); err != nil {
+		return err
+	}
+	if len(cm.Acknowledgement) > 0 {
+		if err := d.scheduleAcknowledgement(ctx, c, tmpl, inv, ci, now); err != nil {
+			return err
+		}
+	}
+	stripped, _ := json.Marshal(contactInfo{Customer: ci.Customer, Locale: ci.Locale, TimeZone: ci.TimeZone})
+	return d.opts.Store.SetMessageContact(ctx, inv.ID, stripped)
+}
+
+// scheduleAcknowledgement schedules the acknowledgement of a new Case,
+// due now, with ci's contact details.
+func (d *Dispatcher) scheduleAcknowledgement(ctx context.Context, c *cxv1alpha1.Case, tmpl *cxv1alpha1.CaseTemplate, inv store.ScheduledMessage, ci contactInfo, now time.Time) error {
 	texts := tmpl.Spec.CustomerMessages.Acknowledgement
 	locales := make([]string, len(texts))
 	for i, t := range texts {
@@ -74,13 +102,9 @@ func (d *Dispatcher) acknowledge(ctx context.Context, c *cxv1alpha1.Case, tmpl *
 	if err != nil {
 		return err
 	}
-	if err := d.opts.Store.ScheduleMessage(ctx, store.ScheduledMessage{Namespace: p.Namespace, Touchpoint: p.Touchpoint,
+	return d.opts.Store.ScheduleMessage(ctx, store.ScheduledMessage{Namespace: inv.Namespace, Touchpoint: inv.Touchpoint,
 		Key: "ack/" + c.Name, Kind: store.KindAcknowledgement, EventID: inv.EventID, CustomerID: inv.CustomerID,
-		Channel: inv.Channel, Contact: contact, DueAt: now}); err != nil {
-		return err
-	}
-	stripped, _ := json.Marshal(contactInfo{Customer: ci.Customer, Locale: ci.Locale, TimeZone: ci.TimeZone})
-	return d.opts.Store.SetMessageContact(ctx, inv.ID, stripped)
+		Channel: inv.Channel, Contact: contact, DueAt: now})
 }
 
 func tierOf(c *cxv1alpha1.Case) string {

@@ -68,6 +68,9 @@ func (s *Server) RunDistribution(ctx context.Context, interval time.Duration) {
 		if _, err := s.SendDue(ctx); err != nil && ctx.Err() == nil {
 			s.opts.Log.Error(err, "send scheduled invitations")
 		}
+		if _, err := s.ApplyFollowUpAnswers(ctx); err != nil && ctx.Err() == nil {
+			s.opts.Log.Error(err, "apply follow-up answers to their Cases")
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -203,6 +206,13 @@ func (s *Server) prepareSend(ctx context.Context, st *state, m *store.ScheduledM
 			return s.delayed(m, until, "QuietHours"), nil, nil, nil
 		}
 	}
+	if m.Kind == store.KindFollowUp {
+		og, prep, err := s.prepareFollowUp(st, d, m, &c)
+		if err != nil || s.opts.CustomerSender == nil {
+			return s.ended(m, &c, store.MessageFailed, "MessageInvalid", false, now), nil, nil, nil
+		}
+		return nil, og, prep, nil
+	}
 	if m.Kind == store.KindAcknowledgement {
 		msg, channel, err := s.acknowledgementMessage(st, d, m, &c)
 		if err != nil || s.opts.CustomerSender == nil {
@@ -263,6 +273,9 @@ func (s *Server) sendOne(ctx context.Context, st *state, og *outgoing, now time.
 	// (the retention loop erases them then), for the acknowledgement of a
 	// Case its answer opens; a reminder carries its own copy.
 	out := s.ended(m, &og.c, store.MessageSent, "", m.Kind == store.KindInvitation, now)
+	if m.Kind == store.KindFollowUp {
+		out.Contact = followUpPage(&og.c, now) // what its page shows
+	}
 	if m.Kind == store.KindInvitation && d.Reminder != nil {
 		r := *m
 		r.Key, r.Kind, r.DueAt = "remind/"+m.EventID, store.KindReminder, now.Add(d.Reminder.After.Duration)
@@ -419,5 +432,6 @@ func (s *Server) invitationStatus(ctx context.Context, st *state) (*InvitationSt
 	if c == (store.OutreachCounts{}) && st.tp.Spec.Distribution == nil {
 		return nil, nil
 	}
-	return &InvitationStatus{Scheduled: c.Scheduled, Sent: c.Sent, Reminded: c.Reminded, Failed: c.Failed, Skipped: c.Skipped, Answered: c.Answered, Acknowledged: c.Acknowledged}, nil
+	return &InvitationStatus{Scheduled: c.Scheduled, Sent: c.Sent, Reminded: c.Reminded, Failed: c.Failed, Skipped: c.Skipped, Answered: c.Answered, Acknowledged: c.Acknowledged,
+		FollowUpsWaiting: c.FollowUpsWaiting, FollowUpsSent: c.FollowUpsSent, FollowUpsAnswered: c.FollowUpsAnswered, FollowUpsExpired: c.FollowUpsExpired}, nil
 }

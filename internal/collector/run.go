@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -189,6 +190,9 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 		if srv.opts.CustomerSender == nil {
 			srv.opts.CustomerSender = notifier
 		}
+		if srv.opts.Cases == nil {
+			srv.opts.Cases = kc
+		}
 		background.Go(func() { reportMatches(ctx, kc, cfg.Namespace, &srv.matches, opts.MatchReportEvery, log) })
 	} else {
 		log.Info("standalone: no API server, so rule actions stay in the outbox until a collector with API access drains it")
@@ -277,6 +281,9 @@ func follow(ctx context.Context, kube *rest.Config, namespace, name string, srv 
 		DefaultNamespaces: map[string]cache.Config{namespace: {}},
 		ByObject: map[client.Object]cache.ByObject{
 			&cxv1alpha1.SurveyTouchpoint{}: {Field: fields.OneTermEqualSelector("metadata.name", name)},
+			// The Cases this touchpoint opened: their closing owes the
+			// customer the follow-up.
+			&cxv1alpha1.Case{}: {Label: labels.SelectorFromSet(labels.Set{cxv1alpha1.LabelTouchpoint: name})},
 		},
 	})
 	if err != nil {
@@ -329,6 +336,13 @@ func follow(ctx context.Context, kube *rest.Config, namespace, name string, srv 
 		DeleteFunc: reloadRules,
 	}); err != nil {
 		return nil, fmt.Errorf("watch alert rules: %w", err)
+	}
+	caseInf, err := c.GetInformer(ctx, &cxv1alpha1.Case{})
+	if err != nil {
+		return nil, fmt.Errorf("case informer: %w", err)
+	}
+	if err := srv.FollowCases(ctx, caseInf, c); err != nil {
+		return nil, err
 	}
 	go func() {
 		if err := c.Start(ctx); err != nil {
@@ -403,6 +417,12 @@ func (s *Server) applyRetention(ctx context.Context, st store.Store, log logr.Lo
 		log.Error(err, "retention: erase contact details of expired invitations")
 	} else if n > 0 {
 		log.Info("retention: erased contact details of expired invitations", "count", n)
+	}
+	// A follow-up whose Case did not close in time gives up its copy.
+	if n, err := st.ExpireFollowUps(ctx, s.opts.Namespace, now); err != nil {
+		log.Error(err, "retention: expire follow-ups of Cases still open")
+	} else if n > 0 {
+		log.Info("retention: follow-ups expired before their Case closed", "count", n)
 	}
 	// Sent digests are kept a week, to answer "was it sent?".
 	if _, err := st.DeleteDigestsBefore(ctx, now.Add(-7*24*time.Hour)); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/rules"
@@ -89,6 +90,10 @@ type Options struct {
 	// CustomerSender sends invitations and reminders to customers; nil
 	// records them as failed.
 	CustomerSender CustomerSender
+	// Cases reads the Cases of follow-up answers and records the answers
+	// in them (spec.resolution.customerRecovered); nil keeps the answers
+	// stored until a collector with API access applies them.
+	Cases client.Client
 	// OnActions, when set, is called after responses that triggered
 	// actions were stored (it wakes the outbox dispatcher).
 	OnActions func()
@@ -266,6 +271,7 @@ func (s *Server) routes() {
 	s.handlePublic("POST /v1/responses", func() int64 { return s.state.Load().validator.BodyLimit() }, s.handleResponse)
 	s.surveyRoutes()
 	s.unsubscribeRoutes()
+	s.followUpRoutes()
 	s.eventRoutes()
 	s.erasureRoutes()
 	s.handlePrivate("POST /v1/responses:batch", func() int64 { return maxBatchBytes }, s.handleBatch)

@@ -82,6 +82,13 @@ type InvitationCounts struct {
 	Answered  int64 `json:"answered"`
 	// Acknowledged: acknowledgements of Cases sent (not in Sent).
 	Acknowledged int64 `json:"acknowledged,omitempty"`
+	// FollowUps* count the follow-ups of closed Cases: waiting for the
+	// Case to close, sent, answered, and not sent because the contact
+	// details expired first.
+	FollowUpsWaiting  int64 `json:"followUpsWaiting,omitempty"`
+	FollowUpsSent     int64 `json:"followUpsSent,omitempty"`
+	FollowUpsAnswered int64 `json:"followUpsAnswered,omitempty"`
+	FollowUpsExpired  int64 `json:"followUpsExpired,omitempty"`
 }
 
 // ArchiveRequest is the body of PUT /v1/archive/cases/{name}.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -71,6 +72,8 @@ type Outreach interface {
 	Unsubscribe(ctx context.Context, namespace, customerID string, at time.Time) error
 	// Unsubscribed reports whether the customer unsubscribed.
 	Unsubscribed(ctx context.Context, namespace, customerID string) (bool, error)
+
+	FollowUps
 }
 
 // ErrConflict is returned when an id was stored before with another body.
@@ -87,6 +90,12 @@ const (
 	KindReminder   = "reminder"
 	// KindAcknowledgement tells the customer a Case opened.
 	KindAcknowledgement = "acknowledgement"
+	// KindFollowUp asks the customer, after a Case closed, whether it
+	// solved the problem.
+	KindFollowUp = "followup"
+	// MessageWaiting is a follow-up whose Case is not closed yet: it is
+	// not sent until ReleaseFollowUp schedules it.
+	MessageWaiting = "Waiting"
 )
 
 // Event is a business event as stored (without contact details).
@@ -127,6 +136,10 @@ type ScheduledMessage struct {
 	Reason         string
 	SentAt         time.Time
 	AnsweredAt     time.Time
+	// Answer of a follow-up ("yes" or "no"), once answered, and when it
+	// was applied to its Case.
+	Answer    string
+	AppliedAt time.Time
 }
 
 // PreparedMessage is the survey link given to a claimed message and, when
@@ -160,17 +173,21 @@ type OutreachCounts struct {
 	Reminded int64
 	// Acknowledgements of Cases sent (not in Sent).
 	Acknowledged int64
+	// Follow-ups of Cases: waiting for the Case to close, sent (not in
+	// Sent), answered (not in Answered), and skipped because the contact
+	// details expired before the Case closed (in Skipped too).
+	FollowUpsWaiting, FollowUpsSent, FollowUpsAnswered, FollowUpsExpired int64
 }
 
-const messageColumns = `id, namespace, touchpoint, msg_key, kind, event_id, customer_id, channel, contact, due_at, state, attempts, token, token_id, reason, sent_at, answered_at`
+const messageColumns = `id, namespace, touchpoint, msg_key, kind, event_id, customer_id, channel, contact, due_at, state, attempts, token, token_id, reason, sent_at, answered_at, answer, applied_at`
 
 func scanMessage(r interface{ Scan(...any) error }) (ScheduledMessage, error) {
 	var m ScheduledMessage
 	var contact jsonBytes
-	var due, sent, answered nullTime
+	var due, sent, answered, applied nullTime
 	err := r.Scan(&m.ID, &m.Namespace, &m.Touchpoint, &m.Key, &m.Kind, &m.EventID, &m.CustomerID, &m.Channel, &contact,
-		&due, &m.State, &m.Attempts, &m.Token, &m.TokenID, &m.Reason, &sent, &answered)
-	m.Contact, m.DueAt, m.SentAt, m.AnsweredAt = json.RawMessage(contact), due.T, sent.T, answered.T
+		&due, &m.State, &m.Attempts, &m.Token, &m.TokenID, &m.Reason, &sent, &answered, &m.Answer, &applied)
+	m.Contact, m.DueAt, m.SentAt, m.AnsweredAt, m.AppliedAt = json.RawMessage(contact), due.T, sent.T, answered.T, applied.T
 	return m, err
 }
 
@@ -185,7 +202,7 @@ func (s *sqlStore) insertMessage(ctx context.Context, q querier, m ScheduledMess
 	_, err := q.exec(ctx, `INSERT INTO outreach (namespace, touchpoint, msg_key, kind, event_id, customer_id, channel, contact, due_at, state, token, token_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, touchpoint, msg_key) DO NOTHING`,
 		m.Namespace, m.Touchpoint, m.Key, m.Kind, m.EventID, m.CustomerID, m.Channel, string(contact), s.d.ts(utc(m.DueAt)),
-		MessageScheduled, m.Token, m.TokenID)
+		cmp.Or(m.State, MessageScheduled), m.Token, m.TokenID)
 	return err
 }
 
@@ -402,25 +419,36 @@ func (s *sqlStore) MarkAnswered(ctx context.Context, namespace, touchpoint, toke
 
 func (s *sqlStore) OutreachCounts(ctx context.Context, namespace, touchpoint string) (OutreachCounts, error) {
 	var c OutreachCounts
-	rows, err := s.r.query(ctx, `SELECT state, kind, count(*), count(answered_at) FROM outreach
-		WHERE namespace = ? AND touchpoint = ? GROUP BY state, kind`, namespace, touchpoint)
+	rows, err := s.r.query(ctx, `SELECT state, kind, count(*), count(answered_at), count(CASE WHEN reason = ? THEN 1 END) FROM outreach
+		WHERE namespace = ? AND touchpoint = ? GROUP BY state, kind`, ReasonContactExpired, namespace, touchpoint)
 	if err != nil {
 		return c, fmt.Errorf("outreach counts: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var state, kind string
-		var n, answered int64
-		if err := rows.Scan(&state, &kind, &n, &answered); err != nil {
+		var n, answered, expired int64
+		if err := rows.Scan(&state, &kind, &n, &answered, &expired); err != nil {
 			return c, fmt.Errorf("outreach counts: %w", err)
 		}
+		if kind == KindFollowUp {
+			c.FollowUpsAnswered += answered
+			if state == MessageSkipped {
+				c.FollowUpsExpired += expired
+			}
+		}
 		switch state {
+		case MessageWaiting:
+			c.FollowUpsWaiting += n
 		case MessageScheduled:
 			c.Scheduled += n
 		case MessageSent:
 			switch kind {
 			case KindAcknowledgement:
 				c.Acknowledged += n
+				continue
+			case KindFollowUp:
+				c.FollowUpsSent += n
 				continue
 			case KindReminder:
 				c.Reminded += n

@@ -148,8 +148,10 @@ func testCollectorAccess(t *testing.T, a access) {
 		if slices.Contains(r.Resources, "secrets") && len(r.ResourceNames) == 0 {
 			t.Errorf("collector Role grants every Secret: %+v", r)
 		}
-		// Open a Case, read a dedup key's Case by name, merge into it.
-		if want := []string{"create", "get", "merge-responses", "patch"}; slices.Contains(r.Resources, "cases") && !slices.Equal(slices.Sorted(slices.Values(r.Verbs)), want) {
+		// Open a Case, read a dedup key's Case by name, merge into it;
+		// watch the touchpoint's Cases close and record the customer's
+		// follow-up answer.
+		if want := []string{"create", "get", "list", "merge-responses", "patch", "record-customer-answer", "watch"}; slices.Contains(r.Resources, "cases") && !slices.Equal(slices.Sorted(slices.Values(r.Verbs)), want) {
 			t.Errorf("collector Role grants %v on cases, want only what the outbox needs: %v", r.Verbs, want)
 		}
 	}
