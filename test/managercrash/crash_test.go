@@ -25,6 +25,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -121,6 +122,7 @@ func TestKilledManagerDeliversOwedEffectsOnce(t *testing.T) {
 	}
 	t.Run("AlertRule", func(t *testing.T) { killedDuringAggregateEffects(t, bin, kubeconfig) })
 	t.Run("Case", func(t *testing.T) { killedDuringCaseNotification(t, bin, kubeconfig) })
+	t.Run("CaseOverdue", func(t *testing.T) { killedDuringScheduledNotification(t, bin, kubeconfig) })
 }
 
 func killedDuringAggregateEffects(t *testing.T, bin, kubeconfig string) {
@@ -336,6 +338,99 @@ func killedDuringCaseNotification(t *testing.T, bin, kubeconfig string) {
 	time.Sleep(3 * time.Second)
 	if n := rc.count(openedKey); n != 1 {
 		t.Errorf("%d deliveries of %s, want exactly 1", n, openedKey)
+	}
+}
+
+// A manager killed while it delivers a Case's Overdue notification at the
+// deadline delivers it exactly once after its restart. That notification
+// was recorded ahead, with its dueAt, in the status write that set the
+// deadline; at the deadline it is delivered before the one status write
+// that records Overdue and marks it done, so the crash comes before that
+// write: the restarted manager finds it recorded and the deadline passed.
+func killedDuringScheduledNotification(t *testing.T, bin, kubeconfig string) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	rc := &receiver{inFlight: make(chan struct{}), acked: map[string]int{}}
+	hook := httptest.NewServer(rc)
+	t.Cleanup(hook.Close)
+	objs := append(webhookChannel(ns, "cx-team", hook.URL),
+		&cxv1alpha1.CaseTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "support"}, Spec: cxv1alpha1.CaseTemplateSpec{
+			Category: "support", Team: cxv1alpha1.Team{CaseManagers: []cxv1alpha1.Subject{{Name: "maria"}}},
+			Closure: cxv1alpha1.ClosureRequirements{RootCauses: []string{"product-defect"}},
+			Notifications: []cxv1alpha1.EventNotification{{
+				Events: []cxv1alpha1.LifecycleEvent{cxv1alpha1.EventOverdue}, To: cxv1alpha1.Recipients{Channels: []string{"cx-team"}},
+			}},
+		}})
+	for _, o := range objs {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
+		}
+	}
+	c := &cxv1alpha1.Case{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "installer-fails"},
+		Spec: cxv1alpha1.CaseSpec{Template: "support", Title: "Installer fails", Customer: &cxv1alpha1.Customer{ID: "C-1"},
+			ClosureGoal: &cxv1alpha1.Duration{Duration: 15 * time.Second}},
+	}
+	if err := env.Client.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	prefix := string(c.UID) + "/Overdue/"
+	rc.mu.Lock()
+	rc.holdPrefix = prefix
+	rc.mu.Unlock()
+
+	m1 := startManager(t, bin, kubeconfig, "http://127.0.0.1:1")
+	select {
+	case <-rc.inFlight:
+	case <-time.After(90 * time.Second):
+		t.Fatalf("the Overdue notification was never sent; manager log:\n%s", m1.log())
+	}
+	m1.kill(t)
+	overdueKey := rc.heldKey()
+
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
+		t.Fatal(err)
+	}
+	var scheduled []string
+	for _, n := range c.Status.PendingNotifications {
+		if n.DueAt != nil && c.Status.DueAt != nil && n.DueAt.Equal(c.Status.DueAt) {
+			scheduled = append(scheduled, n.Key+"@"+n.Channel)
+		}
+	}
+	if !contains(scheduled, overdueKey+"@cx-team") {
+		t.Fatalf("after the crash: status.pendingNotifications %+v; want %s recorded ahead for dueAt %v", c.Status.PendingNotifications, overdueKey, c.Status.DueAt)
+	}
+	if n := rc.count(overdueKey); n != 0 {
+		t.Fatalf("%d acknowledged deliveries before the restart, want 0", n)
+	}
+
+	m2 := startManager(t, bin, kubeconfig, "http://127.0.0.1:1")
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
+			t.Fatal(err)
+		}
+		if rc.count(overdueKey) == 1 && len(c.Status.PendingNotifications) == 0 && apimeta.IsStatusConditionTrue(c.Status.Conditions, cxv1alpha1.ConditionOverdue) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the restart: %d deliveries of %s, pending %+v, conditions %+v; want 1, none and Overdue; manager log:\n%s",
+				rc.count(overdueKey), overdueKey, c.Status.PendingNotifications, c.Status.Conditions, m2.log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var delivered int
+	for _, n := range c.Status.Notifications {
+		if n.Key == overdueKey && n.Channel == "cx-team" && n.Outcome == cxv1alpha1.DeliveryDelivered {
+			delivered++
+		}
+	}
+	if delivered != 1 {
+		t.Errorf("status.notifications = %+v, want one Delivered record of %s", c.Status.Notifications, overdueKey)
+	}
+	time.Sleep(3 * time.Second)
+	if n := rc.count(overdueKey); n != 1 {
+		t.Errorf("%d deliveries of %s, want exactly 1", n, overdueKey)
 	}
 }
 
