@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -227,7 +228,15 @@ func testCollectorAccess(t *testing.T, a access) {
 		t.Errorf("collector reads its channel's Secret: %v", err)
 	}
 	wantDenied(t, "collector lists Secrets", collectorClient.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)), "cannot list")
-	wantDenied(t, "collector lists Cases", collectorClient.List(ctx, &cxv1.CaseList{}, client.InNamespace(ns)), `cannot list resource "cases"`)
+	// It watches the Cases of its own namespace (for the follow-up after
+	// closure), and no other namespace's.
+	if err := collectorClient.List(ctx, &cxv1.CaseList{}, client.InNamespace(ns)); err != nil {
+		t.Errorf("collector lists the Cases of its namespace: %v", err)
+	}
+	wantDenied(t, "collector lists the cluster's Cases", collectorClient.List(ctx, &cxv1.CaseList{}), `cannot list resource "cases"`)
+	other := env.Namespace(t)
+	wantDenied(t, "collector lists another namespace's Cases",
+		collectorClient.List(ctx, &cxv1.CaseList{}, client.InNamespace(other)), `cannot list resource "cases"`)
 	retitled := merged.DeepCopy()
 	retitled.Spec.Title = "Nothing to see"
 	wantDenied(t, "collector retitles a Case", collectorClient.Patch(ctx, retitled, client.MergeFrom(&merged)),
@@ -236,6 +245,8 @@ func testCollectorAccess(t *testing.T, a access) {
 	reassigned.Spec.Assignee = "mallory"
 	wantDenied(t, "collector reassigns a Case", collectorClient.Patch(ctx, reassigned, client.MergeFrom(&merged)), "spec.assignee: only a case manager")
 	wantDenied(t, "collector deletes a Case", collectorClient.Delete(ctx, &merged), "cannot delete")
+
+	testCollectorRecordsCustomerAnswer(t, collectorClient, ns)
 
 	// A rule that notifies another channel extends the Role to that
 	// channel's Secret, and only that.
@@ -261,6 +272,79 @@ func testCollectorAccess(t *testing.T, a access) {
 		}
 		return slices.Equal(secretNames(role), []string{"hook-signing", "other-hook-signing"})
 	})
+}
+
+// testCollectorRecordsCustomerAnswer: through the shipped admission
+// policies, a collector's identity records the customer's answer to the
+// follow-up on a Closed Case once (spec.resolution.customerRecovered, where
+// nothing set it), and can neither change that answer nor anything else of
+// the Case with it.
+func testCollectorRecordsCustomerAnswer(t *testing.T, collectorClient client.Client, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	closed := closedCase(ctx, t, ns)
+	// As the collector writes it: with an optimistic lock, read again on a
+	// conflict (the manager writes the Case's status meanwhile).
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		live := &cxv1.Case{}
+		if err := collectorClient.Get(ctx, client.ObjectKeyFromObject(closed), live); err != nil {
+			return err
+		}
+		answered := live.DeepCopy()
+		answered.Spec.Resolution.CustomerRecovered = ptr.To(true)
+		if answered.Annotations == nil {
+			answered.Annotations = map[string]string{}
+		}
+		answered.Annotations[collector.AnnotationCustomerRecoveredBy] = "follow-up"
+		return collectorClient.Patch(ctx, answered, client.MergeFromWithOptions(live, client.MergeFromWithOptimisticLock{}))
+	}); err != nil {
+		t.Fatalf("collector records the customer's follow-up answer on a Closed Case: %v", err)
+	}
+	live := &cxv1.Case{}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(closed), live); err != nil {
+		t.Fatal(err)
+	}
+	if r := live.Spec.Resolution; r == nil || r.CustomerRecovered == nil || !*r.CustomerRecovered ||
+		r.RootCause != closed.Spec.Resolution.RootCause || r.Summary != closed.Spec.Resolution.Summary {
+		t.Errorf("resolution after the follow-up answer: %+v, want the closing's root cause and summary with customerRecovered true", r)
+	}
+
+	overwritten := live.DeepCopy()
+	overwritten.Spec.Resolution.CustomerRecovered = ptr.To(false)
+	wantDenied(t, "collector changes a recorded answer", collectorClient.Patch(ctx, overwritten, client.MergeFrom(live)),
+		"a Closed Case cannot be changed")
+
+	second := closedCase(ctx, t, ns)
+	rewritten := second.DeepCopy()
+	rewritten.Spec.Resolution.CustomerRecovered = ptr.To(true)
+	rewritten.Spec.Resolution.Summary = "Nothing was wrong."
+	wantDenied(t, "collector rewrites the resolution's summary with the answer", collectorClient.Patch(ctx, rewritten, client.MergeFrom(second)),
+		"a Closed Case cannot be changed")
+	retitled := second.DeepCopy()
+	retitled.Spec.Resolution.CustomerRecovered = ptr.To(true)
+	retitled.Spec.Title = "Solved"
+	wantDenied(t, "collector retitles a Case with the answer", collectorClient.Patch(ctx, retitled, client.MergeFrom(second)),
+		"a Closed Case cannot be changed")
+}
+
+// closedCase creates a Case as the test's admin and closes it, reading it
+// again when the manager wrote it in between.
+func closedCase(ctx context.Context, t *testing.T, ns string) *cxv1.Case {
+	t.Helper()
+	c := caseObject(ns, cxv1.CaseOpen)
+	mustCreate(ctx, t, c)
+	for _, s := range []cxv1.CaseState{cxv1.CaseResolved, cxv1.CaseClosed} {
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
+				return err
+			}
+			c.Spec.State = s
+			return env.Client.Update(ctx, c)
+		}); err != nil {
+			t.Fatalf("move case %s to %s: %v", c.Name, s, err)
+		}
+	}
+	return c
 }
 
 // testManagerConfined: outside its program namespaces the manager's
