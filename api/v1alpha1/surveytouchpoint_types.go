@@ -474,7 +474,8 @@ type PostgresStorage struct {
 
 // RetentionSpec bounds how long data is kept.
 type RetentionSpec struct {
-	// responses older than this are deleted, for example 8760h (one year).
+	// responses older than this are deleted, with the business events and
+	// predicted scores that occurred before; for example 8760h (one year).
 	// +optional
 	// +kubebuilder:default="8760h"
 	// +kubebuilder:validation:Type=string

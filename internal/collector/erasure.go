@@ -74,8 +74,9 @@ func (s *Server) handleErasure(w http.ResponseWriter, r *http.Request) {
 	_, _ = rand.Read(id[:])
 	rec, err := s.opts.Store.EraseCustomer(r.Context(), store.Erasure{
 		ID: "er-" + hex.EncodeToString(id[:]), Namespace: s.opts.Namespace, Touchpoint: st.tp.Name, CustomerID: req.Customer.ID, Mode: req.Mode, At: s.opts.Now(),
-		IsContact: func(k string) bool { return validate.IsContactKey(k, validate.ExtraContactKeys(st.tp)) },
-		FreeText:  textQuestions(st.tp),
+		IsContact:   func(k string) bool { return validate.IsContactKey(k, validate.ExtraContactKeys(st.tp)) },
+		FreeText:    textQuestions(st.tp),
+		RedactEvent: redactEventDetail(st.tp),
 	})
 	if err != nil {
 		// No customer id in the log.

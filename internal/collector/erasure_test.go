@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,8 +22,14 @@ import (
 // is to go.
 func erasureFixture(t *testing.T, e testEngine) *testServer {
 	t.Helper()
+	return erasureFixtureFor(t, e, feedbackTouchpoint("support"))
+}
+
+// erasureFixtureFor is erasureFixture on the touchpoint tp.
+func erasureFixtureFor(t *testing.T, e testEngine, tp *cxv1alpha1.SurveyTouchpoint) *testServer {
+	t.Helper()
 	ctx := context.Background()
-	ts := startServer(t, e, feedbackTouchpoint("support"), Options{})
+	ts := startServer(t, e, tp, Options{})
 	rule := cxv1alpha1.AlertRule{
 		ObjectMeta: metav1.ObjectMeta{Name: "detractors", Namespace: "acme"},
 		Spec: cxv1alpha1.AlertRuleSpec{
@@ -206,4 +213,115 @@ func TestErasureRequestChecked(t *testing.T) {
 	}
 	ts.Token = ""
 	ts.post(t, "/v1/erasures", map[string]any{"customer": map[string]any{"id": "C1"}, "mode": "Delete"}).problem(t, http.StatusUnauthorized)
+}
+
+// predictionFixture adds to erasureFixture what a prediction keeps of
+// C-gone and of C-stays: a business event each with its features (the
+// metadata holds an address, never stored, and a note naming C-gone), and
+// a predicted score each whose open_case action copies the customer and
+// the metadata.
+func predictionFixture(t *testing.T, ts *testServer) {
+	t.Helper()
+	ctx := context.Background()
+	for _, c := range []string{"C-gone", "C-stays"} {
+		note := map[string]string{"C-gone": "Ann Secret called twice", "C-stays": "Bob called"}[c]
+		ev := map[string]any{"id": "ticket-" + c, "name": "ticket-closed", "occurredAt": testNow.Add(-time.Hour),
+			"customer": map[string]any{"id": c, "tier": "Gold", "attributes": map[string]any{"plan": "pro"}},
+			"metadata": map[string]any{"ticket": "T-" + c, "transfers": "3", "note": note, "email": strings.ToLower(c) + ".secret@example.com"}}
+		if a := ts.post(t, "/v1/events", ev); a.Status != http.StatusOK && a.Status != http.StatusAccepted {
+			t.Fatalf("event: %d %s", a.Status, a.Body)
+		}
+		payload, _ := json.Marshal(OpenCasePayload{Namespace: "acme", Rule: "likely-detractor", Template: "detractor", Touchpoint: "support",
+			ResponseID: "predicted-" + c, Customer: cxv1alpha1.Customer{ID: c, Tier: "Gold"},
+			Response: ResponseSnapshotJSON{Metadata: map[string]string{"note": note}, SubmittedAt: testNow.Add(-time.Hour)}})
+		if _, err := ts.Store.SavePredictions(ctx, []store.NewPrediction{{Namespace: "acme", Touchpoint: "support",
+			Interaction: c + "/T-" + c, CustomerID: c, CustomerTier: "Gold", Target: "Detractor", Score: 0.9, OccurredAt: testNow.Add(-time.Hour),
+			ScoredAt: testNow, ModelTrainedAt: testNow.Add(-24 * time.Hour), Accuracy: 0.8, ResponseID: "predicted-" + c,
+			Actions: []store.NewAction{{Kind: store.ActionOpenCase, DedupKey: "predicted-" + c + "/likely-detractor/case", Payload: payload}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// eventFeatures is what the events of the touchpoint keep, as text.
+func eventFeatures(t *testing.T, ts *testServer) string {
+	t.Helper()
+	evs, err := ts.Store.EventsBetween(context.Background(), "acme", "support", testNow.Add(-48*time.Hour), testNow.Add(48*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range evs {
+		b.WriteString(e.CustomerID + ":" + string(e.Detail) + "\n")
+	}
+	return b.String()
+}
+
+// An erasure covers what a prediction keeps. Redact keeps of the events'
+// features only what the prediction reads (an address and a note in the
+// metadata go), removes contact details and free text from the open_case
+// payload of a predicted score, and keeps the score (as it keeps measured
+// scores); Delete deletes the customer's events, predicted scores and
+// their outbox actions. The other customer's are kept either way.
+func TestErasureCoversPredictions(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := context.Background()
+		for _, mode := range []string{"Redact", "Delete"} {
+			t.Run(mode, func(t *testing.T) {
+				tp := predictingTouchpoint()
+				tp.Spec.Prediction.Features = append(tp.Spec.Prediction.Features, cxv1alpha1.PredictionFeature{Name: "plan",
+					Source: "customer.attributes.plan", Type: cxv1alpha1.FeatureCategory, Aggregate: cxv1alpha1.FeatureLast})
+				ts := erasureFixtureFor(t, e, tp)
+				predictionFixture(t, ts)
+				if f := eventFeatures(t, ts); !strings.Contains(f, "Ann Secret called") || strings.Contains(f, "secret@example.com") {
+					t.Fatalf("the events' features %s: want the note, and no address (metadata email is a contact detail)", f)
+				}
+				a := ts.post(t, "/v1/erasures", map[string]any{"customer": map[string]any{"id": "C-gone"}, "mode": mode})
+				var rec Erasure
+				if a.Status != http.StatusOK || json.Unmarshal(a.Body, &rec) != nil {
+					t.Fatalf("erasure: %d %s", a.Status, a.Body)
+				}
+				features := eventFeatures(t, ts)
+				n, err := ts.Store.CountPredictions(ctx, "acme", "support")
+				if err != nil {
+					t.Fatal(err)
+				}
+				all := everything(t, ts) + features
+				if !strings.Contains(all, "Bob called") || !strings.Contains(features, `"ticket":"T-C-stays"`) {
+					t.Errorf("the other customer's event or prediction changed: %s", all)
+				}
+				switch mode {
+				case "Redact":
+					// 2 responses' and 1 prediction's actions; 1 event with features.
+					if rec.Actions != 2 || rec.Events != 1 || rec.Predictions != 0 || n != 2 {
+						t.Errorf("record %+v, %d predictions left: want 2 actions and 1 event redacted, both scores kept", rec, n)
+					}
+					for _, s := range append(erasureSecrets, "c-gone.secret@example.com", "called twice") {
+						if strings.Contains(all, s) {
+							t.Errorf("%q is still stored: %s", s, all)
+						}
+					}
+					if gone := strings.Split(features, "\n")[0]; !strings.HasPrefix(gone, "C-gone:") || !strings.Contains(gone, `"transfers":"3"`) ||
+						!strings.Contains(gone, `"plan":"pro"`) || !strings.Contains(gone, `"ticket":"T-C-gone"`) || !strings.Contains(gone, `"tier":"Gold"`) {
+						t.Errorf("Redact removed features that are not personal: %s", features)
+					}
+				case "Delete":
+					if rec.Actions != 2 || rec.Events != 2 || rec.Predictions != 1 || n != 1 {
+						t.Errorf("record %+v, %d predictions left: want 2 actions, 2 events, 1 prediction deleted, one left", rec, n)
+					}
+					if strings.Contains(all, "C-gone") || strings.Contains(all, "predicted-C-gone") {
+						t.Errorf("the store still names the erased customer: %s", all)
+					}
+					if scored, err := ts.Store.ScoredOf(ctx, "acme", "support", []string{"C-gone", "C-stays"}); err != nil ||
+						len(scored) != 1 || !scored["C-stays/T-C-stays"] {
+						t.Errorf("scored after Delete: %v, %v; want C-stays only", scored, err)
+					}
+				}
+				logged := ts.get(t, "/v1/erasures/"+rec.ID)
+				if logged.Status != http.StatusOK || !strings.Contains(string(logged.Body), fmt.Sprintf(`"predictions":%d`, rec.Predictions)) {
+					t.Errorf("erasure log: %d %s, want the predictions counted", logged.Status, logged.Body)
+				}
+			})
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,19 +60,52 @@ type eventDetail struct {
 }
 
 // newEventDetail encodes the features of an event as the store keeps them.
-// Contact attributes (built-in or the touchpoint's extra keys) are left
-// out: they stay in the outreach table only until the invitation is sent.
+// Contact details (attributes or metadata under a built-in or the
+// touchpoint's extra contact key) are left out: they stay in the outreach
+// table only until the invitation is sent.
 func newEventDetail(st *state, req *EventRequest) json.RawMessage {
+	extra := validate.ExtraContactKeys(st.tp)
 	d := eventDetail{
 		Customer: predict.Customer{Tier: req.Customer.Tier, Segment: req.Customer.Segment,
-			Attributes: withoutContactDetails(req.Customer.Attributes, validate.ExtraContactKeys(st.tp))},
-		Metadata: req.Metadata,
+			Attributes: withoutContactDetails(req.Customer.Attributes, extra)},
+		Metadata: withoutContactDetails(req.Metadata, extra),
 	}
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return nil
 	}
 	return raw
+}
+
+// redactEventDetail is how an erasure in mode Redact rewrites an event's
+// features: it keeps the tier and segment, and of the metadata and
+// attributes only the keys the touchpoint's prediction reads (none
+// without one), since free text may hide under any key.
+func redactEventDetail(tp *cxv1alpha1.SurveyTouchpoint) func([]byte) ([]byte, error) {
+	var metadata, attributes []string
+	if spec, ok, err := predict.FromTouchpoint(tp); ok && err == nil {
+		metadata, attributes = spec.Reads()
+	}
+	keep := func(m map[string]string, keys []string) map[string]string {
+		var out map[string]string
+		for k, v := range m {
+			if slices.Contains(keys, k) {
+				if out == nil {
+					out = map[string]string{}
+				}
+				out[k] = v
+			}
+		}
+		return out
+	}
+	return func(raw []byte) ([]byte, error) {
+		var d eventDetail
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return nil, fmt.Errorf("stored event features: %w", err)
+		}
+		d.Customer.Attributes, d.Metadata = keep(d.Customer.Attributes, attributes), keep(d.Metadata, metadata)
+		return json.Marshal(d)
+	}
 }
 
 // predictEvent turns a stored event back into what the model reads.

@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/metrics"
+	"github.com/cxloop/cxloop/internal/store"
 )
 
 // predictingTouchpoint is feedbackTouchpoint predicting detractors of
@@ -142,4 +144,42 @@ func TestPredictedTitle(t *testing.T) {
 	if len(long) > 200 || !strings.HasSuffix(long, "... (predicted Mean 3.50, never asked; model R² 0.40)") {
 		t.Errorf("long title (%d bytes) %q", len(long), long)
 	}
+}
+
+// Retention deletes the events and the predicted scores older than the
+// touchpoint's response retention, as it deletes the responses, and keeps
+// the newer ones.
+func TestRetentionDeletesEventsAndPredictions(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := context.Background()
+		tp := predictingTouchpoint()
+		tp.Spec.Retention = &cxv1alpha1.RetentionSpec{Responses: &cxv1alpha1.Duration{Duration: 30 * 24 * time.Hour}}
+		ts := startServer(t, e, tp, Options{})
+		var ps []store.NewPrediction
+		for id, age := range map[string]time.Duration{"old": 40 * 24 * time.Hour, "recent": 24 * time.Hour} {
+			at := testNow.Add(-age)
+			ev := map[string]any{"id": "ev-" + id, "name": "ticket-closed", "occurredAt": at, "customer": map[string]any{"id": "c-" + id},
+				"metadata": map[string]any{"ticket": id, "transfers": "1"}}
+			if a := ts.post(t, "/v1/events", ev); a.Status != http.StatusOK && a.Status != http.StatusAccepted {
+				t.Fatalf("event: %d %s", a.Status, a.Body)
+			}
+			ps = append(ps, store.NewPrediction{Namespace: "acme", Touchpoint: "support", Interaction: "c-" + id + "/" + id, CustomerID: "c-" + id,
+				Target: "Detractor", Score: 0.5, OccurredAt: at, ScoredAt: testNow, ModelTrainedAt: testNow, Accuracy: 0.8})
+		}
+		if _, err := ts.Store.SavePredictions(ctx, ps); err != nil {
+			t.Fatal(err)
+		}
+		ts.applyRetention(ctx, ts.Store, logr.Discard())
+		evs, err := ts.Store.EventsBetween(ctx, "acme", "support", testNow.Add(-365*24*time.Hour), testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scored, err := ts.Store.ScoredOf(ctx, "acme", "support", []string{"c-old", "c-recent"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 1 || evs[0].ID != "ev-recent" || len(scored) != 1 || !scored["c-recent/recent"] {
+			t.Fatalf("after retention: events %+v, scored %v; want only the recent ones", evs, scored)
+		}
+	})
 }

@@ -404,6 +404,12 @@ func (s *Server) applyRetention(ctx context.Context, st store.Store, log logr.Lo
 	} else if n > 0 {
 		log.Info("retention: deleted responses", "count", n, "olderThan", responses)
 	}
+	// Events and predicted scores go with the responses' retention.
+	if ev, pr, err := st.DeletePredictionsBefore(ctx, s.opts.Namespace, cur.tp.Name, now.Add(-responses)); err != nil {
+		log.Error(err, "retention: delete old events and predicted scores")
+	} else if ev+pr > 0 {
+		log.Info("retention: deleted events and predicted scores", "events", ev, "predictions", pr, "olderThan", responses)
+	}
 	// The case ledger forgets throttle places out of the window and dedup
 	// Cases whose window ended.
 	if n, err := st.PruneCaseLedger(ctx, s.opts.Namespace, now); err != nil {

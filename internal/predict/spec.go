@@ -221,6 +221,26 @@ func parseSource(src string) (int, string, error) {
 	return 0, "", fmt.Errorf("%q is not metadata.<key>, customer.tier, customer.segment or customer.attributes.<key>", src)
 }
 
+// Reads returns the event metadata keys and customer attribute keys the
+// spec reads: its features' sources and the interaction key. They are
+// all an event has to keep for the spec.
+func (s Spec) Reads() (metadata, attributes []string) {
+	if s.InteractionKey != "" {
+		metadata = append(metadata, s.InteractionKey)
+	}
+	for _, f := range s.Features {
+		kind, key, err := parseSource(f.Source)
+		switch {
+		case err != nil || f.Aggregate == Count:
+		case kind == fromMetadata && !slices.Contains(metadata, key):
+			metadata = append(metadata, key)
+		case kind == fromAttribute && !slices.Contains(attributes, key):
+			attributes = append(attributes, key)
+		}
+	}
+	return metadata, attributes
+}
+
 // Fingerprint identifies the parts of the spec that shape a model: a model
 // trained under another fingerprint must be retrained before it is used.
 func (s Spec) Fingerprint() string {

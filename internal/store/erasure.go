@@ -47,6 +47,11 @@ type Erasure struct {
 	IsContact func(key string) bool
 	// FreeText are the ids of the touchpoint's free-text (Text) answers.
 	FreeText []string
+	// RedactEvent, with Redact, rewrites the features an event keeps for
+	// predictions (Event.Detail) before contact details and erased values
+	// are scrubbed from them: the collector keeps only what its prediction
+	// reads, since free text may hide in any metadata. nil keeps them.
+	RedactEvent func(detail []byte) ([]byte, error)
 }
 
 // ErasureRecord is a row of the erasure log: what was erased, without any
@@ -65,6 +70,9 @@ type ErasureRecord struct {
 	Events        int64 `json:"events"`
 	Invitations   int64 `json:"invitations"`
 	ArchivedCases int64 `json:"archivedCases"`
+	// Predictions counts the predicted scores deleted (Delete); Redact
+	// keeps them, as it keeps measured scores.
+	Predictions int64 `json:"predictions"`
 }
 
 // EraseCustomer erases one customer's data in one transaction and records
@@ -87,9 +95,9 @@ func (s *sqlStore) EraseCustomer(ctx context.Context, e Erasure) (ErasureRecord,
 			return err
 		}
 		rec = r
-		_, err := q.exec(ctx, `INSERT INTO erasures (namespace, erasure_id, touchpoint, mode, requested_at, responses, actions, messages, events, invitations, archived_cases)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Namespace, r.ID, r.Touchpoint, r.Mode, s.d.ts(r.RequestedAt),
-			r.Responses, r.Actions, r.Messages, r.Events, r.Invitations, r.ArchivedCases)
+		_, err := q.exec(ctx, `INSERT INTO erasures (namespace, erasure_id, touchpoint, mode, requested_at, responses, actions, messages, events, invitations, archived_cases, predictions)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Namespace, r.ID, r.Touchpoint, r.Mode, s.d.ts(r.RequestedAt),
+			r.Responses, r.Actions, r.Messages, r.Events, r.Invitations, r.ArchivedCases, r.Predictions)
 		return err
 	})
 	if err != nil {
@@ -114,24 +122,77 @@ func (er *eraser) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := er.actions(ctx, ids); err != nil {
+	predicted, err := er.predictions(ctx)
+	if err != nil {
+		return err
+	}
+	// Before the outbox: what Redact removes from the events' features is
+	// erased from their copies in the predicted scores' payloads too.
+	if err := er.events(ctx); err != nil {
+		return err
+	}
+	if err := er.actions(ctx, append(ids, predicted...)); err != nil {
 		return err
 	}
 	if err := er.messages(ctx); err != nil {
 		return err
 	}
 	if er.e.Mode == ErasureDelete {
-		// Events and invitations hold the customer's id only: Redact keeps
-		// them (contact-frequency rules count invitations).
-		tp, c := er.e.Touchpoint, er.e.CustomerID
-		if er.rec.Events, err = er.q.exec(ctx, `DELETE FROM events WHERE namespace = ? AND touchpoint = ? AND customer_id = ?`, er.e.Namespace, tp, c); err != nil {
-			return err
-		}
-		if er.rec.Invitations, err = er.q.exec(ctx, `DELETE FROM invitations WHERE namespace = ? AND touchpoint = ? AND customer_id = ?`, er.s.cfg.Namespace, tp, c); err != nil {
+		// Invitations hold the customer's id only: Redact keeps them
+		// (contact-frequency rules count invitations).
+		if er.rec.Invitations, err = er.q.exec(ctx, `DELETE FROM invitations WHERE namespace = ? AND touchpoint = ? AND customer_id = ?`,
+			er.s.cfg.Namespace, er.e.Touchpoint, er.e.CustomerID); err != nil {
 			return err
 		}
 	}
 	return er.archive(ctx)
+}
+
+// predictions erases the customer's predicted scores (Delete; Redact
+// keeps them: they hold the customer's id, tier and a score, no contact
+// details or text) and returns the response ids their outbox actions
+// carry, whose payloads copy the customer.
+func (er *eraser) predictions(ctx context.Context) ([]string, error) {
+	ns, tp, c := er.e.Namespace, er.e.Touchpoint, er.e.CustomerID
+	it, err := er.q.query(ctx, `SELECT response_id FROM predictions WHERE namespace = ? AND touchpoint = ? AND customer_id = ? AND response_id <> ''`, ns, tp, c)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for it.Next() {
+		var id string
+		if err := it.Scan(&id); err != nil {
+			it.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	err = it.Err()
+	it.Close()
+	if err != nil || er.e.Mode != ErasureDelete {
+		return ids, err
+	}
+	er.rec.Predictions, err = er.q.exec(ctx, `DELETE FROM predictions WHERE namespace = ? AND touchpoint = ? AND customer_id = ?`, ns, tp, c)
+	return ids, err
+}
+
+// events erases the customer's business events: deleted, or the features
+// they keep for predictions (Detail) rewritten by RedactEvent and scrubbed
+// of contact details and free text; the string values RedactEvent drops
+// are erased wherever they were copied.
+func (er *eraser) events(ctx context.Context) error {
+	ns, tp, c := er.e.Namespace, er.e.Touchpoint, er.e.CustomerID
+	var err error
+	if er.e.Mode == ErasureDelete {
+		er.rec.Events, err = er.q.exec(ctx, `DELETE FROM events WHERE namespace = ? AND touchpoint = ? AND customer_id = ?`, ns, tp, c)
+		return err
+	}
+	er.rec.Events, err = er.scrubRowsWith(ctx, `SELECT event_id, detail FROM events WHERE namespace = ? AND touchpoint = ? AND customer_id = ? AND detail <> ''`,
+		[]any{ns, tp, c}, er.redactEvent, func(id any, detail string) error {
+			_, err := er.q.exec(ctx, `UPDATE events SET detail = ? WHERE namespace = ? AND touchpoint = ? AND event_id = ?`, detail, ns, tp, id)
+			return err
+		})
+	return err
 }
 
 // responses erases the customer's responses and returns their ids.
@@ -189,6 +250,54 @@ func (er *eraser) responses(ctx context.Context) ([]string, error) {
 		}
 	}
 	return ids, nil
+}
+
+// redactEvent is RedactEvent remembering the string values it drops as
+// secrets.
+func (er *eraser) redactEvent(raw []byte) ([]byte, error) {
+	if er.e.RedactEvent == nil {
+		return raw, nil
+	}
+	out, err := er.e.RedactEvent(raw)
+	if err != nil {
+		return nil, err
+	}
+	kept := map[string]bool{}
+	for _, v := range jsonStrings(out) {
+		kept[v] = true
+	}
+	for _, v := range jsonStrings(raw) {
+		if !kept[v] {
+			er.secret(v)
+		}
+	}
+	return out, nil
+}
+
+// jsonStrings are the string values anywhere in a JSON document.
+func jsonStrings(raw []byte) []string {
+	var doc any
+	if json.Unmarshal(raw, &doc) != nil {
+		return nil
+	}
+	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		case string:
+			out = append(out, x)
+		}
+	}
+	walk(doc)
+	return out
 }
 
 // dropKeys is the JSON object raw without the keys drop matches; with
@@ -303,6 +412,13 @@ func (er *eraser) archive(ctx context.Context) error {
 // scrubRows reads the (key, JSON document) rows sel selects, and gives
 // update each key with its document scrubbed; it returns how many.
 func (er *eraser) scrubRows(ctx context.Context, sel string, args []any, update func(key any, doc string) error) (int64, error) {
+	return er.scrubRowsWith(ctx, sel, args, nil, update)
+}
+
+// scrubRowsWith is scrubRows rewriting each document with pre (when not
+// nil) before it is scrubbed.
+func (er *eraser) scrubRowsWith(ctx context.Context, sel string, args []any, pre func([]byte) ([]byte, error),
+	update func(key any, doc string) error) (int64, error) {
 	it, err := er.q.query(ctx, sel, args...)
 	if err != nil {
 		return 0, err
@@ -318,6 +434,14 @@ func (er *eraser) scrubRows(ctx context.Context, sel string, args []any, update 
 		if err := it.Scan(&key, &doc); err != nil {
 			it.Close()
 			return 0, err
+		}
+		if pre != nil {
+			rewritten, err := pre(doc)
+			if err != nil {
+				it.Close()
+				return 0, err
+			}
+			doc = rewritten
 		}
 		scrubbed, err := er.scrub(doc)
 		if err != nil {
@@ -390,9 +514,9 @@ func (er *eraser) scrub(raw []byte) (string, error) {
 func (s *sqlStore) GetErasure(ctx context.Context, namespace, id string) (ErasureRecord, error) {
 	r := ErasureRecord{ID: id, Namespace: namespace}
 	var at nullTime
-	err := s.r.queryRow(ctx, `SELECT touchpoint, mode, requested_at, responses, actions, messages, events, invitations, archived_cases
+	err := s.r.queryRow(ctx, `SELECT touchpoint, mode, requested_at, responses, actions, messages, events, invitations, archived_cases, predictions
 		FROM erasures WHERE namespace = ? AND erasure_id = ?`, namespace, id).Scan(
-		&r.Touchpoint, &r.Mode, &at, &r.Responses, &r.Actions, &r.Messages, &r.Events, &r.Invitations, &r.ArchivedCases)
+		&r.Touchpoint, &r.Mode, &at, &r.Responses, &r.Actions, &r.Messages, &r.Events, &r.Invitations, &r.ArchivedCases, &r.Predictions)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("erasure %s: %w", id, ErrNotFound)
 	}

@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -37,6 +40,37 @@ type Predictions interface {
 	SaveModel(ctx context.Context, namespace, touchpoint string, trainedAt time.Time, result []byte) error
 	// LoadModel returns the last training result, or ErrNotFound.
 	LoadModel(ctx context.Context, namespace, touchpoint string) ([]byte, error)
+
+	// ChangedCustomers returns the customers who have an event that
+	// occurred in [from, closedThrough] and either after the cursor's
+	// ClosedThrough or was received after its ReceivedThrough: those whose
+	// interactions a scoring pass after c has to look at.
+	ChangedCustomers(ctx context.Context, namespace, touchpoint string, from, closedThrough time.Time, c ScoringCursor) ([]string, error)
+	// EventsOfCustomers is EventsBetween for the given customers only.
+	EventsOfCustomers(ctx context.Context, namespace, touchpoint string, customers []string, from, to time.Time) ([]Event, error)
+	// AnswersOfCustomers is Answers for the given customers only.
+	AnswersOfCustomers(ctx context.Context, touchpoint, question, interactionKey string, customers []string, from, to time.Time) ([]Answer, error)
+	// ScoredOf returns the scored interactions of the given customers.
+	ScoredOf(ctx context.Context, namespace, touchpoint string, customers []string) (map[string]bool, error)
+	// SaveScoringCursor records what a scoring pass covered;
+	// LoadScoringCursor returns it, or ErrNotFound.
+	SaveScoringCursor(ctx context.Context, c ScoringCursor) error
+	LoadScoringCursor(ctx context.Context, namespace, touchpoint string) (ScoringCursor, error)
+	// DeletePredictionsBefore deletes a touchpoint's events and predicted
+	// scores that occurred before t (the responses' retention), in
+	// batches, and returns how many of each.
+	DeletePredictionsBefore(ctx context.Context, namespace, touchpoint string, t time.Time) (events, predictions int64, err error)
+}
+
+// ScoringCursor is what the last scoring pass of a touchpoint covered:
+// with the model trained at ModelTrainedAt, every interaction whose last
+// event occurred at or before ClosedThrough, among the events received at
+// or before ReceivedThrough.
+type ScoringCursor struct {
+	Namespace, Touchpoint string
+	ModelTrainedAt        time.Time
+	ClosedThrough         time.Time
+	ReceivedThrough       time.Time
 }
 
 // Answer is one response's answer to the predicted question.
@@ -67,7 +101,8 @@ type NewPrediction struct {
 	// Accuracy is the model's held-out AUC or R².
 	Accuracy float64
 	// ResponseID stands for the prediction in the outbox (its actions'
-	// response id); Actions are written only when the score is new.
+	// response id); Actions are written only when the score is new, in
+	// the store's outbox (Config.Namespace) as a response's are.
 	ResponseID string
 	Actions    []NewAction
 }
@@ -83,14 +118,42 @@ type PredictionStats struct {
 }
 
 func (s *sqlStore) EventsBetween(ctx context.Context, namespace, touchpoint string, from, to time.Time) ([]Event, error) {
+	return s.events(ctx, namespace, touchpoint, nil, nil, from, to)
+}
+
+func (s *sqlStore) EventsOfCustomers(ctx context.Context, namespace, touchpoint string, customers []string, from, to time.Time) ([]Event, error) {
+	var out []Event
+	for chunk := range slices.Chunk(customers, customerChunk) {
+		es, err := s.events(ctx, namespace, touchpoint, chunk, out, from, to)
+		if err != nil {
+			return nil, err
+		}
+		out = es
+	}
+	slices.SortStableFunc(out, func(a, b Event) int { return cmp.Or(a.OccurredAt.Compare(b.OccurredAt), strings.Compare(a.ID, b.ID)) })
+	return out, nil
+}
+
+// customerChunk is how many customers one query of a list names.
+const customerChunk = 500
+
+// events appends to out the events of [from, to), of the customers only
+// when not nil, in time order.
+func (s *sqlStore) events(ctx context.Context, namespace, touchpoint string, customers []string, out []Event, from, to time.Time) ([]Event, error) {
+	args := []any{namespace, touchpoint, s.d.ts(utc(from)), s.d.ts(utc(to))}
+	and := ""
+	if customers != nil {
+		and = ` AND customer_id IN (` + placeholders(len(customers)) + `)`
+		for _, c := range customers {
+			args = append(args, c)
+		}
+	}
 	rows, err := s.r.query(ctx, `SELECT event_id, name, customer_id, occurred_at, received_at, outcome, detail FROM events
-		WHERE namespace = ? AND touchpoint = ? AND occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at, event_id`,
-		namespace, touchpoint, s.d.ts(utc(from)), s.d.ts(utc(to)))
+		WHERE namespace = ? AND touchpoint = ? AND occurred_at >= ? AND occurred_at < ?`+and+` ORDER BY occurred_at, event_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	defer rows.Close()
-	var out []Event
 	for rows.Next() {
 		e := Event{Namespace: namespace, Touchpoint: touchpoint}
 		var occurred, received nullTime
@@ -111,6 +174,27 @@ func (s *sqlStore) EventsBetween(ctx context.Context, namespace, touchpoint stri
 }
 
 func (s *sqlStore) Answers(ctx context.Context, touchpoint, question, interactionKey string, from, to time.Time) ([]Answer, error) {
+	return s.answers(ctx, touchpoint, question, interactionKey, nil, nil, from, to)
+}
+
+func (s *sqlStore) AnswersOfCustomers(ctx context.Context, touchpoint, question, interactionKey string, customers []string, from, to time.Time) ([]Answer, error) {
+	var out []Answer
+	for chunk := range slices.Chunk(customers, customerChunk) {
+		as, err := s.answers(ctx, touchpoint, question, interactionKey, chunk, out, from, to)
+		if err != nil {
+			return nil, err
+		}
+		out = as
+	}
+	slices.SortStableFunc(out, func(a, b Answer) int {
+		return cmp.Or(a.SubmittedAt.Compare(b.SubmittedAt), strings.Compare(a.ResponseID, b.ResponseID))
+	})
+	return out, nil
+}
+
+// answers appends to out the answers of [from, to), of the customers
+// only when not nil.
+func (s *sqlStore) answers(ctx context.Context, touchpoint, question, interactionKey string, customers []string, out []Answer, from, to time.Time) ([]Answer, error) {
 	if err := validKey("question", question); err != nil {
 		return nil, err
 	}
@@ -122,15 +206,21 @@ func (s *sqlStore) Answers(ctx context.Context, touchpoint, question, interactio
 		key = "COALESCE(" + s.d.jsonText("metadata", interactionKey) + ", '')"
 	}
 	answer := s.d.jsonText("answers", question)
+	args := []any{s.cfg.Namespace, touchpoint, s.d.ts(utc(from)), s.d.ts(utc(to))}
+	and := ""
+	if customers != nil {
+		and = ` AND customer_id IN (` + placeholders(len(customers)) + `)`
+		for _, c := range customers {
+			args = append(args, c)
+		}
+	}
 	rows, err := s.r.query(ctx, `SELECT response_id, customer_id, submitted_at, `+key+`, CAST(`+answer+` AS DOUBLE PRECISION)
-		FROM responses WHERE namespace = ? AND touchpoint = ? AND submitted_at >= ? AND submitted_at < ? AND `+answer+` IS NOT NULL
-		ORDER BY submitted_at, response_id`,
-		s.cfg.Namespace, touchpoint, s.d.ts(utc(from)), s.d.ts(utc(to)))
+		FROM responses WHERE namespace = ? AND touchpoint = ? AND submitted_at >= ? AND submitted_at < ? AND `+answer+` IS NOT NULL`+and+`
+		ORDER BY submitted_at, response_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read answers to %s: %w", question, err)
 	}
 	defer rows.Close()
-	var out []Answer
 	for rows.Next() {
 		var a Answer
 		var at nullTime
@@ -159,10 +249,10 @@ func (s *sqlStore) SavePredictions(ctx context.Context, ps []NewPrediction) ([]b
 	err := s.inTx(ctx, func(q querier) error {
 		for i, p := range ps {
 			n, err := q.exec(ctx, `INSERT INTO predictions (namespace, touchpoint, interaction, customer_id, customer_tier, target, score,
-				occurred_at, scored_at, model_trained_at, accuracy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				occurred_at, scored_at, model_trained_at, accuracy, response_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (namespace, touchpoint, interaction) DO NOTHING`,
 				p.Namespace, p.Touchpoint, p.Interaction, p.CustomerID, p.CustomerTier, p.Target, p.Score,
-				s.d.ts(utc(p.OccurredAt)), s.d.ts(utc(p.ScoredAt)), s.d.ts(utc(p.ModelTrainedAt)), p.Accuracy)
+				s.d.ts(utc(p.OccurredAt)), s.d.ts(utc(p.ScoredAt)), s.d.ts(utc(p.ModelTrainedAt)), p.Accuracy, p.ResponseID)
 			if err != nil {
 				return err
 			}
@@ -176,7 +266,7 @@ func (s *sqlStore) SavePredictions(ctx context.Context, ps []NewPrediction) ([]b
 				}
 				if _, err := q.exec(ctx, `INSERT INTO outbox_actions (namespace, touchpoint, response_id, kind, dedup_key, payload, next_attempt_at, created_at)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, touchpoint, dedup_key) DO NOTHING`,
-					p.Namespace, p.Touchpoint, p.ResponseID, a.Kind, a.DedupKey, string(a.Payload), s.d.ts(utc(p.ScoredAt)), s.d.ts(utc(p.ScoredAt))); err != nil {
+					s.cfg.Namespace, p.Touchpoint, p.ResponseID, a.Kind, a.DedupKey, string(a.Payload), s.d.ts(utc(p.ScoredAt)), s.d.ts(utc(p.ScoredAt))); err != nil {
 					return err
 				}
 			}
@@ -260,4 +350,104 @@ func (s *sqlStore) LoadModel(ctx context.Context, namespace, touchpoint string) 
 		return nil, fmt.Errorf("load prediction model: %w", err)
 	}
 	return []byte(res), nil
+}
+
+func (s *sqlStore) ScoredOf(ctx context.Context, namespace, touchpoint string, customers []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for chunk := range slices.Chunk(customers, customerChunk) {
+		args := make([]any, 0, 2+len(chunk))
+		args = append(args, namespace, touchpoint)
+		for _, c := range chunk {
+			args = append(args, c)
+		}
+		rows, err := s.r.query(ctx, `SELECT interaction FROM predictions WHERE namespace = ? AND touchpoint = ? AND customer_id IN (`+
+			placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read scored interactions: %w", err)
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read scored interactions: %w", err)
+			}
+			out[k] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read scored interactions: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func (s *sqlStore) ChangedCustomers(ctx context.Context, namespace, touchpoint string, from, closedThrough time.Time, c ScoringCursor) ([]string, error) {
+	// Two ranges, each on its index: what occurred since the last pass's
+	// horizon, and what arrived since it (late events of older
+	// interactions).
+	lo, hi := s.d.ts(utc(from)), s.d.ts(utc(closedThrough))
+	rows, err := s.r.query(ctx, `SELECT customer_id FROM events WHERE namespace = ? AND touchpoint = ? AND occurred_at > ? AND occurred_at >= ? AND occurred_at <= ?
+		UNION SELECT customer_id FROM events WHERE namespace = ? AND touchpoint = ? AND received_at > ? AND occurred_at >= ? AND occurred_at <= ?`,
+		namespace, touchpoint, s.d.ts(utc(c.ClosedThrough)), lo, hi, namespace, touchpoint, s.d.ts(utc(c.ReceivedThrough)), lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("read changed customers: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("read changed customers: %w", err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read changed customers: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) SaveScoringCursor(ctx context.Context, c ScoringCursor) error {
+	_, err := s.w.exec(ctx, `INSERT INTO prediction_cursors (namespace, touchpoint, model_trained_at, closed_through, received_through) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (namespace, touchpoint) DO UPDATE SET model_trained_at = excluded.model_trained_at,
+			closed_through = excluded.closed_through, received_through = excluded.received_through`,
+		c.Namespace, c.Touchpoint, s.d.ts(utc(c.ModelTrainedAt)), s.d.ts(utc(c.ClosedThrough)), s.d.ts(utc(c.ReceivedThrough)))
+	if err != nil {
+		return fmt.Errorf("save scoring cursor: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) LoadScoringCursor(ctx context.Context, namespace, touchpoint string) (ScoringCursor, error) {
+	c := ScoringCursor{Namespace: namespace, Touchpoint: touchpoint}
+	var model, closed, received nullTime
+	err := s.r.queryRow(ctx, `SELECT model_trained_at, closed_through, received_through FROM prediction_cursors WHERE namespace = ? AND touchpoint = ?`,
+		namespace, touchpoint).Scan(&model, &closed, &received)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, fmt.Errorf("scoring cursor of %s: %w", touchpoint, ErrNotFound)
+	}
+	if err != nil {
+		return c, fmt.Errorf("load scoring cursor: %w", err)
+	}
+	c.ModelTrainedAt, c.ClosedThrough, c.ReceivedThrough = model.T, closed.T, received.T
+	return c, nil
+}
+
+func (s *sqlStore) DeletePredictionsBefore(ctx context.Context, namespace, touchpoint string, t time.Time) (int64, int64, error) {
+	before := s.d.ts(utc(t))
+	// The keys are (namespace, touchpoint, event_id) and (namespace,
+	// touchpoint, interaction): batches select the last part.
+	events, err := s.deleteInBatches(ctx, "events of "+touchpoint,
+		`DELETE FROM events WHERE namespace = ? AND touchpoint = ? AND event_id IN
+			(SELECT event_id FROM events WHERE namespace = ? AND touchpoint = ? AND occurred_at < ? LIMIT ?)`,
+		namespace, touchpoint, namespace, touchpoint, before)
+	if err != nil {
+		return events, 0, err
+	}
+	predictions, err := s.deleteInBatches(ctx, "predicted scores of "+touchpoint,
+		`DELETE FROM predictions WHERE namespace = ? AND touchpoint = ? AND interaction IN
+			(SELECT interaction FROM predictions WHERE namespace = ? AND touchpoint = ? AND occurred_at < ? LIMIT ?)`,
+		namespace, touchpoint, namespace, touchpoint, before)
+	return events, predictions, err
 }

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -105,6 +107,112 @@ func TestPredictionsStore(t *testing.T) {
 		}
 		if doc, err := s.LoadModel(ctx, "ns", "tp"); err != nil || string(doc) != `{"v":2}` {
 			t.Fatalf("LoadModel = %s, %v", doc, err)
+		}
+	})
+}
+
+// Retention deletes a touchpoint's events and predicted scores that
+// occurred before the cutoff, as it deletes responses, and keeps the
+// newer ones and those of other touchpoints.
+func TestDeletePredictionsBefore(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		ctx := context.Background()
+		s, _ := e.open(t, Config{Namespace: "ns"})
+		for _, ev := range []Event{
+			{Touchpoint: "tp", ID: "old", CustomerID: "c1", OccurredAt: t0.Add(-48 * time.Hour)},
+			{Touchpoint: "tp", ID: "new", CustomerID: "c1", OccurredAt: t0},
+			{Touchpoint: "other", ID: "old", CustomerID: "c1", OccurredAt: t0.Add(-48 * time.Hour)},
+		} {
+			ev.Namespace, ev.Name, ev.ReceivedAt, ev.Outcome, ev.BodyHash = "ns", "ticket-closed", t0, "UnknownEvent", "h"
+			if _, _, err := s.RecordEvent(ctx, ev, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var ps []NewPrediction
+		for _, p := range []struct {
+			tp, id string
+			at     time.Time
+		}{{"tp", "c1/old", t0.Add(-48 * time.Hour)}, {"tp", "c1/new", t0}, {"other", "c1/old", t0.Add(-48 * time.Hour)}} {
+			ps = append(ps, NewPrediction{Namespace: "ns", Touchpoint: p.tp, Interaction: p.id, CustomerID: "c1", Target: "Detractor",
+				Score: 0.5, OccurredAt: p.at, ScoredAt: t0, ModelTrainedAt: t0, Accuracy: 0.8})
+		}
+		if _, err := s.SavePredictions(ctx, ps); err != nil {
+			t.Fatal(err)
+		}
+		events, predictions, err := s.DeletePredictionsBefore(ctx, "ns", "tp", t0.Add(-24*time.Hour))
+		if err != nil || events != 1 || predictions != 1 {
+			t.Fatalf("DeletePredictionsBefore = %d events, %d predictions, %v; want 1 and 1", events, predictions, err)
+		}
+		for _, tp := range []string{"tp", "other"} {
+			evs, err := s.EventsBetween(ctx, "ns", tp, t0.Add(-72*time.Hour), t0.Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			scored, err := s.ScoredOf(ctx, "ns", tp, []string{"c1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"tp": "new", "other": "old"}[tp]
+			if len(evs) != 1 || evs[0].ID != want || len(scored) != 1 || !scored["c1/"+want] {
+				t.Errorf("%s after retention: events %+v, scored %v; want only %s", tp, evs, scored, want)
+			}
+		}
+	})
+}
+
+// A scoring pass after a cursor looks at the customers with an event
+// whose interaction's window closed since (it occurred after the cursor's
+// horizon) or that arrived late (received after the cursor), within the
+// history; their events and answers are read by customer.
+func TestChangedCustomersAndCursor(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		ctx := context.Background()
+		s, _ := e.open(t, Config{Namespace: "ns"})
+		for _, ev := range []Event{
+			{ID: "seen", CustomerID: "c-seen", OccurredAt: t0.Add(-10 * time.Hour), ReceivedAt: t0.Add(-10 * time.Hour)},
+			{ID: "closed", CustomerID: "c-closed", OccurredAt: t0.Add(-2 * time.Hour), ReceivedAt: t0.Add(-2 * time.Hour)},
+			{ID: "late", CustomerID: "c-late", OccurredAt: t0.Add(-20 * time.Hour), ReceivedAt: t0.Add(-time.Hour)},
+			{ID: "open", CustomerID: "c-open", OccurredAt: t0.Add(time.Hour), ReceivedAt: t0.Add(-time.Hour)},
+			{ID: "ancient", CustomerID: "c-ancient", OccurredAt: t0.Add(-100 * time.Hour), ReceivedAt: t0.Add(-time.Hour)},
+			{ID: "seen-2", CustomerID: "c-closed", OccurredAt: t0.Add(-30 * time.Hour), ReceivedAt: t0.Add(-30 * time.Hour)},
+		} {
+			ev.Namespace, ev.Touchpoint, ev.Name, ev.Outcome, ev.BodyHash = "ns", "tp", "ticket-closed", "UnknownEvent", "h"
+			if _, _, err := s.RecordEvent(ctx, ev, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.LoadScoringCursor(ctx, "ns", "tp"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("LoadScoringCursor before a save: %v, want ErrNotFound", err)
+		}
+		c := ScoringCursor{Namespace: "ns", Touchpoint: "tp", ModelTrainedAt: t0.Add(-50 * time.Hour),
+			ClosedThrough: t0.Add(-5 * time.Hour), ReceivedThrough: t0.Add(-5 * time.Hour)}
+		if err := s.SaveScoringCursor(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.LoadScoringCursor(ctx, "ns", "tp")
+		if err != nil || !got.ClosedThrough.Equal(c.ClosedThrough) || !got.ReceivedThrough.Equal(c.ReceivedThrough) || !got.ModelTrainedAt.Equal(c.ModelTrainedAt) {
+			t.Fatalf("LoadScoringCursor = %+v, %v; want %+v", got, err, c)
+		}
+		customers, err := s.ChangedCustomers(ctx, "ns", "tp", t0.Add(-50*time.Hour), t0, c)
+		slices.Sort(customers)
+		if err != nil || !slices.Equal(customers, []string{"c-closed", "c-late"}) {
+			t.Fatalf("ChangedCustomers = %v, %v; want c-closed (closed since) and c-late (arrived since)", customers, err)
+		}
+		evs, err := s.EventsOfCustomers(ctx, "ns", "tp", customers, t0.Add(-50*time.Hour), t0.Add(time.Hour))
+		var ids []string
+		for _, e := range evs {
+			ids = append(ids, e.ID)
+		}
+		if err != nil || !slices.Equal(ids, []string{"seen-2", "late", "closed"}) {
+			t.Fatalf("EventsOfCustomers = %v, %v; want all the events of both, in time order", ids, err)
+		}
+		r := newResponse("tp", "r-late", t0.Add(-19*time.Hour))
+		r.Customer.ID, r.Answers = "c-late", json.RawMessage(`{"nps":2}`)
+		saveOne(t, s, r)
+		saveOne(t, s, newResponse("tp", "r-other", t0.Add(-19*time.Hour)))
+		as, err := s.AnswersOfCustomers(ctx, "tp", "nps", "", customers, t0.Add(-50*time.Hour), t0)
+		if err != nil || len(as) != 1 || as[0].ResponseID != "r-late" || as[0].Score != 2 {
+			t.Fatalf("AnswersOfCustomers = %+v, %v; want r-late only", as, err)
 		}
 	})
 }
