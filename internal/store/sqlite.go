@@ -58,6 +58,7 @@ type sqliteStore struct {
 	sqlStore
 	writer, readers *sql.DB
 	stmts           sqliteStmts
+	many            sqliteManyStmts
 }
 
 // sqliteStmts are prepared once on the writer connection.
@@ -72,6 +73,10 @@ func sqliteDSN(path string, cfg Config, writer bool) string {
 		q.Set("_journal_mode", "WAL")
 		q.Set("_synchronous", cfg.Synchronous)
 		q.Set("_txlock", "immediate")
+		// The statement journal of a multi-row INSERT and the savepoint
+		// of a group commit's piece stay in memory instead of spilling
+		// to a temporary file (an open, writes and a close per commit).
+		q.Add("_pragma", "temp_store(MEMORY)")
 	} else {
 		q.Set("_query_only", "1")
 		q.Add("_pragma", "temp_store(MEMORY)")
@@ -146,7 +151,7 @@ func openSQLite(ctx context.Context, cfg Config) (Store, error) {
 			return readers.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 		},
 		closeDB: func() {
-			for _, st := range []*sql.Stmt{s.stmts.insertResponse, s.stmts.selectReceipt, s.stmts.useToken, s.stmts.insertAction} {
+			for _, st := range append([]*sql.Stmt{s.stmts.insertResponse, s.stmts.selectReceipt, s.stmts.useToken, s.stmts.insertAction}, s.many.all()...) {
 				st.Close()
 			}
 			readers.Close()
@@ -182,58 +187,7 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("prepare sqlite statements: %w", err)
 	}
-	return nil
-}
-
-// flush writes a group commit: one transaction, one savepoint per
-// response so that a failing response (or its actions) rolls back alone.
-func (s *sqliteStore) flush(ctx context.Context, reqs []*saveRequest) error {
-	now := utc(s.cfg.Now())
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin group commit: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	st := sqliteStmts{
-		insertResponse: tx.StmtContext(ctx, s.stmts.insertResponse),
-		selectReceipt:  tx.StmtContext(ctx, s.stmts.selectReceipt),
-		useToken:       tx.StmtContext(ctx, s.stmts.useToken),
-		insertAction:   tx.StmtContext(ctx, s.stmts.insertAction),
-	}
-	for _, it := range batchItems(reqs) {
-		if it.encErr != nil {
-			*it.res = SaveResult{Err: it.encErr}
-			continue
-		}
-		enc := it.enc
-		// A response without token or actions is one INSERT, atomic on
-		// its own (a failed statement rolls back alone): no savepoint.
-		single := it.r.TokenID == "" && len(it.r.Actions) == 0
-		if !single {
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT response"); err != nil {
-				return fmt.Errorf("group commit: %w", err)
-			}
-		}
-		res, err := saveOneSQLite(ctx, &st, s.cfg.Namespace, it.r, enc, now)
-		if !single {
-			if err != nil || res.Status == StatusTokenRejected {
-				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO response"); rerr != nil {
-					return fmt.Errorf("group commit: roll back response %s: %w", it.r.ID, rerr)
-				}
-			}
-			if _, err := tx.ExecContext(ctx, "RELEASE response"); err != nil {
-				return fmt.Errorf("group commit: %w", err)
-			}
-		}
-		if err != nil {
-			res = SaveResult{Err: fmt.Errorf("save response %s/%s: %w", it.r.Touchpoint, it.r.ID, err)}
-		}
-		*it.res = res
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit group of responses: %w", err)
-	}
-	return nil
+	return s.prepareMany(ctx)
 }
 
 func saveOneSQLite(ctx context.Context, st *sqliteStmts, ns string, r *NewResponse, enc *encodedResponse, now time.Time) (SaveResult, error) {

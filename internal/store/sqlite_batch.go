@@ -1,0 +1,292 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/bits"
+	"strings"
+	"time"
+)
+
+// Multi-row writes of a SQLite group commit.
+//
+// The responses of a batch that carry no token are written in pieces of
+// 2^k rows (k < sqlitePieceBits), one multi-row INSERT ... RETURNING per
+// piece and one multi-row INSERT of the piece's actions, all statements
+// prepared once when the store opens: a batch of 45 is four pieces (32, 8,
+// 4, 1) instead of 45 INSERTs and 45 savepoints. A piece that fails (an
+// action payload that is not JSON, a constraint) is rolled back alone and
+// written again one response at a time, so one bad response never loses
+// the others and each gets its own answer.
+
+// sqlitePieceBits bounds a piece to 2^(sqlitePieceBits-1) = 64 rows: 960
+// variables for responses and 512 for actions, under SQLite's historical
+// limit of 999 variables per statement.
+const sqlitePieceBits = 7
+
+const sqliteResponseColumns = `namespace, touchpoint, response_id, body_hash, customer_id, customer_tier,
+		customer_segment, customer_attributes, answers, comment, sentiment, themes, metadata, submitted_at, received_at`
+
+const sqliteResponseValues = `(?, ?, ?, ?, ?, ?, ?, jsonb(?), jsonb(?), ?, ?, jsonb(?), jsonb(?), ?, ?)`
+
+const sqliteActionColumns = `namespace, touchpoint, response_id, kind, dedup_key, payload, next_attempt_at, created_at`
+
+const sqliteActionValues = `(?, ?, ?, ?, ?, ?, ?, ?)`
+
+// sqliteManyStmts are the multi-row INSERTs: [k] writes 2^k rows.
+type sqliteManyStmts struct {
+	responses, actions [sqlitePieceBits]*sql.Stmt
+}
+
+func (m *sqliteManyStmts) all() []*sql.Stmt {
+	return append(m.responses[:], m.actions[:]...)
+}
+
+func repeatValues(tuple string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(tuple+",", n), ",")
+}
+
+func (s *sqliteStore) prepareMany(ctx context.Context) error {
+	for k := range sqlitePieceBits {
+		var err error
+		s.many.responses[k], err = s.writer.PrepareContext(ctx, `INSERT INTO responses (`+sqliteResponseColumns+`) VALUES `+
+			repeatValues(sqliteResponseValues, 1<<k)+
+			` ON CONFLICT (namespace, touchpoint, response_id) DO NOTHING RETURNING touchpoint, response_id, seq`)
+		if err != nil {
+			return fmt.Errorf("prepare sqlite insert of %d responses: %w", 1<<k, err)
+		}
+		s.many.actions[k], err = s.writer.PrepareContext(ctx, `INSERT INTO outbox_actions (`+sqliteActionColumns+`) VALUES `+
+			repeatValues(sqliteActionValues, 1<<k)+` ON CONFLICT (namespace, touchpoint, dedup_key) DO NOTHING`)
+		if err != nil {
+			return fmt.Errorf("prepare sqlite insert of %d actions: %w", 1<<k, err)
+		}
+	}
+	return nil
+}
+
+// sqliteTx is one group commit's transaction with its statements.
+type sqliteTx struct {
+	tx   *sql.Tx
+	one  sqliteStmts
+	many sqliteManyStmts
+	ns   string
+	now  time.Time
+}
+
+// flush writes a group commit in one transaction: runs of responses
+// without a token in multi-row pieces, a response with a token (which
+// must consume it or be rejected) on its own, in the order they came.
+func (s *sqliteStore) flush(ctx context.Context, reqs []*saveRequest) error {
+	t := &sqliteTx{ns: s.cfg.Namespace, now: utc(s.cfg.Now())}
+	var err error
+	if t.tx, err = s.writer.BeginTx(ctx, nil); err != nil {
+		return fmt.Errorf("begin group commit: %w", err)
+	}
+	defer t.tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	t.one = sqliteStmts{
+		insertResponse: t.tx.StmtContext(ctx, s.stmts.insertResponse),
+		selectReceipt:  t.tx.StmtContext(ctx, s.stmts.selectReceipt),
+		useToken:       t.tx.StmtContext(ctx, s.stmts.useToken),
+		insertAction:   t.tx.StmtContext(ctx, s.stmts.insertAction),
+	}
+	for k := range sqlitePieceBits {
+		t.many.responses[k] = t.tx.StmtContext(ctx, s.many.responses[k])
+		t.many.actions[k] = t.tx.StmtContext(ctx, s.many.actions[k])
+	}
+	items := batchItems(reqs)
+	run := items[:0:0]
+	for _, it := range items {
+		switch {
+		case it.encErr != nil:
+			*it.res = SaveResult{Err: it.encErr}
+		case it.r.TokenID == "":
+			run = append(run, it)
+		default:
+			if err := t.savePieces(ctx, run); err != nil {
+				return err
+			}
+			run = run[:0]
+			if err := t.saveEach(ctx, []batchItem{it}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := t.savePieces(ctx, run); err != nil {
+		return err
+	}
+	if err := t.tx.Commit(); err != nil {
+		return fmt.Errorf("commit group of responses: %w", err)
+	}
+	return nil
+}
+
+// savePieces writes items (none with a token) in pieces of 2^k.
+func (t *sqliteTx) savePieces(ctx context.Context, items []batchItem) error {
+	for len(items) > 0 {
+		k := min(sqlitePieceBits-1, bits.Len(uint(len(items)))-1)
+		piece := items[:1<<k]
+		items = items[1<<k:]
+		if ok, err := t.savePiece(ctx, piece, k); err != nil {
+			return err
+		} else if !ok {
+			// Written again one by one, each with its own answer.
+			if err := t.saveEach(ctx, piece); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// savePiece writes 2^k responses and their actions, and answers each. It
+// returns false, with nothing written, when a statement failed: the
+// caller writes the piece again one response at a time. An error fails
+// the whole group commit.
+func (t *sqliteTx) savePiece(ctx context.Context, piece []batchItem, k int) (bool, error) {
+	withActions := false
+	for _, it := range piece {
+		withActions = withActions || len(it.enc.kinds) > 0
+	}
+	// A failed statement rolls back alone; a failure of the actions must
+	// also roll back the responses.
+	if withActions {
+		if _, err := t.tx.ExecContext(ctx, "SAVEPOINT piece"); err != nil {
+			return false, fmt.Errorf("group commit: %w", err)
+		}
+	}
+	ok, err := t.insertPiece(ctx, piece, k, withActions)
+	if err != nil {
+		return false, err
+	}
+	if withActions {
+		if !ok {
+			if _, err := t.tx.ExecContext(ctx, "ROLLBACK TO piece"); err != nil {
+				return false, fmt.Errorf("group commit: roll back %d responses: %w", len(piece), err)
+			}
+		}
+		if _, err := t.tx.ExecContext(ctx, "RELEASE piece"); err != nil {
+			return false, fmt.Errorf("group commit: %w", err)
+		}
+	}
+	if !ok {
+		for _, it := range piece {
+			*it.res = SaveResult{}
+		}
+	}
+	return ok, nil
+}
+
+// insertPiece writes a piece. A failure once the responses are written
+// is a failed piece only inside a savepoint (canRollBack), else it fails
+// the group commit.
+func (t *sqliteTx) insertPiece(ctx context.Context, piece []batchItem, k int, canRollBack bool) (bool, error) {
+	args := make([]any, 0, 15*len(piece))
+	for _, it := range piece {
+		r, enc := it.r, it.enc
+		var sentiment any
+		if r.Sentiment != nil {
+			sentiment = *r.Sentiment
+		}
+		args = append(args, t.ns, r.Touchpoint, r.ID, r.BodyHash, r.Customer.ID, r.Customer.Tier, r.Customer.Segment,
+			enc.attrs, enc.answers, r.Comment, sentiment, enc.themes, enc.metadata, micros(enc.submittedAt), micros(t.now))
+	}
+	rows, err := t.many.responses[k].QueryContext(ctx, args...)
+	if err != nil {
+		return t.pieceFailed(ctx, err, true)
+	}
+	// RETURNING comes in no defined order: match rows by key. Of two
+	// items with one key, the first is stored and the second a duplicate.
+	type key struct{ touchpoint, id string }
+	stored := make(map[key]int64, len(piece))
+	for rows.Next() {
+		var k key
+		var seq int64
+		if err := rows.Scan(&k.touchpoint, &k.id, &seq); err != nil {
+			rows.Close()
+			return t.pieceFailed(ctx, err, canRollBack)
+		}
+		stored[k] = seq
+	}
+	rows.Close()
+	// An error of the statement (here or in Next) rolled it back alone.
+	if err := rows.Err(); err != nil {
+		return t.pieceFailed(ctx, err, true)
+	}
+	var actions []any
+	for _, it := range piece {
+		k := key{it.r.Touchpoint, it.r.ID}
+		seq, ok := stored[k]
+		if !ok {
+			continue
+		}
+		delete(stored, k)
+		*it.res = SaveResult{Status: StatusStored, Receipt: Receipt{Seq: seq, ReceivedAt: t.now}}
+		enc := it.enc
+		for i := range enc.kinds {
+			actions = append(actions, t.ns, it.r.Touchpoint, it.r.ID, enc.kinds[i], enc.keys[i], enc.payloads[i], micros(t.now), micros(t.now))
+		}
+	}
+	for n := len(actions) / 8; n > 0; {
+		k := min(sqlitePieceBits-1, bits.Len(uint(n))-1)
+		if _, err := t.many.actions[k].ExecContext(ctx, actions[:8<<k]...); err != nil {
+			return t.pieceFailed(ctx, err, canRollBack)
+		}
+		actions, n = actions[8<<k:], n-(1<<k)
+	}
+	// The others were stored before, by this batch or an earlier one.
+	for _, it := range piece {
+		if it.res.Status == StatusStored {
+			continue
+		}
+		var seq int64
+		var received nullTime
+		var hash string
+		if err := t.one.selectReceipt.QueryRowContext(ctx, t.ns, it.r.Touchpoint, it.r.ID).Scan(&seq, &received, &hash); err != nil {
+			return t.pieceFailed(ctx, fmt.Errorf("read receipt of duplicate: %w", err), canRollBack)
+		}
+		*it.res = duplicateResult(it.r, hash, Receipt{Seq: seq, ReceivedAt: received.T})
+	}
+	return true, nil
+}
+
+// pieceFailed decides what a failed statement of a piece means: the
+// piece is written again one by one, unless the commit itself is gone or
+// what the piece wrote cannot be rolled back alone.
+func (t *sqliteTx) pieceFailed(ctx context.Context, err error, canRollBack bool) (bool, error) {
+	if ctx.Err() != nil || !canRollBack {
+		return false, fmt.Errorf("group commit: %w", err)
+	}
+	return false, nil
+}
+
+// saveEach writes items one at a time, each in its own savepoint when it
+// has a token or actions, so that a failing response rolls back alone.
+func (t *sqliteTx) saveEach(ctx context.Context, items []batchItem) error {
+	for _, it := range items {
+		// A response without token or actions is one INSERT, atomic on
+		// its own (a failed statement rolls back alone): no savepoint.
+		single := it.r.TokenID == "" && len(it.r.Actions) == 0
+		if !single {
+			if _, err := t.tx.ExecContext(ctx, "SAVEPOINT response"); err != nil {
+				return fmt.Errorf("group commit: %w", err)
+			}
+		}
+		res, err := saveOneSQLite(ctx, &t.one, t.ns, it.r, it.enc, t.now)
+		if !single {
+			if err != nil || res.Status == StatusTokenRejected {
+				if _, rerr := t.tx.ExecContext(ctx, "ROLLBACK TO response"); rerr != nil {
+					return fmt.Errorf("group commit: roll back response %s: %w", it.r.ID, rerr)
+				}
+			}
+			if _, err := t.tx.ExecContext(ctx, "RELEASE response"); err != nil {
+				return fmt.Errorf("group commit: %w", err)
+			}
+		}
+		if err != nil {
+			res = SaveResult{Err: fmt.Errorf("save response %s/%s: %w", it.r.Touchpoint, it.r.ID, err)}
+		}
+		*it.res = res
+	}
+	return nil
+}
