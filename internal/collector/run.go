@@ -358,6 +358,11 @@ func follow(ctx context.Context, kube *rest.Config, namespace, name string, srv 
 	return c, nil
 }
 
+// doneActionsKept is how long a done outbox action stays in the store:
+// a day to look at what the outbox just did, far longer than any lease a
+// slow dispatcher could still complete.
+const doneActionsKept = 24 * time.Hour
+
 // runRetention deletes old responses and erases contact details on a
 // timer, in bounded batches (the store's), until ctx is done.
 func runRetention(ctx context.Context, srv *Server, st store.Store, every time.Duration, log logr.Logger) {
@@ -416,6 +421,15 @@ func (s *Server) applyRetention(ctx context.Context, st store.Store, log logr.Lo
 		log.Error(err, "retention: prune the case ledger")
 	} else if n > 0 {
 		log.Info("retention: pruned the case ledger", "rows", n)
+	}
+	// A done outbox action is only the record that its effect happened
+	// (the Case exists, the message went out): a response or predicted
+	// score sent again is recognised by its own row, which keeps the
+	// responses' retention, so it never writes its actions twice.
+	if n, err := st.DeleteCompletedActionsBefore(ctx, now.Add(-doneActionsKept)); err != nil {
+		log.Error(err, "retention: delete done outbox actions")
+	} else if n > 0 {
+		log.Info("retention: deleted done outbox actions", "count", n, "doneBefore", doneActionsKept)
 	}
 	// A sent invitation keeps its contact details until its link expires
 	// (for the acknowledgement of a Case its answer opens).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/store"
@@ -611,6 +612,61 @@ func TestRetentionPrunesTheCaseLedger(t *testing.T) {
 		}
 		if len(cs) != 1 || cs[0].Name != "support-k-1" || next != 2 {
 			t.Errorf("after retention the key holds %+v, next %d; want only support-k-1, next 2", cs, next)
+		}
+	})
+}
+
+// The retention run deletes outbox actions done more than a day ago and
+// keeps those done since and those not done: the erasure of the customer
+// then finds only the kept ones.
+func TestRetentionDeletesDoneActions(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ts := startServer(t, e, feedbackTouchpoint("support"), Options{})
+		rule := cxv1alpha1.AlertRule{
+			ObjectMeta: metav1.ObjectMeta{Name: "detractors", Namespace: "acme"},
+			Spec: cxv1alpha1.AlertRuleSpec{
+				Touchpoints: cxv1alpha1.TouchpointSelection{Names: []string{"support"}},
+				Condition:   "answers.recommend <= 6",
+				Actions:     cxv1alpha1.AlertActions{OpenCase: &cxv1alpha1.OpenCaseAction{Template: "detractor"}},
+			},
+		}
+		if skipped := ts.SetAlertRules([]cxv1alpha1.AlertRule{rule}); len(skipped) > 0 {
+			t.Fatalf("rule skipped: %v", skipped)
+		}
+		ctx := context.Background()
+		for _, id := range []string{"done-long-ago", "done-lately", "not-done"} {
+			body := validResponse(id)
+			body["customer"] = map[string]any{"id": "C-1", "tier": "Gold"}
+			body["answers"].(map[string]any)["recommend"] = 2
+			ts.post(t, "/v1/responses", body).receipt(t)
+		}
+		actions, err := ts.Store.ClaimActions(ctx, ts.Clock.Now(), 10, time.Hour)
+		if err != nil || len(actions) != 3 {
+			t.Fatalf("claimed %d actions (%v), want 3", len(actions), err)
+		}
+		byResponse := map[string]int64{}
+		for _, a := range actions {
+			byResponse[a.ResponseID] = a.ID
+		}
+		if err := ts.Store.CompleteAction(ctx, byResponse["done-long-ago"]); err != nil {
+			t.Fatal(err)
+		}
+		ts.Clock.Advance(25 * time.Hour)
+		if err := ts.Store.CompleteAction(ctx, byResponse["done-lately"]); err != nil {
+			t.Fatal(err)
+		}
+		ts.applyRetention(ctx, ts.Store, logr.Discard())
+
+		if depth, _, err := ts.Store.OutboxStats(ctx); err != nil || depth != 1 {
+			t.Errorf("outbox depth %d (%v) after retention, want the action not done", depth, err)
+		}
+		a := ts.post(t, "/v1/erasures", map[string]any{"customer": map[string]any{"id": "C-1"}, "mode": "Delete"})
+		var rec Erasure
+		if a.Status != http.StatusOK || json.Unmarshal(a.Body, &rec) != nil {
+			t.Fatalf("erasure: %d %s", a.Status, a.Body)
+		}
+		if rec.Responses != 3 || rec.Actions != 2 {
+			t.Errorf("the erasure found %d responses and %d actions, want 3 and 2 (the action done 25 h ago is gone)", rec.Responses, rec.Actions)
 		}
 	})
 }
