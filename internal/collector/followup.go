@@ -35,7 +35,8 @@ import (
 //     keepContactFor ends (then the retention loop erases them and counts
 //     the follow-up as expired).
 //  2. The collector watches the Cases of its touchpoint (an informer,
-//     label-selected). When one is Closed, the follow-up is scheduled at
+//     label-selected). When one is Closed and the Case controller has
+//     recorded its closedAt, the follow-up is scheduled at
 //     closedAt + after: an update of the store row that only a Waiting
 //     follow-up takes, so every replica and every replay of the watch
 //     after a restart schedules it once. A Case reopened before it was
@@ -158,10 +159,14 @@ func (s *Server) caseChanged(ctx context.Context, c *cxv1alpha1.Case, templates 
 	}
 	switch c.Spec.State {
 	case cxv1alpha1.CaseClosed:
-		closed := s.opts.Now()
-		if c.Status.ClosedAt != nil {
-			closed = c.Status.ClosedAt.Time
+		// The closing counts once the Case controller recorded closedAt
+		// (the next update brings it): scheduling from the moment this
+		// collector saw spec.state change would move the follow-up by the
+		// controller's delay, and no later update could correct it.
+		if c.Status.ClosedAt == nil {
+			return nil
 		}
+		closed := c.Status.ClosedAt.Time
 		after := 24 * time.Hour
 		if fu.After != nil {
 			after = fu.After.Duration
@@ -443,7 +448,9 @@ func (s *Server) caseEvent(ctx context.Context, c *cxv1alpha1.Case, recovered bo
 	}
 	now := s.opts.Now()
 	ev := &eventsv1.Event{
-		ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, GenerateName: c.Name + "."},
+		// Named as client-go's recorders name Events (a generateName
+		// ending in "." is not a valid name).
+		ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: fmt.Sprintf("%s.%x", c.Name, now.UnixNano())},
 		EventTime:  metav1.NewMicroTime(now), Type: corev1.EventTypeNormal,
 		ReportingController: "cxloop.io/collector", ReportingInstance: s.opts.Namespace + "/" + s.state.Load().tp.Name,
 		Action: "RecordCustomerAnswer", Reason: EventReasonCustomerAnsweredFollowUp,

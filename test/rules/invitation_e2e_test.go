@@ -16,12 +16,22 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/emersion/go-smtp"
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/testr"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crrecorder "sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/controllers"
 	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/notify"
+	"github.com/cxloop/cxloop/internal/report"
 	"github.com/cxloop/cxloop/internal/store"
 	"github.com/cxloop/cxloop/internal/testutil"
 )
@@ -95,12 +105,18 @@ var surveyLinkPattern = regexp.MustCompile(`/s/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
 // in between, exactly one invitation at a real SMTP server on loopback,
 // its link opened in headless Chromium at phone width and answered as a
 // person does (a click on "No"), the Case opened in the API server by the
-// dispatcher, the used link, and no reminder after the answer. The rest of
+// dispatcher, its acknowledgement at her address, the used link, and no
+// reminder after the answer; then the loop closed with her (followUp): a
+// case manager closes the Case, exactly one follow-up reaches her address
+// at closedAt + 24h, she answers "Yes" in Chromium, the Case records
+// customerRecovered from it (annotation, Event, the report's recovered
+// count) and a second answer changes nothing. The rest of
 // the chain is covered piece by piece: the reminder sent once without an
 // answer (collector TestEventsInviteOnceAfterTheDelayAndRemindOnce),
 // unsubscribe stopping both (TestAnsweredOrUnsubscribedCustomersGetNoReminder),
 // quiet hours for SMS at a real HTTP SMS gateway
-// (TestSMSAtARealGatewayWaitsForTheEndOfQuietHours),
+// (TestSMSAtARealGatewayWaitsForTheEndOfQuietHours, and for the follow-up
+// TestSMSFollowUpAtARealGatewayWaitsForTheEndOfQuietHours),
 // expired and used links (TestSurveyPageAnswersAnInvitationOnce), 375 px
 // layout and axe-core (TestSurveyPageInABrowserOnAPhone).
 func TestEventToEmailToBrowserToCase(t *testing.T) {
@@ -131,7 +147,10 @@ func TestEventToEmailToBrowserToCase(t *testing.T) {
 	tmpl.Spec.CustomerMessages = &cxv1alpha1.CustomerMessages{Acknowledgement: []cxv1alpha1.CustomerMessageText{{
 		Locale: "en", Subject: "We are on it, {firstName}",
 		Body: "Hello {firstName},\n\n{ownerFirstName} from our support team has your case and will contact you by {expectContactBy}.",
-	}}}
+	}}, FollowUp: &cxv1alpha1.FollowUp{After: &cxv1alpha1.Duration{Duration: 24 * time.Hour}, Messages: []cxv1alpha1.FollowUpText{{
+		Locale: "en", Question: "Is the upgrade working now?", Subject: "{firstName}, did we solve it?",
+		Body: "Hello {firstName},\n\nwe closed your case. {question}\nYes: {yesLink}\nNo: {noLink}",
+	}}}}
 	if err := env.Client.Update(ctx, tmpl); err != nil {
 		t.Fatalf("update template: %v", err)
 	}
@@ -169,10 +188,12 @@ func TestEventToEmailToBrowserToCase(t *testing.T) {
 
 	sender := notify.New(env.Client, notify.Options{Now: p.clock.Now, MaxAttempts: 1, Log: logr.Discard()})
 	token := []byte("e2e-api-token")
+	stopWatch := func() {}
 	start := func(st store.Store) *collector.Server {
 		t.Helper()
 		srv, err := collector.NewServer(tp, collector.Options{Namespace: p.ns, Store: st, Now: p.clock.Now,
 			SigningKey: []byte("0123456789abcdef0123456789abcdef-e2e"), APIToken: token, PublicURL: base, CustomerSender: sender,
+			Cases: env.Client, Log: testr.New(t),
 			OnActions: func() {
 				if d := p.dispatcher.Load(); d != nil {
 					d.Wake()
@@ -182,6 +203,10 @@ func TestEventToEmailToBrowserToCase(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv.SetAlertRules([]cxv1alpha1.AlertRule{*notCompleted})
+		// As the collector does: it watches the Cases of its touchpoint,
+		// and a restarted one watches anew.
+		stopWatch()
+		stopWatch = watchCases(t, srv, p.ns, tp.Name)
 		current.Lock()
 		current.srv = srv
 		current.Unlock()
@@ -265,12 +290,15 @@ func TestEventToEmailToBrowserToCase(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	// The "No" opened a Case for the customer.
+	// The "No" opened a Case for the customer; the Case controller takes
+	// it on (openedAt, the deadlines).
 	p.drain()
 	cs := p.cases()
 	if len(cs) != 1 || cs[0].Spec.Customer == nil || cs[0].Spec.Customer.ID != "C-42" {
 		t.Fatalf("cases %v, want one for C-42", caseNames(cs))
 	}
+	caseCtl := caseController(p.clock.Now)
+	reconcileCase(t, caseCtl, &cs[0])
 
 	// The Case is acknowledged to the customer at her address, with the
 	// first name of the case manager it went to and the closure deadline.
@@ -307,8 +335,237 @@ func TestEventToEmailToBrowserToCase(t *testing.T) {
 		t.Errorf("%d emails after the answer, want none (no reminder)", len(got))
 	}
 	c, err := st.OutreachCounts(ctx, p.ns, tp.Name)
-	if err != nil || c.Sent != 1 || c.Acknowledged != 1 || c.Reminded != 0 || c.Answered != 1 || c.Skipped != 1 {
-		t.Errorf("outreach counts %+v %v, want 1 sent, 1 acknowledged, 1 answered, the reminder skipped", c, err)
+	if err != nil || c.Sent != 1 || c.Acknowledged != 1 || c.Reminded != 0 || c.Answered != 1 || c.Skipped != 1 || c.FollowUpsWaiting != 1 {
+		t.Errorf("outreach counts %+v %v, want 1 sent, 1 acknowledged, 1 answered, the reminder skipped, the follow-up waiting", c, err)
+	}
+
+	followUp(t, followUpRun{p: p, st: st, mb: mb, base: base, bctx: bctx, caseCtl: caseCtl, sendDue: sendDue, step: step, caseName: cs[0].Name})
+}
+
+// followUpRun is what the follow-up part of TestEventToEmailToBrowserToCase
+// works with.
+type followUpRun struct {
+	p        *program
+	st       store.Store
+	mb       *mailbox
+	base     string
+	bctx     context.Context
+	caseCtl  *controllers.CaseReconciler
+	sendDue  func()
+	step     func(string, chromedp.Action[chromedp.Void])
+	caseName string
+}
+
+var followUpLinkPattern = regexp.MustCompile(`/f/[A-Za-z0-9_-]+\?a\.solved=(yes|no)`)
+
+// followUp goes on from the acknowledged Case: a case manager resolves
+// and closes it; nothing reaches the customer before closedAt + 24h,
+// then exactly one follow-up at her address; she opens its "No" link in
+// one tab and its "Yes" link in another, sends "Yes", then "No" from the
+// first tab; the Case's customerRecovered is true (the first answer),
+// annotated as the follow-up's, with one CustomerAnsweredFollowUp Event,
+// and the report counts the Case as recovered.
+func followUp(t *testing.T, r followUpRun) {
+	t.Helper()
+	ctx, p := context.Background(), r.p
+	c := &cxv1alpha1.Case{}
+	key := client.ObjectKey{Namespace: p.ns, Name: r.caseName}
+	for _, state := range []cxv1alpha1.CaseState{cxv1alpha1.CaseResolved, cxv1alpha1.CaseClosed} {
+		p.clock.Advance(time.Hour)
+		if err := env.Client.Get(ctx, key, c); err != nil {
+			t.Fatal(err)
+		}
+		c.Spec.State = state
+		c.Spec.Resolution = &cxv1alpha1.Resolution{RootCause: "installer-bug", Summary: "Sent the fixed installer; the upgrade runs."}
+		if err := env.Client.Update(ctx, c); err != nil {
+			t.Fatalf("case manager moves the Case to %s: %v", state, err)
+		}
+		reconcileCase(t, r.caseCtl, c)
+	}
+	if c.Status.ClosedAt == nil {
+		t.Fatalf("the Case controller did not record closedAt: %+v", c.Status)
+	}
+	closedAt := c.Status.ClosedAt.Time
+	// The collector's watch sees the closing and schedules the follow-up.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		n, err := r.st.OutreachCounts(ctx, p.ns, "upgrade-install")
+		if err == nil && n.FollowUpsWaiting == 0 && n.Scheduled == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the follow-up was not scheduled after the Case closed: %+v %v", n, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	p.clock.Set(closedAt.Add(24*time.Hour - time.Minute))
+	r.sendDue()
+	if got := r.mb.take(); len(got) != 0 {
+		t.Fatalf("%d emails before closedAt + 24h, want none", len(got))
+	}
+	p.clock.Set(closedAt.Add(24 * time.Hour))
+	r.sendDue()
+	r.sendDue()
+	got := r.mb.take()
+	if len(got) != 1 || len(got[0].to) != 1 || got[0].to[0] != "ada@customer.example" {
+		n, _ := r.st.OutreachCounts(ctx, p.ns, "upgrade-install")
+		t.Fatalf("at closedAt + 24h: %d emails (%v), want exactly one follow-up to ada@customer.example; %+v", len(got), got, n)
+	}
+	mail := strings.ReplaceAll(strings.ReplaceAll(got[0].data, "=\r\n", ""), "=3D", "=")
+	links := followUpLinkPattern.FindAllString(mail, -1)
+	if !strings.Contains(mail, "Subject: Ada, did we solve it?") || !strings.Contains(mail, "Is the upgrade working now?") || len(links) < 2 {
+		t.Fatalf("the follow-up lacks its subject, question or yes and no links:\n%s", mail)
+	}
+	var yes, no string
+	for _, l := range links {
+		if strings.HasSuffix(l, "=yes") {
+			yes = l
+		} else {
+			no = l
+		}
+	}
+
+	// She opens the "No" link in one tab, thinks again, opens the "Yes"
+	// link in another and sends it.
+	noTab, cancel := chromedp.NewContext(r.bctx)
+	defer cancel()
+	if err := chromedp.Do(noTab, chromedp.EmulateViewport(375, 800, chromedp.EmulateMobile), chromedp.Navigate(r.base+no),
+		chromedp.WaitVisible(chromedp.CSS(`button[type=submit]`))); err != nil {
+		t.Fatalf("open the No link: %v", err)
+	}
+	r.step("open the Yes link", chromedp.Steps(
+		chromedp.Navigate(r.base+yes),
+		chromedp.WaitVisible(chromedp.CSS(`button[type=submit]`)),
+	))
+	checked, _ := chromedp.Run(r.bctx, chromedp.Evaluate[bool](`document.getElementById("f-solved-0").checked && !document.getElementById("f-solved-1").checked`))
+	text, _ := chromedp.Run(r.bctx, chromedp.Text(chromedp.CSS(`main`)))
+	if !checked || !strings.Contains(text, "Is the upgrade working now?") {
+		t.Fatalf("the Yes link's page (want the question with Yes chosen): %q", text)
+	}
+	r.step("send yes", chromedp.Click(chromedp.CSS(`button[type=submit]`)))
+	waitForText(t, r.bctx, "Thank you")
+
+	// The answer is in the Case, as the follow-up's, with an Event.
+	if err := env.Client.Get(ctx, key, c); err != nil {
+		t.Fatal(err)
+	}
+	if res := c.Spec.Resolution; res == nil || res.CustomerRecovered == nil || !*res.CustomerRecovered || res.RootCause != "installer-bug" ||
+		c.Annotations[collector.AnnotationCustomerRecoveredBy] != "follow-up" {
+		t.Fatalf("Case after the answer: resolution %+v, annotations %v; want customerRecovered true by the follow-up", c.Spec.Resolution, c.Annotations)
+	}
+	if n := followUpEvents(t, p.ns, r.caseName); n != 1 {
+		t.Errorf("%d %s Events on the Case, want 1", n, collector.EventReasonCustomerAnsweredFollowUp)
+	}
+	version := c.ResourceVersion
+
+	// The report counts the Case as recovered.
+	cs := p.cases()
+	if st, _ := report.CaseStatistics(cs, nil, report.Window{From: closedAt.Add(-time.Hour), To: p.clock.Now()}); st.Closed != 1 || st.Recovered != 1 || st.RecoveryKnown != 1 {
+		t.Errorf("report's Cases: %d closed, %d of %d recovered; want the closed Case recovered", st.Closed, st.Recovered, st.RecoveryKnown)
+	}
+
+	// The "No" from the first tab changes nothing: the page thanks her
+	// again, and the Case, its annotation and Events stay.
+	if err := chromedp.Do(noTab, chromedp.Click(chromedp.CSS(`label[for="f-solved-1"]`)), chromedp.Click(chromedp.CSS(`button[type=submit]`))); err != nil {
+		t.Fatalf("send no from the first tab: %v", err)
+	}
+	waitForText(t, noTab, "Thank you")
+	r.sendDue()
+	if err := env.Client.Get(ctx, key, c); err != nil {
+		t.Fatal(err)
+	}
+	if c.ResourceVersion != version || !*c.Spec.Resolution.CustomerRecovered {
+		t.Errorf("the second answer changed the Case: resolution %+v (resourceVersion %s, was %s)", c.Spec.Resolution, c.ResourceVersion, version)
+	}
+	if n := followUpEvents(t, p.ns, r.caseName); n != 1 {
+		t.Errorf("%d %s Events after the second answer, want 1", n, collector.EventReasonCustomerAnsweredFollowUp)
+	}
+	if got := r.mb.take(); len(got) != 0 {
+		t.Errorf("%d more emails after the follow-up, want none", len(got))
+	}
+	n, err := r.st.OutreachCounts(ctx, p.ns, "upgrade-install")
+	if err != nil || n.FollowUpsSent != 1 || n.FollowUpsAnswered != 1 || n.FollowUpsWaiting != 0 || n.Scheduled != 0 {
+		t.Errorf("outreach counts %+v %v, want 1 follow-up sent and answered, nothing waiting or scheduled", n, err)
+	}
+}
+
+// waitForText waits until the page's main element shows want.
+func waitForText(t *testing.T, bctx context.Context, want string) {
+	t.Helper()
+	var text string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		text, _ = chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`main`)))
+		if strings.Contains(text, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("page shows %q, want %q", text, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// followUpEvents counts the CustomerAnsweredFollowUp Events on a Case.
+func followUpEvents(t *testing.T, ns, name string) int {
+	t.Helper()
+	var evs eventsv1.EventList
+	if err := env.Client.List(context.Background(), &evs, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range evs.Items {
+		if e.Regarding.Kind == "Case" && e.Regarding.Name == name && e.Reason == collector.EventReasonCustomerAnsweredFollowUp {
+			n++
+		}
+	}
+	return n
+}
+
+// watchCases watches the touchpoint's Cases for srv as the collector's
+// Run does (an informer, label-selected), until the returned stop.
+func watchCases(t *testing.T, srv *collector.Server, ns, touchpoint string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c, err := cache.New(env.Config, cache.Options{Scheme: env.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}},
+		ByObject: map[client.Object]cache.ByObject{
+			&cxv1alpha1.Case{}: {Label: labels.SelectorFromSet(labels.Set{cxv1alpha1.LabelTouchpoint: touchpoint})},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inf, err := c.GetInformer(ctx, &cxv1alpha1.Case{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.FollowCases(ctx, inf, env.Client); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		t.Fatal("case cache not synced")
+	}
+	return cancel
+}
+
+// caseController is the manager's Case controller on the test's clock,
+// driven one reconciliation at a time.
+func caseController(now func() time.Time) *controllers.CaseReconciler {
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	b := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
+	_ = b.StartRecordingToSinkWithContext(context.Background())
+	rec, _ := b.NewRecorder(env.Scheme, "cxloop-case").(crrecorder.EventRecorder)
+	return &controllers.CaseReconciler{Client: env.Client, APIReader: env.Client, Recorder: rec, Now: now}
+}
+
+// reconcileCase runs one reconciliation of c and reads it back.
+func reconcileCase(t *testing.T, r *controllers.CaseReconciler, c *cxv1alpha1.Case) {
+	t.Helper()
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(c)}); err != nil {
+		t.Fatalf("reconcile case %s: %v", c.Name, err)
+	}
+	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(c), c); err != nil {
+		t.Fatal(err)
 	}
 }
 
