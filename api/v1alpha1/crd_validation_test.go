@@ -294,6 +294,7 @@ var requiredInvalid = []string{
 	"casetemplate-no-case-manager.yaml",
 	"casetemplate-duplicate-tier.yaml",
 	"casetemplate-acknowledgement-without-text.yaml",
+	"casetemplate-follow-up-sms-yes-without-no.yaml",
 	"case-closed-without-resolution.yaml",
 	"case-transition-open-to-closed.yaml",
 	"case-transition-closed-to-in-progress.yaml",

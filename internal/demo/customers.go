@@ -84,11 +84,12 @@ type customerAction struct {
 type OutreachCounts struct {
 	// Events posted to the collectors.
 	Events int
-	// Emails and SMS received by customers: invitations, reminders and
-	// acknowledgements.
+	// Emails and SMS received by customers: invitations, reminders,
+	// acknowledgements and follow-ups.
 	Emails, SMS int
-	// Invitations, Reminders and Acknowledgements received.
-	Invitations, Reminders, Acknowledgements int
+	// Invitations, Reminders, Acknowledgements and FollowUps (after a
+	// Case closed: "did we solve it?") received.
+	Invitations, Reminders, Acknowledgements, FollowUps int
 	// Answered through the survey page (the thank-you page was shown).
 	Answered int
 	// Unsubscribed with the email's one-click link.
@@ -298,8 +299,10 @@ func (c *customers) postEvent(ctx context.Context, iv *invitee) error {
 // browser reads.
 var (
 	surveyLinkRe = regexp.MustCompile(`https?://[^\s"'<>]+/s/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
-	formActionRe = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
-	hiddenRe     = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+	// followUpLinkRe is the page of a follow-up after a Case closed.
+	followUpLinkRe = regexp.MustCompile(`https?://[^\s"'<>]+/f/[A-Za-z0-9_-]+`)
+	formActionRe   = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
+	hiddenRe       = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 )
 
 // receiveEmail is the SMTP sink's delivery: a message for the customers
@@ -338,8 +341,9 @@ func (c *customers) receiveSMS(to, body string) {
 
 // receive decides what the customer does with a message: an invitation
 // (the first message with a survey link), a reminder (the same link
-// again) or an acknowledgement of their Case (no survey link). A copy of
-// an email already received (its Message-ID) is counted and ignored.
+// again), the follow-up of their closed Case (a follow-up link) or an
+// acknowledgement of their Case (no link). A copy of an email already
+// received (its Message-ID) is counted and ignored.
 func (c *customers) receive(iv *invitee, text, unsub, messageID string) {
 	link := surveyLinkRe.FindString(text)
 	now := c.clock.Now()
@@ -362,6 +366,8 @@ func (c *customers) receive(iv *invitee, text, unsub, messageID string) {
 		return now.Add(time.Duration((lo + c.gen.rng.Float64()*(hi-lo)) * float64(time.Hour)))
 	}
 	switch {
+	case link == "" && followUpLinkRe.MatchString(text):
+		c.counts.FollowUps++
 	case link == "":
 		c.counts.Acknowledgements++
 	case iv.link == "":
@@ -552,6 +558,10 @@ func outreachOf(sts []*collectorclient.Status) collectorclient.InvitationCounts 
 			sum.Skipped += inv.Skipped
 			sum.Answered += inv.Answered
 			sum.Acknowledged += inv.Acknowledged
+			sum.FollowUpsWaiting += inv.FollowUpsWaiting
+			sum.FollowUpsSent += inv.FollowUpsSent
+			sum.FollowUpsAnswered += inv.FollowUpsAnswered
+			sum.FollowUpsExpired += inv.FollowUpsExpired
 		}
 	}
 	return sum

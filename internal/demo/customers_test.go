@@ -20,8 +20,8 @@ func rawEmail(messageID, text string) []byte {
 }
 
 // A simulated customer tells an invitation (the first survey link) from
-// its reminder (the same link again) and from an acknowledgement (no
-// link), reads the survey link across quoted-printable soft line breaks,
+// its reminder (the same link again), from an acknowledgement (no link)
+// and from the follow-up of a closed Case (its links), reads the survey link across quoted-printable soft line breaks,
 // and ignores a copy of an email it already has (same Message-ID).
 func TestCustomersReadTheirMail(t *testing.T) {
 	tp := cxv1alpha1.SurveyTouchpoint{}
@@ -47,5 +47,11 @@ func TestCustomersReadTheirMail(t *testing.T) {
 	c.receiveEmail([]string{"someone@acme.example"}, rawEmail("x@acme.example", wrapped))
 	if got := c.Counts(); got.Acknowledgements != 1 || got.Emails != 4 || got.Failed != 0 {
 		t.Fatalf("after the acknowledgement and a stranger's email: %+v", got)
+	}
+	// After the Case closed: the follow-up, with its yes and no links.
+	c.receiveEmail(rcpts, rawEmail("followup-1@acme.example", "Is the upgrade working now?\r\n\r\nYes: http://127.0.0.1:1/f/Zm9sbG93LXVw?a.solved=3Dyes\r\n"+
+		"No: http://127.0.0.1:1/f/Zm9sbG93LXVw?a.solved=3Dno"))
+	if got := c.Counts(); got.FollowUps != 1 || got.Acknowledgements != 1 || got.Emails != 5 {
+		t.Fatalf("after the follow-up: %+v, want it counted as a follow-up, not an acknowledgement", got)
 	}
 }

@@ -139,8 +139,10 @@ func TestDemoShortMode(t *testing.T) {
 	}
 	// What the collectors say they sent is what the customers received,
 	// and every answer a customer gave through the page is counted.
-	if int64(cu.Invitations) != o.Sent-o.Reminded || int64(cu.Reminders) != o.Reminded || int64(cu.Acknowledgements) != o.Acknowledged || int64(cu.Answered) != o.Answered {
-		t.Errorf("customers received %d invitations, %d reminders, %d acknowledgements and answered %d; the collectors count %+v", cu.Invitations, cu.Reminders, cu.Acknowledgements, cu.Answered, o)
+	if int64(cu.Invitations) != o.Sent-o.Reminded || int64(cu.Reminders) != o.Reminded || int64(cu.Acknowledgements) != o.Acknowledged ||
+		int64(cu.FollowUps) != o.FollowUpsSent || int64(cu.Answered) != o.Answered {
+		t.Errorf("customers received %d invitations, %d reminders, %d acknowledgements, %d follow-ups and answered %d; the collectors count %+v",
+			cu.Invitations, cu.Reminders, cu.Acknowledgements, cu.FollowUps, cu.Answered, o)
 	}
 	if cu.Unsubscribed == 0 || cu.SMS == 0 || cu.Emails == 0 {
 		t.Errorf("customers: %+v, want some unsubscribing and messages by email and by SMS", cu)

@@ -285,10 +285,10 @@ func (s *Summary) Print(out *printer) {
 		out.Printf("  %-20s %6d responses  %s\n", tp.Name, tp.Responses, strings.Join(kpis, "  "))
 	}
 	o, cu := s.Outreach, s.Customers
-	out.Printf("Invitations:    %d sent, %d reminded, %d answered through the survey page, %d acknowledgements (collectors' status)\n",
-		o.Sent-o.Reminded, o.Reminded, o.Answered, o.Acknowledged)
-	out.Printf("  customers of %d business events received %d emails and %d SMS (%d invitations, %d reminders, %d acknowledgements); %d answered the page, %d unsubscribed\n",
-		cu.Events, cu.Emails, cu.SMS, cu.Invitations, cu.Reminders, cu.Acknowledgements, cu.Answered, cu.Unsubscribed)
+	out.Printf("Invitations:    %d sent, %d reminded, %d answered through the survey page, %d acknowledgements, %d follow-ups after closing (%d waiting for their Case to close) (collectors' status)\n",
+		o.Sent-o.Reminded, o.Reminded, o.Answered, o.Acknowledged, o.FollowUpsSent, o.FollowUpsWaiting)
+	out.Printf("  customers of %d business events received %d emails and %d SMS (%d invitations, %d reminders, %d acknowledgements, %d follow-ups); %d answered the page, %d unsubscribed\n",
+		cu.Events, cu.Emails, cu.SMS, cu.Invitations, cu.Reminders, cu.Acknowledgements, cu.FollowUps, cu.Answered, cu.Unsubscribed)
 	if o.Failed > 0 || cu.Failed > 0 || cu.Copies > 0 {
 		out.Printf("  %d messages failed to send; %d customer requests failed; %d emails received again (same Message-ID)\n", o.Failed, cu.Failed, cu.Copies)
 	}
