@@ -23,6 +23,7 @@ import (
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/notify"
+	"github.com/cxloop/cxloop/internal/testutil"
 )
 
 // smsGateway is a real HTTP server on loopback speaking the Twilio-style
@@ -68,6 +69,83 @@ func startSMSGateway(t *testing.T, account, token string) *smsGateway {
 	return g
 }
 
+// createChannel creates the SMS NotificationChannel customer-sms of g in
+// ns, with its credentials Secret.
+func (g *smsGateway) createChannel(t *testing.T, ns string) {
+	t.Helper()
+	for _, obj := range []client.Object{
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "sms-credentials"},
+			StringData: map[string]string{"username": "AC0123", "password": "sms-token"}},
+		&cxv1alpha1.NotificationChannel{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "customer-sms"},
+			Spec: cxv1alpha1.NotificationChannelSpec{
+				Type: cxv1alpha1.ChannelTypeSMS, AllowPrivateDestinations: true,
+				SMS: &cxv1alpha1.SMSChannel{URL: g.URL + "/2010-04-01/Accounts/AC0123/Messages.json", From: "+14155550100",
+					CredentialsSecretRef: cxv1alpha1.SecretReference{Name: "sms-credentials"}},
+			},
+		},
+	} {
+		if err := env.Client.Create(context.Background(), obj); err != nil {
+			t.Fatalf("create %T: %v", obj, err)
+		}
+	}
+}
+
+// throughTheNightInTokyo sends what is due every hour from fromUTC (a
+// time of 22 November inside the night in Tokyo, 21:00-08:00 local, which
+// is 12:00-23:00 UTC) and at 07:59 local, and expects nothing at the
+// gateway; then at 08:00 local and an hour later, exactly one message,
+// which it returns.
+func (g *smsGateway) throughTheNightInTokyo(t *testing.T, clock *testutil.Clock, fromUTC int, sendDue func()) smsRequest {
+	t.Helper()
+	for h := fromUTC; h <= 22; h++ {
+		clock.Set(time.Date(2026, 11, 22, h, 0, 0, 0, time.UTC))
+		sendDue()
+	}
+	clock.Set(time.Date(2026, 11, 22, 22, 59, 0, 0, time.UTC))
+	sendDue()
+	if got := g.take(); len(got) != 0 {
+		t.Fatalf("the gateway received %d messages during the night in Tokyo: %v", len(got), got[0].form)
+	}
+	// 08:00 local (23:00 UTC): exactly one message, also after a second pass.
+	clock.Set(time.Date(2026, 11, 22, 23, 0, 0, 0, time.UTC))
+	sendDue()
+	clock.Advance(time.Hour)
+	sendDue()
+	got := g.take()
+	if len(got) != 1 {
+		t.Fatalf("the gateway received %d messages after the quiet hours, want exactly 1", len(got))
+	}
+	return got[0]
+}
+
+// wantKey checks that m carries the idempotency key of the message with
+// key (namespace/touchpoint/<message key>) on the channel customer-sms of
+// ns, hashed with the channel, in both headers: the same on every retry
+// and after a restart, and naming neither the customer nor the event.
+func (m smsRequest) wantKey(t *testing.T, ns, key string) {
+	t.Helper()
+	sum := sha256.Sum256([]byte(ns + "/customer-sms\x00" + key))
+	want := hex.EncodeToString(sum[:16])
+	if got := m.header.Get("Idempotency-Key"); got != want || m.header.Get("I-Twilio-Idempotency-Token") != want {
+		t.Errorf("idempotency key %q (Twilio header %q), want %s (of %s) in both", got, m.header.Get("I-Twilio-Idempotency-Token"), want, key)
+	}
+}
+
+// smsTouchpoint is tp inviting by SMS through customer-sms an hour after
+// a technician's visit, never in the customer's night (21:00-08:00).
+func smsTouchpoint(tp *cxv1alpha1.SurveyTouchpoint) *cxv1alpha1.SurveyTouchpoint {
+	tp = tp.DeepCopy()
+	tp.Spec.Invitations = &cxv1alpha1.InvitationSpec{RequireToken: true, TokenTTL: &cxv1alpha1.Duration{Duration: 168 * time.Hour}}
+	tp.Spec.Distribution = &cxv1alpha1.DistributionSpec{
+		Events:     []cxv1alpha1.InvitingEvent{{Name: "technician-visit-completed", Delay: &cxv1alpha1.Duration{Duration: time.Hour}, Channel: cxv1alpha1.DistributionSMS}},
+		SMS:        &cxv1alpha1.ChannelRef{Channel: "customer-sms"},
+		Messages:   []cxv1alpha1.InvitationMessage{{Locale: "en", Subject: "How was the visit?", Body: "Please tell us: {link}", SMS: "How did the installation go, {firstName}? {link}"}},
+		QuietHours: &cxv1alpha1.QuietHours{Start: "21:00", End: "08:00"},
+	}
+	return tp
+}
+
 func (g *smsGateway) take() []smsRequest {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -87,30 +165,8 @@ func TestSMSAtARealGatewayWaitsForTheEndOfQuietHours(t *testing.T) {
 	ctx := context.Background()
 	gw := startSMSGateway(t, "AC0123", "sms-token")
 	p := newProgram(t, nil)
-	for _, obj := range []client.Object{
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: p.ns, Name: "sms-credentials"},
-			StringData: map[string]string{"username": "AC0123", "password": "sms-token"}},
-		&cxv1alpha1.NotificationChannel{
-			ObjectMeta: metav1.ObjectMeta{Namespace: p.ns, Name: "customer-sms"},
-			Spec: cxv1alpha1.NotificationChannelSpec{
-				Type: cxv1alpha1.ChannelTypeSMS, AllowPrivateDestinations: true,
-				SMS: &cxv1alpha1.SMSChannel{URL: gw.URL + "/2010-04-01/Accounts/AC0123/Messages.json", From: "+14155550100",
-					CredentialsSecretRef: cxv1alpha1.SecretReference{Name: "sms-credentials"}},
-			},
-		},
-	} {
-		if err := env.Client.Create(ctx, obj); err != nil {
-			t.Fatalf("create %T: %v", obj, err)
-		}
-	}
-	tp := p.tp.DeepCopy()
-	tp.Spec.Invitations = &cxv1alpha1.InvitationSpec{RequireToken: true, TokenTTL: &cxv1alpha1.Duration{Duration: 168 * time.Hour}}
-	tp.Spec.Distribution = &cxv1alpha1.DistributionSpec{
-		Events:     []cxv1alpha1.InvitingEvent{{Name: "technician-visit-completed", Delay: &cxv1alpha1.Duration{Duration: time.Hour}, Channel: cxv1alpha1.DistributionSMS}},
-		SMS:        &cxv1alpha1.ChannelRef{Channel: "customer-sms"},
-		Messages:   []cxv1alpha1.InvitationMessage{{Locale: "en", Subject: "How was the visit?", Body: "Please tell us: {link}", SMS: "How did the installation go, {firstName}? {link}"}},
-		QuietHours: &cxv1alpha1.QuietHours{Start: "21:00", End: "08:00"},
-	}
+	gw.createChannel(t, p.ns)
+	tp := smsTouchpoint(p.tp)
 	// 12:00 UTC is 21:00 in Tokyo.
 	p.clock.Set(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	sender := notify.New(env.Client, notify.Options{Now: p.clock.Now, MaxAttempts: 1, Log: logr.Discard()})
@@ -133,39 +189,15 @@ func TestSMSAtARealGatewayWaitsForTheEndOfQuietHours(t *testing.T) {
 		}
 	}
 
-	// Every hour of the night, from 22:00 to 07:00 local, and at 07:59.
-	for h := 1; h <= 10; h++ {
-		p.clock.Set(time.Date(2026, 11, 22, 12+h, 0, 0, 0, time.UTC))
-		sendDue()
-	}
-	p.clock.Set(time.Date(2026, 11, 22, 22, 59, 0, 0, time.UTC))
-	sendDue()
-	if got := gw.take(); len(got) != 0 {
-		t.Fatalf("the gateway received %d messages during the night in Tokyo: %v", len(got), got[0].form)
-	}
-
-	// 08:00 local (23:00 UTC): exactly one message, also after a second pass.
-	p.clock.Set(time.Date(2026, 11, 22, 23, 0, 0, 0, time.UTC))
-	sendDue()
-	p.clock.Advance(time.Hour)
-	sendDue()
-	got := gw.take()
-	if len(got) != 1 {
-		t.Fatalf("the gateway received %d messages after the quiet hours, want exactly 1", len(got))
-	}
-	m := got[0]
+	// Every hour of the night, from 22:00 to 07:00 local, and at 07:59;
+	// then 08:00.
+	m := gw.throughTheNightInTokyo(t, p.clock, 13, sendDue)
 	if m.form.Get("To") != "+81312345678" || m.form.Get("From") != "+14155550100" ||
 		!strings.HasPrefix(m.form.Get("Body"), "How did the installation go, Yuki? https://survey.acme.example/upgrade-install/s/") {
 		t.Errorf("message form %v", m.form)
 	}
-	// The key is the invitation's (namespace/touchpoint/invite/<event id>),
-	// hashed with the channel: the same on every retry and after a
-	// restart, and naming neither the customer nor the event.
-	sum := sha256.Sum256([]byte(p.ns + "/customer-sms\x00" + p.ns + "/upgrade-install/invite/visit-7"))
-	want := hex.EncodeToString(sum[:16])
-	if key := m.header.Get("Idempotency-Key"); key != want || m.header.Get("I-Twilio-Idempotency-Token") != want {
-		t.Errorf("idempotency key %q (Twilio header %q), want %s in both", key, m.header.Get("I-Twilio-Idempotency-Token"), want)
-	}
+	// The key is the invitation's (namespace/touchpoint/invite/<event id>).
+	m.wantKey(t, p.ns, p.ns+"/upgrade-install/invite/visit-7")
 	c, err := p.st.OutreachCounts(ctx, p.ns, tp.Name)
 	if err != nil || c.Sent != 1 || c.Scheduled != 0 {
 		t.Errorf("outreach counts %+v %v, want 1 sent and nothing scheduled", c, err)
@@ -203,22 +235,7 @@ func TestSMSFollowUpAtARealGatewayWaitsForTheEndOfQuietHours(t *testing.T) {
 	notCompleted := rule("not-completed", "answers.completed == false")
 	p := newProgram(t, nil, notCompleted)
 	notCompleted.Namespace = p.ns
-	for _, obj := range []client.Object{
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: p.ns, Name: "sms-credentials"},
-			StringData: map[string]string{"username": "AC0123", "password": "sms-token"}},
-		&cxv1alpha1.NotificationChannel{
-			ObjectMeta: metav1.ObjectMeta{Namespace: p.ns, Name: "customer-sms"},
-			Spec: cxv1alpha1.NotificationChannelSpec{
-				Type: cxv1alpha1.ChannelTypeSMS, AllowPrivateDestinations: true,
-				SMS: &cxv1alpha1.SMSChannel{URL: gw.URL + "/2010-04-01/Accounts/AC0123/Messages.json", From: "+14155550100",
-					CredentialsSecretRef: cxv1alpha1.SecretReference{Name: "sms-credentials"}},
-			},
-		},
-	} {
-		if err := env.Client.Create(ctx, obj); err != nil {
-			t.Fatalf("create %T: %v", obj, err)
-		}
-	}
+	gw.createChannel(t, p.ns)
 	tmpl := &cxv1alpha1.CaseTemplate{}
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: p.ns, Name: "installation-support"}, tmpl); err != nil {
 		t.Fatal(err)
@@ -230,14 +247,7 @@ func TestSMSFollowUpAtARealGatewayWaitsForTheEndOfQuietHours(t *testing.T) {
 	if err := env.Client.Update(ctx, tmpl); err != nil {
 		t.Fatalf("update template: %v", err)
 	}
-	tp := p.tp.DeepCopy()
-	tp.Spec.Invitations = &cxv1alpha1.InvitationSpec{RequireToken: true, TokenTTL: &cxv1alpha1.Duration{Duration: 168 * time.Hour}}
-	tp.Spec.Distribution = &cxv1alpha1.DistributionSpec{
-		Events:     []cxv1alpha1.InvitingEvent{{Name: "technician-visit-completed", Delay: &cxv1alpha1.Duration{Duration: time.Hour}, Channel: cxv1alpha1.DistributionSMS}},
-		SMS:        &cxv1alpha1.ChannelRef{Channel: "customer-sms"},
-		Messages:   []cxv1alpha1.InvitationMessage{{Locale: "en", Subject: "How was the visit?", Body: "Please tell us: {link}", SMS: "How did the installation go, {firstName}? {link}"}},
-		QuietHours: &cxv1alpha1.QuietHours{Start: "21:00", End: "08:00"},
-	}
+	tp := smsTouchpoint(p.tp)
 	// The dispatcher reads the template, as the collector's does.
 	p.disp = collector.NewDispatcher(collector.DispatcherOptions{Store: p.st, Client: env.Client, Templates: env.Client, Notifier: p.sent, Now: p.clock.Now,
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Log: logr.Discard()})
@@ -310,35 +320,13 @@ func TestSMSFollowUpAtARealGatewayWaitsForTheEndOfQuietHours(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	// Due at 22:00 in Tokyo: every hour of the night, and at 07:59.
-	for h := 2; h <= 11; h++ {
-		p.clock.Set(time.Date(2026, 11, 22, 11+h, 0, 0, 0, time.UTC))
-		sendDue()
-	}
-	p.clock.Set(time.Date(2026, 11, 22, 22, 59, 0, 0, time.UTC))
-	sendDue()
-	if got := gw.take(); len(got) != 0 {
-		t.Fatalf("the gateway received %d messages during the night in Tokyo: %v", len(got), got[0].form)
-	}
-
-	// 08:00 local (23:00 UTC): exactly one follow-up, also after a second pass.
-	p.clock.Set(time.Date(2026, 11, 22, 23, 0, 0, 0, time.UTC))
-	sendDue()
-	p.clock.Advance(time.Hour)
-	sendDue()
-	got = gw.take()
-	if len(got) != 1 {
-		t.Fatalf("the gateway received %d messages after the quiet hours, want exactly the follow-up", len(got))
-	}
-	m := got[0]
+	// Due at 22:00 in Tokyo: every hour of the night, and at 07:59; then
+	// 08:00.
+	m := gw.throughTheNightInTokyo(t, p.clock, 13, sendDue)
 	if m.form.Get("To") != "+81312345678" || !strings.HasPrefix(m.form.Get("Body"), "Acme: Yuki, is it working now? "+hs.URL+"/f/") {
 		t.Errorf("follow-up form %v", m.form)
 	}
-	sum := sha256.Sum256([]byte(p.ns + "/customer-sms\x00" + p.ns + "/upgrade-install/followup/" + c.Name))
-	want := hex.EncodeToString(sum[:16])
-	if key := m.header.Get("Idempotency-Key"); key != want || m.header.Get("I-Twilio-Idempotency-Token") != want {
-		t.Errorf("idempotency key %q (Twilio header %q), want %s (the follow-up's) in both", key, m.header.Get("I-Twilio-Idempotency-Token"), want)
-	}
+	m.wantKey(t, p.ns, p.ns+"/upgrade-install/followup/"+c.Name)
 	n, err := p.st.OutreachCounts(ctx, p.ns, tp.Name)
 	if err != nil || n.FollowUpsSent != 1 || n.Scheduled != 0 {
 		t.Errorf("outreach counts %+v %v, want the follow-up sent and nothing scheduled", n, err)
