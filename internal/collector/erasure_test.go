@@ -30,15 +30,7 @@ func erasureFixtureFor(t *testing.T, e testEngine, tp *cxv1alpha1.SurveyTouchpoi
 	t.Helper()
 	ctx := context.Background()
 	ts := startServer(t, e, tp, Options{})
-	rule := cxv1alpha1.AlertRule{
-		ObjectMeta: metav1.ObjectMeta{Name: "detractors", Namespace: "acme"},
-		Spec: cxv1alpha1.AlertRuleSpec{
-			Touchpoints: cxv1alpha1.TouchpointSelection{Names: []string{"support"}},
-			Condition:   "answers.recommend <= 6",
-			Actions:     cxv1alpha1.AlertActions{OpenCase: &cxv1alpha1.OpenCaseAction{Template: "detractor"}},
-		},
-	}
-	if skipped := ts.SetAlertRules([]cxv1alpha1.AlertRule{rule}); len(skipped) > 0 {
+	if skipped := ts.SetAlertRules([]cxv1alpha1.AlertRule{detractorRule("support")}); len(skipped) > 0 {
 		t.Fatalf("rule skipped: %v", skipped)
 	}
 	post := func(id, customer string, recommend int, email, phone, comment, improve string) {
@@ -70,6 +62,19 @@ func erasureFixtureFor(t *testing.T, e testEngine, tp *cxv1alpha1.SurveyTouchpoi
 		t.Fatal(err)
 	}
 	return ts
+}
+
+// detractorRule opens a Case from the template "detractor" for each
+// response of the touchpoint that recommends 6 or less.
+func detractorRule(touchpoint string) cxv1alpha1.AlertRule {
+	return cxv1alpha1.AlertRule{
+		ObjectMeta: metav1.ObjectMeta{Name: "detractors", Namespace: "acme"},
+		Spec: cxv1alpha1.AlertRuleSpec{
+			Touchpoints: cxv1alpha1.TouchpointSelection{Names: []string{touchpoint}},
+			Condition:   "answers.recommend <= 6",
+			Actions:     cxv1alpha1.AlertActions{OpenCase: &cxv1alpha1.OpenCaseAction{Template: "detractor"}},
+		},
+	}
 }
 
 // secrets are C-gone's personal data in the fixture.

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/store"
@@ -622,15 +621,7 @@ func TestRetentionPrunesTheCaseLedger(t *testing.T) {
 func TestRetentionDeletesDoneActions(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e testEngine) {
 		ts := startServer(t, e, feedbackTouchpoint("support"), Options{})
-		rule := cxv1alpha1.AlertRule{
-			ObjectMeta: metav1.ObjectMeta{Name: "detractors", Namespace: "acme"},
-			Spec: cxv1alpha1.AlertRuleSpec{
-				Touchpoints: cxv1alpha1.TouchpointSelection{Names: []string{"support"}},
-				Condition:   "answers.recommend <= 6",
-				Actions:     cxv1alpha1.AlertActions{OpenCase: &cxv1alpha1.OpenCaseAction{Template: "detractor"}},
-			},
-		}
-		if skipped := ts.SetAlertRules([]cxv1alpha1.AlertRule{rule}); len(skipped) > 0 {
+		if skipped := ts.SetAlertRules([]cxv1alpha1.AlertRule{detractorRule("support")}); len(skipped) > 0 {
 			t.Fatalf("rule skipped: %v", skipped)
 		}
 		ctx := context.Background()
