@@ -133,7 +133,7 @@ func (r *SurveyTouchpointReconciler) refreshCounts(ctx context.Context, tp *cxv1
 			Failed: inv.Failed, Skipped: inv.Skipped, Answered: inv.Answered, Acknowledged: inv.Acknowledged,
 			FollowUpsWaiting: inv.FollowUpsWaiting, FollowUpsSent: inv.FollowUpsSent, FollowUpsAnswered: inv.FollowUpsAnswered, FollowUpsExpired: inv.FollowUpsExpired}
 	}
-	copyPrediction(tp, st)
+	tpstatus.CopyPrediction(tp, st)
 	return storeErr
 }
 
