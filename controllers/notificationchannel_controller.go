@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -16,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/validate"
 )
 
@@ -65,10 +65,6 @@ func channelSecrets(spec *cxv1alpha1.NotificationChannelSpec) []secretNeed {
 	return needs
 }
 
-// failingAfter is how many deliveries in a row (each after its retries)
-// must fail before a channel is reported not Ready.
-const failingAfter = 3
-
 func (r *NotificationChannelReconciler) check(ctx context.Context, ch *cxv1alpha1.NotificationChannel) (outcome, ctrl.Result, error) {
 	problems, err := secretProblems(ctx, r.APIReader, ch.Namespace, channelSecrets(&ch.Spec))
 	if err != nil {
@@ -82,25 +78,14 @@ func (r *NotificationChannelReconciler) check(ctx context.Context, ch *cxv1alpha
 	return o, ctrl.Result{}, nil
 }
 
-// deliveryOutcome is Ready for a valid channel unless its last
-// failingAfter deliveries failed; the next successful delivery makes it
-// Ready again.
+// deliveryOutcome is Ready for a valid channel unless its deliveries
+// are failing (notify.Health).
 func deliveryOutcome(ch *cxv1alpha1.NotificationChannel) outcome {
-	st := ch.Status
-	if !deliveriesFailing(&st) {
-		return readyOutcome(fmt.Sprintf("%s channel configured", ch.Spec.Type))
+	healthy, msg := notify.Health(ch)
+	if healthy {
+		return readyOutcome(msg)
 	}
-	return outcome{
-		reason: cxv1alpha1.ReasonDeliveryFailed,
-		message: truncate(fmt.Sprintf("the last %d deliveries failed; last failure at %s: %s", st.ConsecutiveFailures,
-			st.LastDelivery.Time.UTC().Format(time.RFC3339), st.LastDelivery.Message), maxConditionMessage),
-	}
-}
-
-// deliveriesFailing reports whether the last failingAfter deliveries
-// failed.
-func deliveriesFailing(st *cxv1alpha1.NotificationChannelStatus) bool {
-	return st.ConsecutiveFailures >= failingAfter && st.LastDelivery != nil
+	return outcome{reason: cxv1alpha1.ReasonDeliveryFailed, message: truncate(msg, maxConditionMessage)}
 }
 
 // deliveryHealthChanged passes status updates that change whether a channel
@@ -109,7 +94,7 @@ func deliveriesFailing(st *cxv1alpha1.NotificationChannelStatus) bool {
 func deliveryHealthChanged() predicate.Funcs {
 	failing := func(o client.Object) (bool, string) {
 		ch, ok := o.(*cxv1alpha1.NotificationChannel)
-		if !ok || !deliveriesFailing(&ch.Status) {
+		if !ok || !notify.Failing(&ch.Status) {
 			return false, ""
 		}
 		return true, ch.Status.LastDelivery.Message
