@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -23,12 +21,9 @@ func (r *AlertRuleReconciler) listRuleCases(ctx context.Context, rule *cxv1alpha
 }
 
 // caseStatus sets status.casesOpened, status.lastMatchTime and the
-// Throttled condition from the Cases labelled with the rule. It returns how
-// long until a throttled rule clears (0 when it is not throttled).
-//
-// casesOpened counts the rule's Cases that exist: closed Cases deleted after
-// their template's retention no longer count. lastMatchTime never moves
-// back.
+// Throttled condition from the Cases labelled with the rule
+// (alerting.RecordCases). It returns how long until a throttled rule
+// clears (0 when it is not throttled).
 func (r *AlertRuleReconciler) caseStatus(ctx context.Context, rule *cxv1alpha1.AlertRule, now time.Time) (time.Duration, error) {
 	cases, err := r.listRuleCases(ctx, rule)
 	if err != nil {
@@ -38,22 +33,5 @@ func (r *AlertRuleReconciler) caseStatus(ctx context.Context, rule *cxv1alpha1.A
 	for i := range cases {
 		created = append(created, cases[i].CreationTimestamp.Time)
 	}
-	rule.Status.CasesOpened = int64(len(cases))
-	for _, t := range created {
-		advanceLastMatch(rule, t)
-	}
-
-	cond, clearIn := alerting.ThrottledCondition(rule, created, now)
-	apimeta.SetStatusCondition(&rule.Status.Conditions, cond)
-	return clearIn, nil
-}
-
-// advanceLastMatch sets status.lastMatchTime to t if it is later.
-func advanceLastMatch(rule *cxv1alpha1.AlertRule, t time.Time) {
-	if t.IsZero() {
-		return
-	}
-	if last := rule.Status.LastMatchTime; last == nil || last.Before(&metav1.Time{Time: t}) {
-		rule.Status.LastMatchTime = &metav1.Time{Time: t}
-	}
+	return alerting.RecordCases(rule, created, now), nil
 }

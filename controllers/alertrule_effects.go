@@ -27,7 +27,7 @@ const maxPendingEffects = 256
 func (r *AlertRuleReconciler) recordEffects(rule *cxv1alpha1.AlertRule, trs []alerting.Transition, now time.Time) {
 	for _, e := range alerting.Record(rule, alerting.Effects(rule, trs, now), maxPendingEffects) {
 		r.event(rule, corev1.EventTypeWarning, cxv1alpha1.ReasonDeliveryFailed,
-			"%s dropped: more than %d effects are pending (lastError: %s)", describeEffect(e), maxPendingEffects, e.LastError)
+			"%s dropped: more than %d effects are pending (lastError: %s)", alerting.DescribeEffect(e), maxPendingEffects, e.LastError)
 	}
 }
 
@@ -46,15 +46,15 @@ func (r *AlertRuleReconciler) runEffects(ctx context.Context, rule *cxv1alpha1.A
 		switch {
 		case err == nil:
 		case notify.IsPermanent(err):
-			r.event(rule, corev1.EventTypeWarning, cxv1alpha1.ReasonDeliveryFailed, "%s failed and will not be retried: %v", describeEffect(e), err)
+			r.event(rule, corev1.EventTypeWarning, cxv1alpha1.ReasonDeliveryFailed, "%s failed and will not be retried: %v", alerting.DescribeEffect(e), err)
 		default:
 			e.Attempts++
 			e.LastError = truncate(err.Error(), 1024)
 			if e.Attempts == 1 {
-				r.event(rule, corev1.EventTypeWarning, cxv1alpha1.ReasonDeliveryFailed, "%s failed; retrying: %v", describeEffect(e), err)
+				r.event(rule, corev1.EventTypeWarning, cxv1alpha1.ReasonDeliveryFailed, "%s failed; retrying: %v", alerting.DescribeEffect(e), err)
 			}
 			keep = append(keep, e)
-			errs = append(errs, fmt.Errorf("%s: %w", describeEffect(e), err))
+			errs = append(errs, fmt.Errorf("%s: %w", alerting.DescribeEffect(e), err))
 		}
 	}
 	rule.Status.PendingEffects = keep
@@ -62,17 +62,6 @@ func (r *AlertRuleReconciler) runEffects(ctx context.Context, rule *cxv1alpha1.A
 		return ctrl.Result{}, fmt.Errorf("alertrule %s/%s: %w", rule.Namespace, rule.Name, err)
 	}
 	return ctrl.Result{}, nil
-}
-
-func describeEffect(e cxv1alpha1.PendingEffect) string {
-	if e.Case != "" {
-		return "create Case " + e.Case
-	}
-	event := alerting.EventFiring
-	if e.Resolved {
-		event = alerting.EventResolved
-	}
-	return fmt.Sprintf("%s notification to channel %s", event, e.Channel)
 }
 
 func (r *AlertRuleReconciler) runEffect(ctx context.Context, rule *cxv1alpha1.AlertRule, e cxv1alpha1.PendingEffect) error {

@@ -206,3 +206,22 @@ func Record(rule *cxv1alpha1.AlertRule, effects []cxv1alpha1.PendingEffect, limi
 func TransitionOf(e cxv1alpha1.PendingEffect) Transition {
 	return Transition{Group: e.Group, Resolved: e.Resolved}
 }
+
+// DescribeEffect names a pending effect for events and errors: the Case
+// it creates, or the notification and its channel, with the group of a
+// grouped rule ("AggregateFiring notification for group emea to channel
+// ops").
+func DescribeEffect(e cxv1alpha1.PendingEffect) string {
+	if e.Case != "" {
+		return "create Case " + e.Case
+	}
+	event := EventFiring
+	if e.Resolved {
+		event = EventResolved
+	}
+	group := ""
+	if e.Group.Group != "" {
+		group = " for group " + e.Group.Group
+	}
+	return fmt.Sprintf("%s notification%s to channel %s", event, group, e.Channel)
+}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -56,4 +57,29 @@ func ThrottledCondition(rule *cxv1alpha1.AlertRule, created []time.Time, now tim
 	// Requeue a second after: Cases count up to an hour old inclusive,
 	// and creation times have a resolution of one second.
 	return cond, clearsAt.Sub(now) + time.Second
+}
+
+// RecordCases sets the rule's status from the creation times of the Cases
+// labelled with it: casesOpened counts them (closed Cases deleted after
+// their template's retention no longer count), lastMatchTime moves to the
+// latest (never back) and the Throttled condition is set. It returns how
+// long until a throttled rule clears (0 when it is not throttled).
+func RecordCases(rule *cxv1alpha1.AlertRule, created []time.Time, now time.Time) time.Duration {
+	rule.Status.CasesOpened = int64(len(created))
+	for _, t := range created {
+		AdvanceLastMatch(rule, t)
+	}
+	cond, clearIn := ThrottledCondition(rule, created, now)
+	apimeta.SetStatusCondition(&rule.Status.Conditions, cond)
+	return clearIn
+}
+
+// AdvanceLastMatch sets status.lastMatchTime to t if it is later.
+func AdvanceLastMatch(rule *cxv1alpha1.AlertRule, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	if last := rule.Status.LastMatchTime; last == nil || last.Before(&metav1.Time{Time: t}) {
+		rule.Status.LastMatchTime = &metav1.Time{Time: t}
+	}
 }
