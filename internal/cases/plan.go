@@ -93,7 +93,7 @@ func Evaluate(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, now time.Time, rou
 		p.open(c, t, router)
 	}
 	if c.Spec.ClosureGoal != nil {
-		due := metav1.NewTime(c.Status.OpenedAt.Add(c.Spec.ClosureGoal.Duration))
+		due := Deadline(c.Status.OpenedAt.Time, c.Spec.ClosureGoal.Duration)
 		c.Status.DueAt = &due
 	}
 	trackEscalationSteps(c, t, now)
@@ -118,6 +118,20 @@ func Evaluate(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, now time.Time, rou
 	return p
 }
 
+// Deadline is the deadline goal after from, in the whole seconds the API
+// server records a time in (rounded up: a Case is never Overdue before its
+// goal has passed). The deadline recorded is the one the controller acts
+// on: a deadline kept to the nanosecond but stored to the second would
+// make a Case Overdue up to a second after the dueAt it shows, and every
+// evaluation would differ from the stored status and write it again.
+func Deadline(from time.Time, goal time.Duration) metav1.Time {
+	at := from.Add(goal)
+	if whole := at.Truncate(time.Second); !whole.Equal(at) {
+		at = whole.Add(time.Second)
+	}
+	return metav1.NewTime(at)
+}
+
 // open applies the template to a new Case and records its deadlines.
 func (p *Plan) open(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, router *Router) {
 	before := c.Spec.DeepCopy()
@@ -126,7 +140,7 @@ func (p *Plan) open(c *cxv1alpha1.Case, t *cxv1alpha1.CaseTemplate, router *Rout
 	opened := c.CreationTimestamp
 	c.Status.OpenedAt = &opened
 	if g := FirstResponseGoal(t, policy); g > 0 {
-		due := metav1.NewTime(opened.Add(g))
+		due := Deadline(opened.Time, g)
 		c.Status.FirstResponseDueAt = &due
 	}
 	// Steps the template has when the Case opens count from the opening.
@@ -376,7 +390,7 @@ func stepTime(c *cxv1alpha1.Case, s *cxv1alpha1.EscalationStep) (time.Time, bool
 	if deadline == nil || escalationRan(c, s.Name) {
 		return time.Time{}, false
 	}
-	at := deadline.Add(s.After.Duration)
+	at := Deadline(deadline.Time, s.After.Duration).Time
 	return at, !at.Before(knownSince(c, s.Name))
 }
 
