@@ -104,7 +104,14 @@ func (r *CaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		afterPatch:     run.afterPatch,
 		optimisticLock: true,
 	}
-	return sk.Reconcile(ctx, req)
+	result, err := sk.Reconcile(ctx, req)
+	if err == nil && run.plan != nil && !run.plan.Next.IsZero() {
+		// The wake-up counts from now, after the writes: a RequeueAfter
+		// computed before them would wake the Case as late as they took
+		// (under load, a good part of a second).
+		requeueWithin(&result, max(run.plan.Next.Sub(r.now()), time.Millisecond))
+	}
+	return result, err
 }
 
 // caseRun is one reconciliation of a Case: what its steps decided, for
@@ -172,7 +179,9 @@ func (run *caseRun) steps(ctx context.Context, c *cxv1alpha1.Case) (outcome, ctr
 			return outcome{}, ctrl.Result{}, err
 		}
 	}
-	return problemsOutcome(validate.Case(c, tmpl)), ctrl.Result{RequeueAfter: plan.RequeueAfter()}, nil
+	// The next deadline (plan.Next) is requeued by Reconcile, from the
+	// time the writes are done.
+	return problemsOutcome(validate.Case(c, tmpl)), ctrl.Result{}, nil
 }
 
 // checkLive returns errConflict when the API server holds a newer Case

@@ -13,6 +13,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
@@ -122,6 +123,33 @@ func condition(c *cxv1alpha1.Case, typ string) *metav1.Condition {
 
 func isTrue(c *cxv1alpha1.Case, typ string) bool {
 	return apimeta.IsStatusConditionTrue(c.Status.Conditions, typ)
+}
+
+// The wake-up for the next deadline counts from the end of the
+// reconciliation: deliveries at the deadline that took ten minutes do not
+// make the next escalation step ten minutes late.
+func TestCaseRequeueCountsFromTheEndOfTheReconciliation(t *testing.T) {
+	ns := env.Namespace(t)
+	create(t, overdueTemplate(ns, ladder()...))
+	c := newCase(ns, "slow", "overdue", &cxv1alpha1.Customer{ID: "C-1"})
+	createOpened(t, c)
+	due := c.Status.DueAt.Time
+	caseClock.Set(t, due.Add(-time.Minute)) // the live manager waits
+
+	clock := &testClock{now: due}
+	r := caseReconciler()
+	r.Now, r.Deliverer = clock.Now, slowDeliverer{next: caseDeliveries, clock: clock, took: 10 * time.Minute}
+	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(c)})
+	if err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if clock.Now().Sub(due) < 10*time.Minute {
+		t.Fatalf("nothing was delivered at dueAt")
+	}
+	// The next step, reassign, runs an hour after dueAt.
+	if want := due.Add(time.Hour).Sub(clock.Now()); res.RequeueAfter != want {
+		t.Errorf("RequeueAfter %v, want %v (to dueAt+1h from the end of the deliveries, %v)", res.RequeueAfter, want, clock.Now().Sub(due))
+	}
 }
 
 // The Case becomes Overdue exactly at dueAt: a second before, it is not
