@@ -17,8 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
-	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/report"
+	"github.com/cxloop/cxloop/internal/report/notifymsg"
 )
 
 const (
@@ -168,7 +168,7 @@ func (r *ReportSubscriptionReconciler) deliver(ctx context.Context, rs *cxv1alph
 	msg, err := rd.Message(ch.Spec.Type, key, r.link(rs))
 	if err == nil {
 		dctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
-		err = r.Deliverer.Deliver(dctx, rs.Namespace, channel, notifyMessage(msg))
+		err = r.Deliverer.Deliver(dctx, rs.Namespace, channel, notifymsg.From(msg))
 		cancel()
 	}
 	if err != nil {
@@ -177,18 +177,6 @@ func (r *ReportSubscriptionReconciler) deliver(ctx context.Context, rs *cxv1alph
 	}
 	res.Outcome = cxv1alpha1.DeliveryDelivered
 	return res
-}
-
-// notifyMessage hands a report message to the notifier.
-func notifyMessage(m report.Message) notify.Message {
-	out := notify.Message{Key: m.Key, Event: m.Event, Title: m.Title, Text: m.Text, HTML: m.HTML, Link: m.Link, Data: m.Data}
-	for _, f := range m.Fields {
-		out.Fields = append(out.Fields, notify.Field{Name: f.Name, Value: f.Value})
-	}
-	for _, a := range m.Attachments {
-		out.Attachments = append(out.Attachments, notify.Attachment{ContentID: a.ContentID, ContentType: a.ContentType, Filename: a.Filename, Data: a.Data})
-	}
-	return out
 }
 
 // link is where chat messages point: the report in the UI at BaseURL.
