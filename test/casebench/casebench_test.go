@@ -4,6 +4,10 @@
 // with `make bench` or
 //
 //	KUBEBUILDER_ASSETS=$(hack/setup-envtest.sh) go test -run '^$' -bench . -benchtime 1x ./test/casebench/
+//
+// CXLOOP_BENCH_SPLIT=1 also counts the manager's requests by kind and
+// splits each Case's lateness into the wait before the status write that
+// stored Overdue, the write and the watch that reported it.
 package casebench
 
 import (
@@ -56,7 +60,7 @@ func envInt(name string, def int) int {
 
 // warmup is how long after the start of their creation the first Case is
 // due: by then the manager has opened them all (applied the template,
-// recorded the deadlines; three writes per Case on top of its creation)
+// recorded the deadlines; two writes per Case on top of its creation)
 // and waits for the deadlines alone. Measured on 2 cores: about 8ms of
 // API server time per Case. On a machine shared with other work, raise
 // the allowance per Case with CXLOOP_BENCH_WARMUP_MS_PER_CASE (default 9):
@@ -64,6 +68,13 @@ func envInt(name string, def int) int {
 func warmup() time.Duration {
 	return 10*time.Second + time.Duration(numCases*envInt("CXLOOP_BENCH_WARMUP_MS_PER_CASE", 9))*time.Millisecond
 }
+
+// The targets of issue 17, printed beside the figures (see
+// BenchmarkCaseOverdue10k).
+const (
+	targetP99Seconds = 1.0
+	targetRSSMiB     = 200.0
+)
 
 const (
 	// The deadlines are spread evenly over spread.
@@ -89,8 +100,9 @@ func (d *countingDeliverer) Deliver(context.Context, string, string, notify.Mess
 // condition's lastTransitionTime in whole seconds), how long creating and
 // opening took, and the memory of the process (the manager, plus the
 // creators and the watch): peak RSS from /proc/self/status, peak heap in
-// use and Sys from runtime.MemStats. Targets: p99 lateness < 2s, RSS <
-// 300 MiB.
+// use and Sys from runtime.MemStats. It prints the targets (issue 17:
+// p99 lateness < 1s, peak RSS < 200 MiB) beside the figures and never
+// fails on them.
 func BenchmarkCaseOverdue10k(b *testing.B) {
 	for b.Loop() {
 		runOverdueScenario(b)
@@ -104,7 +116,16 @@ func runOverdueScenario(b *testing.B) {
 
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = 2000, 4000
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	// With CXLOOP_BENCH_SPLIT=1 the manager's requests are counted and
+	// timed: where the lateness goes (see requestLog). Off by default, so
+	// the memory figures are the manager's alone.
+	var reqs *requestLog
+	mgrCfg := rest.CopyConfig(cfg)
+	if os.Getenv("CXLOOP_BENCH_SPLIT") == "1" {
+		reqs = newRequestLog()
+		mgrCfg.Wrap(reqs.wrap)
+	}
+	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 	})
 	if err != nil {
@@ -149,6 +170,10 @@ func runOverdueScenario(b *testing.B) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	opened := time.Since(start)
+	var atOpened map[string]int
+	if reqs != nil {
+		atOpened = reqs.snapshot()
+	}
 	if opened >= warmup() {
 		// A measurement condition, not a target: the figures below would
 		// mix opening and overdue work.
@@ -184,11 +209,22 @@ func runOverdueScenario(b *testing.B) {
 		numCases, created.Round(time.Millisecond), float64(numCases)/created.Seconds(), opened.Round(time.Millisecond), len(observed),
 		p(observed, 0.5), p(observed, 0.99), p(observed, 1), p(transition, 0.5), p(transition, 0.99),
 		now.rssMiB, peak.rssMiB, peak.heapInuseMiB, peak.sysMiB, deliveries.n.Load())
+	if reqs != nil {
+		atEnd := reqs.snapshot()
+		obs.mu.Lock()
+		wait, write, watch, rounding := reqs.split(obs.seen)
+		obs.mu.Unlock()
+		b.Logf("manager requests while opening: %s", diff(map[string]int{}, atOpened, numCases))
+		b.Logf("manager requests from the last opening to the end: %s", diff(atOpened, atEnd, numCases))
+		b.Logf("split of the lateness: openedAt+closureGoal to the start of the write that stored Overdue p50 %.3fs p99 %.3fs; "+
+			"the write p50 %.3fs p99 %.3fs; write to watch p50 %.3fs p99 %.3fs; openedAt+closureGoal after the recorded dueAt p50 %.3fs p99 %.3fs",
+			p(wait, .5), p(wait, .99), p(write, .5), p(write, .99), p(watch, .5), p(watch, .99), p(rounding, .5), p(rounding, .99))
+	}
 	// The targets are printed beside the figures, never failed on: a
 	// benchmark reports, and make bench runs to the end.
 	p99 := p(observed, 0.99)
-	b.Logf("targets: p99 lateness %.3fs vs < 1s (%s); peak RSS %.0f MiB vs < 200 MiB (%s)",
-		p99, verdict(p99 >= 0 && p99 < 1), peak.rssMiB, verdict(peak.rssMiB < 200))
+	b.Logf("targets: p99 lateness %.3fs vs < %gs (%s); peak RSS %.0f MiB vs < %g MiB (%s)",
+		p99, targetP99Seconds, verdict(p99 >= 0 && p99 < targetP99Seconds), peak.rssMiB, targetRSSMiB, verdict(peak.rssMiB < targetRSSMiB))
 }
 
 func verdict(met bool) string {
@@ -275,6 +311,9 @@ type observer struct {
 type sample struct {
 	observed   time.Duration // time seen minus dueAt
 	transition time.Duration // lastTransitionTime minus dueAt
+	seenAt     time.Time
+	exact      time.Time     // openedAt + closureGoal
+	rounding   time.Duration // exact minus the recorded dueAt
 }
 
 func newObserver() *observer {
@@ -296,7 +335,12 @@ func (o *observer) handler() toolscache.ResourceEventHandler {
 			return
 		}
 		if _, ok := o.seen[c.Name]; !ok {
-			o.seen[c.Name] = sample{observed: now.Sub(c.Status.DueAt.Time), transition: cond.LastTransitionTime.Sub(c.Status.DueAt.Time)}
+			smp := sample{observed: now.Sub(c.Status.DueAt.Time), transition: cond.LastTransitionTime.Sub(c.Status.DueAt.Time), seenAt: now, exact: c.Status.DueAt.Time}
+			if c.Status.OpenedAt != nil && c.Spec.ClosureGoal != nil {
+				smp.exact = c.Status.OpenedAt.Add(c.Spec.ClosureGoal.Duration)
+			}
+			smp.rounding = smp.exact.Sub(c.Status.DueAt.Time)
+			o.seen[c.Name] = smp
 		}
 	}
 	return toolscache.ResourceEventHandlerFuncs{
