@@ -21,15 +21,17 @@ import (
 )
 
 // The touchpoint's prediction (spec.prediction) runs here, where the data
-// is: on a timer the collector reads the events and the answers to the
-// predicted question of the last PredictionHistory, joins them into
-// interactions, (re)trains the model when it is due (never trained, the
-// spec changed, retrainEvery passed), and stores the result, accepted or
-// refused. With an accepted model, every interaction that got no response
-// once the join window has passed gets a predicted score, stored apart
-// from responses (store.Predictions) with the actions of the AlertRules
-// that read predicted.*, in one transaction: the dispatcher opens their
-// Cases through the same outbox, dedup and throttle as a response's.
+// is: on a timer the collector (re)trains the model when it is due (never
+// trained, the spec changed, retrainEvery passed) on the events and the
+// answers to the predicted question of the last PredictionHistory, joined
+// into interactions, and stores the result, accepted or refused. With an
+// accepted model, every interaction that got no response once the join
+// window has passed gets a predicted score, stored apart from responses
+// (store.Predictions) with the actions of the AlertRules that read
+// predicted.*, in one transaction: the dispatcher opens their Cases
+// through the same outbox, dedup and throttle as a response's. A model's
+// first pass reads the whole history; later passes read only the
+// customers with something new since the store's scoring cursor.
 
 const (
 	// PredictionHistory is how far back training and scoring read events
@@ -130,13 +132,22 @@ type PredictionPass struct {
 	Why     string
 	// Result is the current training result (nil: never trained).
 	Result *predict.Result
-	// Interactions counts the interactions of the history, Answered those
+	// Incremental is true when the pass read only the customers with
+	// something new since the scoring cursor; false when it read the whole
+	// history (it trained, the model changed, or there was no cursor).
+	Incremental bool
+	// Interactions counts the interactions the pass read, Answered those
 	// joined to a response.
 	Interactions, Answered int
 	// Scored counts the interactions newly scored, Matches the rule
 	// matches on them.
 	Scored, Matches int
 }
+
+// receivedSlack is how far before a pass the next one looks again for
+// events that arrived: an event is stamped when it is received and
+// committed a moment later, perhaps on another replica's clock.
+const receivedSlack = 10*time.Minute + maxClockSkew
 
 // RunPredictions runs PredictOnce every interval until ctx is done.
 func (s *Server) RunPredictions(ctx context.Context, every time.Duration, log logr.Logger) {
@@ -152,7 +163,7 @@ func (s *Server) RunPredictions(ctx context.Context, every time.Duration, log lo
 			}
 			log.Error(err, "prediction pass")
 		} else if pass.Trained || pass.Scored > 0 {
-			log.Info("prediction pass", "trained", pass.Trained, "why", pass.Why, "interactions", pass.Interactions,
+			log.Info("prediction pass", "trained", pass.Trained, "why", pass.Why, "incremental", pass.Incremental, "interactions", pass.Interactions,
 				"answered", pass.Answered, "scored", pass.Scored, "ruleMatches", pass.Matches, "refused", refusedOf(pass.Result))
 		}
 		select {
@@ -172,6 +183,12 @@ func refusedOf(r *predict.Result) string {
 
 // PredictOnce trains the touchpoint's prediction if due and scores the
 // interactions nobody answered. It does nothing without spec.prediction.
+//
+// Training reads the whole history (PredictionHistory), and so does the
+// first scoring pass of a model. After it, the store's scoring cursor
+// records what the pass covered, and the next pass reads only the events
+// and answers of the customers with something new: an interaction whose
+// join window closed since, or an event that arrived since (late).
 func (s *Server) PredictOnce(ctx context.Context) (PredictionPass, error) {
 	var pass PredictionPass
 	st := s.state.Load()
@@ -183,49 +200,45 @@ func (s *Server) PredictOnce(ctx context.Context) (PredictionPass, error) {
 	p.pass.Lock()
 	defer p.pass.Unlock()
 	ns, tp := s.opts.Namespace, st.tp.Name
-	if !p.loaded {
-		raw, err := s.opts.Store.LoadModel(ctx, ns, tp)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return pass, err
-		default:
-			var res predict.Result
-			if err := json.Unmarshal(raw, &res); err != nil {
-				return pass, fmt.Errorf("stored prediction model: %w", err)
-			}
-			p.last.Store(&res)
-		}
-		p.loaded = true
+	if err := s.loadModel(ctx, ns, tp); err != nil {
+		return pass, err
 	}
 	now := s.opts.Now()
-	from := now.Add(-PredictionHistory)
-	stored, err := s.opts.Store.EventsBetween(ctx, ns, tp, from, now.Add(maxClockSkew))
-	if err != nil {
-		return pass, err
-	}
-	events := make([]predict.Event, len(stored))
-	for i, e := range stored {
-		events[i] = predictEvent(e)
-	}
-	answers, err := s.opts.Store.Answers(ctx, tp, st.tp.Spec.Prediction.Question, spec.InteractionKey, from, now.Add(maxClockSkew))
-	if err != nil {
-		return pass, err
-	}
-	responses := make([]predict.Response, len(answers))
-	for i, a := range answers {
-		responses[i] = predict.Response{ID: a.ResponseID, CustomerID: a.CustomerID, SubmittedAt: a.SubmittedAt, InteractionID: a.Interaction, Score: a.Score}
-	}
-	interactions := spec.Interactions(events)
-	examples, unanswered := spec.Join(interactions, responses)
-	pass.Interactions, pass.Answered = len(interactions), len(examples)
-
+	from, closed := now.Add(-PredictionHistory), now.Add(-spec.Window)
 	every := 24 * time.Hour
 	if r := st.tp.Spec.Prediction.RetrainEvery; r != nil && r.Duration > 0 {
 		every = r.Duration
 	}
 	last := p.last.Load()
-	if due, why := predict.Due(spec, last, every, now); due {
+	due, why := predict.Due(spec, last, every, now)
+	if !due && (last == nil || last.Model == nil) {
+		pass.Result = last
+		return pass, nil // refused: nothing to score until the next training
+	}
+	// The customers to look at; nil: all (the whole history).
+	var customers []string
+	if !due {
+		c, err := s.opts.Store.LoadScoringCursor(ctx, ns, tp)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return pass, err
+		case c.ModelTrainedAt.Equal(last.Model.TrainedAt):
+			if customers, err = s.opts.Store.ChangedCustomers(ctx, ns, tp, from, closed, c); err != nil {
+				return pass, err
+			}
+			if customers == nil {
+				customers = []string{}
+			}
+			pass.Incremental = true
+		}
+	}
+	examples, unanswered, err := s.readInteractions(ctx, st, spec, customers, from, now)
+	if err != nil {
+		return pass, err
+	}
+	pass.Interactions, pass.Answered = len(examples)+len(unanswered), len(examples)
+	if due {
 		res, err := predict.Train(spec, examples, now)
 		if err != nil {
 			return pass, fmt.Errorf("spec.prediction: %w", err)
@@ -244,20 +257,88 @@ func (s *Server) PredictOnce(ctx context.Context) (PredictionPass, error) {
 	if last == nil || last.Model == nil {
 		return pass, nil
 	}
-	n, matches, err := s.scoreUnanswered(ctx, st, spec, last.Model, unanswered, from, now)
+	var scored map[string]bool
+	if customers == nil {
+		scored, err = s.opts.Store.ScoredSince(ctx, ns, tp, from)
+	} else {
+		scored, err = s.opts.Store.ScoredOf(ctx, ns, tp, customers)
+	}
+	if err != nil {
+		return pass, err
+	}
+	n, matches, err := s.scoreUnanswered(ctx, st, spec, last.Model, unanswered, scored, now)
 	pass.Scored, pass.Matches = n, matches
-	return pass, err
+	if err != nil {
+		return pass, err
+	}
+	return pass, s.opts.Store.SaveScoringCursor(ctx, store.ScoringCursor{Namespace: ns, Touchpoint: tp,
+		ModelTrainedAt: last.Model.TrainedAt, ClosedThrough: closed, ReceivedThrough: now.Add(-receivedSlack)})
+}
+
+// loadModel loads the last training result from the store once, so a
+// restart does not retrain.
+func (s *Server) loadModel(ctx context.Context, ns, tp string) error {
+	p := &s.prediction
+	if p.loaded {
+		return nil
+	}
+	raw, err := s.opts.Store.LoadModel(ctx, ns, tp)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		var res predict.Result
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return fmt.Errorf("stored prediction model: %w", err)
+		}
+		p.last.Store(&res)
+	}
+	p.loaded = true
+	return nil
+}
+
+// readInteractions reads the events and answers of [from, now] (of the
+// customers only, when not nil), and joins them into interactions.
+func (s *Server) readInteractions(ctx context.Context, st *state, spec predict.Spec, customers []string, from, now time.Time) ([]predict.Example, []predict.Interaction, error) {
+	if customers != nil && len(customers) == 0 {
+		return nil, nil, nil
+	}
+	ns, tp, question := s.opts.Namespace, st.tp.Name, st.tp.Spec.Prediction.Question
+	var stored []store.Event
+	var answers []store.Answer
+	var err error
+	if customers == nil {
+		stored, err = s.opts.Store.EventsBetween(ctx, ns, tp, from, now.Add(maxClockSkew))
+		if err == nil {
+			answers, err = s.opts.Store.Answers(ctx, tp, question, spec.InteractionKey, from, now.Add(maxClockSkew))
+		}
+	} else {
+		stored, err = s.opts.Store.EventsOfCustomers(ctx, ns, tp, customers, from, now.Add(maxClockSkew))
+		if err == nil {
+			answers, err = s.opts.Store.AnswersOfCustomers(ctx, tp, question, spec.InteractionKey, customers, from, now.Add(maxClockSkew))
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	events := make([]predict.Event, len(stored))
+	for i, e := range stored {
+		events[i] = predictEvent(e)
+	}
+	responses := make([]predict.Response, len(answers))
+	for i, a := range answers {
+		responses[i] = predict.Response{ID: a.ResponseID, CustomerID: a.CustomerID, SubmittedAt: a.SubmittedAt, InteractionID: a.Interaction, Score: a.Score}
+	}
+	examples, unanswered := spec.Join(spec.Interactions(events), responses)
+	return examples, unanswered, nil
 }
 
 // scoreUnanswered scores the interactions whose join window has passed
 // without a response and that were not scored before, and stores the
 // scores with the actions of the rules on predictions.
-func (s *Server) scoreUnanswered(ctx context.Context, st *state, spec predict.Spec, m *predict.Model, unanswered []predict.Interaction, from, now time.Time) (int, int, error) {
+func (s *Server) scoreUnanswered(ctx context.Context, st *state, spec predict.Spec, m *predict.Model, unanswered []predict.Interaction, scored map[string]bool, now time.Time) (int, int, error) {
 	ns, tp := s.opts.Namespace, st.tp.Name
-	scored, err := s.opts.Store.ScoredSince(ctx, ns, tp, from)
-	if err != nil {
-		return 0, 0, err
-	}
 	accuracy := m.Evaluation.Accuracy(m.Target)
 	key := rules.PredictedKey(string(m.Target))
 	var batch []store.NewPrediction

@@ -50,18 +50,7 @@ func BenchmarkPredictionScoring(b *testing.B) {
 			Condition: `predicted.detractor > 0.8 && customer.tier == "Gold"`,
 			Actions:   cxv1alpha1.AlertActions{OpenCase: &cxv1alpha1.OpenCaseAction{Template: "save"}}},
 	}})
-	h := srv.PrivateHandler()
-	post := func(b *testing.B, path string, body any) {
-		raw, _ := json.Marshal(body)
-		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(raw))
-		req.Header.Set("Authorization", "Bearer "+testAPIToken)
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("POST %s: %d %s", path, rec.Code, rec.Body)
-		}
-	}
+	post := privatePoster(srv.PrivateHandler())
 	rng := rand.New(rand.NewPCG(3, 4))
 	seq := 0
 	// events makes n events; answer, when set, is called with each one's
@@ -134,6 +123,108 @@ func BenchmarkPredictionScoring(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(scored, 1)), "ns/event")
 		b.ReportMetric(float64(scored)/float64(b.N), "scored/op")
 	})
+}
+
+// BenchmarkPredictionPass sets the cost of one scoring pass over a large
+// history with few new events: one SQLite store holds 20,000 answered
+// and 10,000 scored interactions and an accepted model; each op posts 50
+// new interactions whose join window has passed (untimed, an hour after
+// the last op) and times one PredictOnce. "full" forgets the scoring
+// cursor first, so the pass reads the whole 90-day history, joins and
+// looks up every interaction, as every pass did before the cursor (and as
+// the first pass of a model still does); "incremental" reads only the
+// customers with something new. Both report CPU and wall time per pass.
+//
+//	go test ./internal/collector -run '^$' -bench PredictionPass -benchtime 10x
+func BenchmarkPredictionPass(b *testing.B) {
+	ctx := context.Background()
+	clock := testutil.NewClock(testNow)
+	st := openTestSQLite(b, store.Config{Now: clock.Now})
+	tp := predictingTouchpoint()
+	tp.Spec.Prediction.RetrainEvery = &cxv1alpha1.Duration{Duration: 365 * 24 * time.Hour}
+	srv, err := NewServer(tp, Options{Namespace: "acme", Store: st, Now: clock.Now, APIToken: []byte(testAPIToken), Log: logr.Discard()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	post := func(path string, body any) { privatePoster(srv.PrivateHandler())(b, path, body) }
+	rng := rand.New(rand.NewPCG(5, 6))
+	seq := 0
+	batch := func(n int, at time.Time, answered bool) {
+		events := make([]map[string]any, n)
+		var responses []map[string]any
+		for i := range events {
+			seq++
+			ticket, transfers := fmt.Sprint(seq), rng.IntN(5)
+			events[i] = map[string]any{"id": "ev-" + ticket, "name": "ticket-closed", "occurredAt": at,
+				"customer": map[string]any{"id": "c-" + ticket, "tier": "Gold"}, "metadata": map[string]any{"ticket": ticket, "transfers": fmt.Sprint(transfers)}}
+			if answered {
+				score := 9
+				if rng.Float64() < 1/(1+math.Exp(2.5-1.5*float64(transfers))) {
+					score = 3
+				}
+				responses = append(responses, map[string]any{"id": "r-" + ticket, "customer": map[string]any{"id": "c-" + ticket},
+					"answers": map[string]any{"recommend": score, "resolved": true}, "metadata": map[string]any{"ticket": ticket},
+					"submittedAt": at.Add(time.Hour)})
+			}
+		}
+		post("/v1/events:batch", map[string]any{"events": events})
+		if answered {
+			post("/v1/responses:batch", map[string]any{"responses": responses})
+		}
+	}
+	for i := range 30 {
+		batch(1000, clock.Now().Add(-time.Duration(60-i)*24*time.Hour), i < 20)
+	}
+	clock.Advance(time.Hour)
+	if pass, err := srv.PredictOnce(ctx); err != nil || pass.Result == nil || pass.Result.Model == nil || pass.Scored != 10000 {
+		b.Fatalf("setup: %+v, %v", pass, err)
+	}
+	model := srv.prediction.last.Load().Model.TrainedAt
+	for _, mode := range []string{"full", "incremental"} {
+		b.Run(mode, func(b *testing.B) {
+			var cpu cpuMeter
+			read, scored := 0, 0
+			for range b.N {
+				b.StopTimer()
+				clock.Advance(time.Hour)
+				batch(50, clock.Now().Add(-4*24*time.Hour), false)
+				if mode == "full" {
+					if err := st.SaveScoringCursor(ctx, store.ScoringCursor{Namespace: "acme", Touchpoint: "support", ModelTrainedAt: model.Add(-time.Second)}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				cpu.start()
+				pass, err := srv.PredictOnce(ctx)
+				cpu.stop()
+				if err != nil || pass.Incremental != (mode == "incremental") {
+					b.Fatalf("pass %+v, %v", pass, err)
+				}
+				read, scored = read+pass.Interactions, scored+pass.Scored
+			}
+			if cpu.ok {
+				b.ReportMetric(float64(cpu.total.Nanoseconds())/float64(b.N), "cpu-ns/pass")
+			}
+			b.ReportMetric(float64(read)/float64(b.N), "read/pass")
+			b.ReportMetric(float64(scored)/float64(b.N), "scored/pass")
+		})
+	}
+}
+
+// privatePoster posts JSON to the private surface h with the test's
+// credential, in process, and fails on anything but 200.
+func privatePoster(h http.Handler) func(b *testing.B, path string, body any) {
+	return func(b *testing.B, path string, body any) {
+		raw, _ := json.Marshal(body)
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(raw))
+		req.Header.Set("Authorization", "Bearer "+testAPIToken)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("POST %s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
 }
 
 // cpuMeter adds up the process's CPU time over the timed parts only: on a

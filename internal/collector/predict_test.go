@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -180,6 +181,97 @@ func TestRetentionDeletesEventsAndPredictions(t *testing.T) {
 		}
 		if len(evs) != 1 || evs[0].ID != "ev-recent" || len(scored) != 1 || !scored["c-recent/recent"] {
 			t.Fatalf("after retention: events %+v, scored %v; want only the recent ones", evs, scored)
+		}
+	})
+}
+
+// postTickets posts one ticket-closed event per interaction id, the given
+// transfers each, occurring at at, for customer c-<id>.
+func postTickets(t *testing.T, ts *testServer, at time.Time, transfers int, ids ...string) {
+	t.Helper()
+	events := make([]map[string]any, 0, len(ids))
+	for _, id := range ids {
+		events = append(events, map[string]any{"id": "ev-" + id, "name": "ticket-closed", "occurredAt": at,
+			"customer": map[string]any{"id": "c-" + id, "tier": "Gold"}, "metadata": map[string]any{"ticket": id, "transfers": fmt.Sprint(transfers)}})
+	}
+	if a := ts.post(t, "/v1/events:batch", map[string]any{"events": events}); a.Status != http.StatusOK {
+		t.Fatalf("events: %d %s", a.Status, a.Body)
+	}
+}
+
+// After the first pass of a model, a scoring pass reads only the
+// customers with something new (an interaction whose join window closed
+// since, an event that arrived late), scores each interaction once, and
+// keeps its cursor in the store: a restarted collector goes on from it. A
+// retrained model reads the whole history again once.
+func TestPredictionScoresIncrementally(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := context.Background()
+		ts := startServer(t, e, predictingTouchpoint(), Options{})
+		// 400 answered interactions whose detractor odds rise with transfers.
+		rng := rand.New(rand.NewPCG(7, 8))
+		base := testNow.Add(-20 * 24 * time.Hour)
+		var responses []map[string]any
+		for i := range 400 {
+			id, transfers := fmt.Sprintf("a%d", i), rng.IntN(5)
+			postTickets(t, ts, base.Add(time.Duration(i)*time.Minute), transfers, id)
+			score := 9
+			if rng.Float64() < 1/(1+math.Exp(2.5-1.5*float64(transfers))) {
+				score = 3
+			}
+			r := validResponse("r-" + id)
+			r["customer"], r["metadata"], r["submittedAt"] = map[string]any{"id": "c-" + id}, map[string]any{"ticket": id}, base.Add(time.Duration(i)*time.Minute+time.Hour)
+			r["answers"] = map[string]any{"recommend": score, "resolved": true}
+			responses = append(responses, r)
+		}
+		if a := ts.post(t, "/v1/responses:batch", map[string]any{"responses": responses}); a.Status != http.StatusOK {
+			t.Fatalf("responses: %d %s", a.Status, a.Body)
+		}
+		postTickets(t, ts, base.Add(24*time.Hour), 4, "u1", "u2")
+		// A pass looks again at events that arrived in the last
+		// receivedSlack before the previous one; these are older.
+		ts.Clock.Advance(time.Hour)
+
+		pass, err := ts.PredictOnce(ctx)
+		if err != nil || !pass.Trained || pass.Result.Model == nil || pass.Incremental || pass.Interactions != 402 || pass.Scored != 2 {
+			t.Fatalf("first pass %+v, %v: want a trained model, the whole history read, u1 and u2 scored", pass, err)
+		}
+		ts.Clock.Advance(time.Hour)
+		if pass, err = ts.PredictOnce(ctx); err != nil || !pass.Incremental || pass.Interactions != 0 || pass.Scored != 0 {
+			t.Fatalf("pass with nothing new %+v, %v: want nothing read", pass, err)
+		}
+
+		// New: n1 now (its window closes in 72h), l1 arrives late (occurred
+		// 10 days ago, its window long closed), and a late event of u1,
+		// which was scored: it is read, not scored again.
+		postTickets(t, ts, ts.Clock.Now(), 1, "n1")
+		postTickets(t, ts, ts.Clock.Now().Add(-10*24*time.Hour), 2, "l1")
+		if a := ts.post(t, "/v1/events", map[string]any{"id": "ev-u1-late", "name": "ticket-closed", "occurredAt": base.Add(25 * time.Hour),
+			"customer": map[string]any{"id": "c-u1"}, "metadata": map[string]any{"ticket": "u1", "transfers": "4"}}); a.Status >= 300 {
+			t.Fatalf("late event: %d %s", a.Status, a.Body)
+		}
+		ts.Clock.Advance(time.Hour)
+		if pass, err = ts.PredictOnce(ctx); err != nil || !pass.Incremental || pass.Interactions != 2 || pass.Scored != 1 {
+			t.Fatalf("pass after the late events %+v, %v: want l1 and u1 read, l1 scored (n1's window is open)", pass, err)
+		}
+
+		// A restarted collector on the same store goes on from the cursor.
+		again := serveStore(t, ts.Store, ts.Clock, nil, predictingTouchpoint(), Options{})
+		ts.Clock.Advance(72 * time.Hour)
+		if pass, err = again.PredictOnce(ctx); err != nil || pass.Trained || !pass.Incremental || pass.Interactions != 1 || pass.Scored != 1 {
+			t.Fatalf("pass after a restart %+v, %v: want n1 alone read and scored", pass, err)
+		}
+		// A retrained model reads the whole history once, and scores
+		// nothing twice.
+		again.Clock.Advance(7 * 24 * time.Hour)
+		if pass, err = again.PredictOnce(ctx); err != nil || !pass.Trained || pass.Incremental || pass.Interactions != 404 || pass.Scored != 0 {
+			t.Fatalf("pass after retrainEvery %+v, %v: want a retraining over the whole history, nothing new scored", pass, err)
+		}
+		if pass, err = again.PredictOnce(ctx); err != nil || !pass.Incremental || pass.Interactions != 0 {
+			t.Fatalf("pass after the retraining %+v, %v: want an incremental pass", pass, err)
+		}
+		if n, err := ts.Store.CountPredictions(ctx, "acme", "support"); err != nil || n != 4 {
+			t.Fatalf("%d predictions (%v), want u1, u2, l1, n1", n, err)
 		}
 	})
 }

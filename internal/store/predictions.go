@@ -141,15 +141,9 @@ const customerChunk = 500
 // when not nil, in time order.
 func (s *sqlStore) events(ctx context.Context, namespace, touchpoint string, customers []string, out []Event, from, to time.Time) ([]Event, error) {
 	args := []any{namespace, touchpoint, s.d.ts(utc(from)), s.d.ts(utc(to))}
-	and := ""
-	if customers != nil {
-		and = ` AND customer_id IN (` + placeholders(len(customers)) + `)`
-		for _, c := range customers {
-			args = append(args, c)
-		}
-	}
+	and, at := s.byCustomers(customers, &args, "occurred_at")
 	rows, err := s.r.query(ctx, `SELECT event_id, name, customer_id, occurred_at, received_at, outcome, detail FROM events
-		WHERE namespace = ? AND touchpoint = ? AND occurred_at >= ? AND occurred_at < ?`+and+` ORDER BY occurred_at, event_id`, args...)
+		WHERE namespace = ? AND touchpoint = ? AND `+at+` >= ? AND `+at+` < ?`+and+order(customers, ` ORDER BY occurred_at, event_id`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
@@ -207,16 +201,10 @@ func (s *sqlStore) answers(ctx context.Context, touchpoint, question, interactio
 	}
 	answer := s.d.jsonText("answers", question)
 	args := []any{s.cfg.Namespace, touchpoint, s.d.ts(utc(from)), s.d.ts(utc(to))}
-	and := ""
-	if customers != nil {
-		and = ` AND customer_id IN (` + placeholders(len(customers)) + `)`
-		for _, c := range customers {
-			args = append(args, c)
-		}
-	}
+	and, at := s.byCustomers(customers, &args, "submitted_at")
 	rows, err := s.r.query(ctx, `SELECT response_id, customer_id, submitted_at, `+key+`, CAST(`+answer+` AS DOUBLE PRECISION)
-		FROM responses WHERE namespace = ? AND touchpoint = ? AND submitted_at >= ? AND submitted_at < ? AND `+answer+` IS NOT NULL`+and+`
-		ORDER BY submitted_at, response_id`, args...)
+		FROM responses WHERE namespace = ? AND touchpoint = ? AND `+at+` >= ? AND `+at+` < ? AND `+answer+` IS NOT NULL`+and+
+		order(customers, ` ORDER BY submitted_at, response_id`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read answers to %s: %w", question, err)
 	}
@@ -352,6 +340,35 @@ func (s *sqlStore) LoadModel(ctx context.Context, namespace, touchpoint string) 
 	return []byte(res), nil
 }
 
+// byCustomers is the condition on the customers (none when nil), their
+// arguments appended to args, and how to name the time column: a few
+// customers are found by their index, not among all the rows of the
+// time range (SQLite, which has no statistics, is told so with a unary +
+// that keeps it off the time index).
+//
+// Read by customers, rows are sorted by the caller after all chunks
+// (order): an ORDER BY would lead SQLite to the time index.
+func (s *sqlStore) byCustomers(customers []string, args *[]any, timeColumn string) (string, string) {
+	if customers == nil {
+		return "", timeColumn
+	}
+	for _, c := range customers {
+		*args = append(*args, c)
+	}
+	if s.d.name != DriverPostgres {
+		timeColumn = "+" + timeColumn
+	}
+	return ` AND customer_id IN (` + placeholders(len(customers)) + `)`, timeColumn
+}
+
+// order is the ORDER BY of a read of all customers, none by customers.
+func order(customers []string, orderBy string) string {
+	if customers != nil {
+		return ""
+	}
+	return orderBy
+}
+
 func (s *sqlStore) ScoredOf(ctx context.Context, namespace, touchpoint string, customers []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	for chunk := range slices.Chunk(customers, customerChunk) {
@@ -386,9 +403,14 @@ func (s *sqlStore) ChangedCustomers(ctx context.Context, namespace, touchpoint s
 	// Two ranges, each on its index: what occurred since the last pass's
 	// horizon, and what arrived since it (late events of older
 	// interactions).
+	// (SQLite is kept on the second's index with a unary +.)
 	lo, hi := s.d.ts(utc(from)), s.d.ts(utc(closedThrough))
+	occurred := "+occurred_at"
+	if s.d.name == DriverPostgres {
+		occurred = "occurred_at"
+	}
 	rows, err := s.r.query(ctx, `SELECT customer_id FROM events WHERE namespace = ? AND touchpoint = ? AND occurred_at > ? AND occurred_at >= ? AND occurred_at <= ?
-		UNION SELECT customer_id FROM events WHERE namespace = ? AND touchpoint = ? AND received_at > ? AND occurred_at >= ? AND occurred_at <= ?`,
+		UNION SELECT customer_id FROM events WHERE namespace = ? AND touchpoint = ? AND received_at > ? AND `+occurred+` >= ? AND `+occurred+` <= ?`,
 		namespace, touchpoint, s.d.ts(utc(c.ClosedThrough)), lo, hi, namespace, touchpoint, s.d.ts(utc(c.ReceivedThrough)), lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("read changed customers: %w", err)
