@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/predict"
 	"github.com/cxloop/cxloop/internal/rules"
 	"github.com/cxloop/cxloop/internal/store"
@@ -461,10 +462,7 @@ func (rs *ruleSet) evaluatePrediction(namespace string, resp *rules.Response, so
 			continue
 		}
 		for j := range acts {
-			if acts[j].Kind != store.ActionOpenCase {
-				continue
-			}
-			if acts[j].Payload, err = withPrediction(acts[j].Payload, source); err != nil {
+			if acts[j].Payload, err = predictedAction(acts[j].Kind, acts[j].Payload, cr.rule, resp, source); err != nil {
 				return nil, 0, err
 			}
 		}
@@ -474,25 +472,68 @@ func (rs *ruleSet) evaluatePrediction(namespace string, resp *rules.Response, so
 	return out, matched, errors.Join(errs...)
 }
 
-// withPrediction marks an open_case payload as opened on a prediction.
-func withPrediction(raw json.RawMessage, source *cxv1alpha1.PredictionSource) (json.RawMessage, error) {
-	var p OpenCasePayload
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, err
+// predictedAction makes an action of a rule on a predicted score say so,
+// with the model's accuracy and date, never as if the customer had
+// answered: an open_case payload carries source.prediction and a title
+// saying it; a notification's title and text, and a digest's line, say
+// the score was predicted for an interaction nobody asked about.
+func predictedAction(kind string, raw json.RawMessage, rule *cxv1alpha1.AlertRule, resp *rules.Response, source *cxv1alpha1.PredictionSource) (json.RawMessage, error) {
+	switch kind {
+	case store.ActionOpenCase:
+		var p OpenCasePayload
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, err
+		}
+		p.Prediction = source
+		p.Title = predictedTitle(p.Title, source)
+		return json.Marshal(p)
+	case store.ActionNotify:
+		var p NotifyPayload
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, err
+		}
+		m := &p.Message
+		m.Title = predictedTitle(m.Title, source)
+		m.Text = fmt.Sprintf("Interaction %s of customer %s (touchpoint %s) was never asked: its score is predicted, not an answer. "+
+			"The %s matched rule %s: %s\n", source.InteractionID, resp.Customer.ID, resp.Touchpoint, predictedWords(source), rule.Name, rule.Spec.Condition)
+		m.Fields = append(m.Fields, notify.Field{Name: "Predicted", Value: predictedWords(source)})
+		if m.Data == nil {
+			m.Data = map[string]any{}
+		}
+		m.Data["predicted"] = true
+		m.Data["interactionID"] = source.InteractionID
+		return json.Marshal(p)
+	case store.ActionDigest:
+		var p DigestPayload
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, err
+		}
+		p.Line += ", " + predictedWords(source)
+		return json.Marshal(p)
 	}
-	p.Prediction = source
-	p.Title = predictedTitle(p.Title, source)
-	return json.Marshal(p)
+	return raw, nil
 }
 
-// predictedTitle says in a Case's title that it came from a prediction,
-// and with what accuracy, within the title's 200 characters.
-func predictedTitle(title string, src *cxv1alpha1.PredictionSource) string {
-	measure := "AUC"
-	if src.Target == cxv1alpha1.PredictionMean {
-		measure = "R²"
+// predictedWords says what was predicted, that nobody asked, and how good
+// the model is: "predicted detractor probability 0.86, never asked; model
+// AUC 0.81 trained 2026-12-01".
+func predictedWords(src *cxv1alpha1.PredictionSource) string {
+	what, measure := "detractor probability", "AUC"
+	switch src.Target {
+	case cxv1alpha1.PredictionBottomTwoBox:
+		what = "bottom-two-box probability"
+	case cxv1alpha1.PredictionMean:
+		what, measure = "answer", "R²"
 	}
-	suffix := fmt.Sprintf(" (predicted %s %.2f, never asked; model %s %.2f)", src.Target, src.Score, measure, src.Accuracy)
+	return fmt.Sprintf("predicted %s %.2f, never asked; model %s %.2f trained %s", what, src.Score, measure, src.Accuracy,
+		src.TrainedAt.UTC().Format(time.DateOnly))
+}
+
+// predictedTitle says in a Case's or a message's title that it came from
+// a prediction, with the model's accuracy and date, within the title's
+// 200 characters.
+func predictedTitle(title string, src *cxv1alpha1.PredictionSource) string {
+	suffix := " (" + predictedWords(src) + ")"
 	if len(title)+len(suffix) > 200 {
 		title = title[:max(0, 197-len(suffix))] + "..."
 	}

@@ -15,7 +15,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
+	"github.com/cxloop/cxloop/internal/cases"
 	"github.com/cxloop/cxloop/internal/metrics"
+	"github.com/cxloop/cxloop/internal/rules"
 	"github.com/cxloop/cxloop/internal/store"
 )
 
@@ -134,16 +136,91 @@ func TestPredictionRefusedOnRandomDataAndRetrainedOnChange(t *testing.T) {
 	})
 }
 
-// The title of a Case from a prediction says so, with the accuracy, within
-// the 200 characters a title may have.
+// The title of a Case from a prediction says so, with the model's
+// accuracy and date, within the 200 characters a title may have.
 func TestPredictedTitle(t *testing.T) {
-	src := &cxv1alpha1.PredictionSource{Target: cxv1alpha1.PredictionDetractor, Score: 0.912, Accuracy: 0.83}
-	if got := predictedTitle("Save the account", src); got != "Save the account (predicted Detractor 0.91, never asked; model AUC 0.83)" {
+	trained := metav1.NewTime(time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC))
+	src := &cxv1alpha1.PredictionSource{Target: cxv1alpha1.PredictionDetractor, Score: 0.912, Accuracy: 0.83, TrainedAt: trained}
+	if got := predictedTitle("Save the account", src); got != "Save the account (predicted detractor probability 0.91, never asked; model AUC 0.83 trained 2026-12-01)" {
 		t.Errorf("title %q", got)
 	}
-	long := predictedTitle(strings.Repeat("x", 200), &cxv1alpha1.PredictionSource{Target: cxv1alpha1.PredictionMean, Score: 3.5, Accuracy: 0.4})
-	if len(long) > 200 || !strings.HasSuffix(long, "... (predicted Mean 3.50, never asked; model R² 0.40)") {
+	long := predictedTitle(strings.Repeat("x", 200), &cxv1alpha1.PredictionSource{Target: cxv1alpha1.PredictionMean, Score: 3.5, Accuracy: 0.4, TrainedAt: trained})
+	if len(long) > 200 || !strings.HasSuffix(long, "... (predicted answer 3.50, never asked; model R² 0.40 trained 2026-12-01)") {
 		t.Errorf("long title (%d bytes) %q", len(long), long)
+	}
+}
+
+// A Case a rule opens on a predicted score, and the messages of the rule,
+// say the score was predicted for a customer nobody asked, with the
+// model's accuracy and date: the Case's title and source, the message the
+// Case's Opened notification renders (internal/cases), the rule's own
+// notification (never "Response ... matched" as if the customer had
+// answered) and its digest line.
+func TestPredictedCaseAndMessagesSaySo(t *testing.T) {
+	ts := startServer(t, testEngines[0], predictingTouchpoint(), Options{})
+	rule := cxv1alpha1.AlertRule{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "acme", Name: "likely-gold-detractor"},
+		Spec: cxv1alpha1.AlertRuleSpec{Description: "Gold customer likely a detractor",
+			Touchpoints: cxv1alpha1.TouchpointSelection{Names: []string{"support"}},
+			Condition:   `predicted.detractor > 0.8 && customer.tier == "Gold"`,
+			Actions: cxv1alpha1.AlertActions{OpenCase: &cxv1alpha1.OpenCaseAction{Template: "save"},
+				Notify: []cxv1alpha1.NotifyAction{{Channel: "cx-team"},
+					{Channel: "cx-digest", Digest: &cxv1alpha1.NotifyDigest{Every: cxv1alpha1.Duration{Duration: time.Hour}}}}},
+		},
+	}
+	if skipped := ts.SetAlertRules([]cxv1alpha1.AlertRule{rule}); len(skipped) > 0 {
+		t.Fatalf("rule skipped: %v", skipped)
+	}
+	src := &cxv1alpha1.PredictionSource{InteractionID: "c-1/T-1", Target: cxv1alpha1.PredictionDetractor, Score: 0.86, Accuracy: 0.81,
+		TrainedAt: metav1.NewTime(time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC))}
+	resp := &rules.Response{ID: "predicted-abc", Touchpoint: "support", Customer: rules.Customer{ID: "c-1", Tier: "Gold"},
+		SubmittedAt: testNow, Predicted: map[string]float64{rules.PredictedKey("Detractor"): 0.86}}
+	acts, n, err := ts.state.Load().rules.evaluatePrediction("acme", resp, src, testNow)
+	if err != nil || n != 1 || len(acts) != 3 {
+		t.Fatalf("evaluatePrediction = %d actions, %d matches, %v; want the Case, the message and the digest line", len(acts), n, err)
+	}
+	const said = "predicted detractor probability 0.86, never asked; model AUC 0.81 trained 2026-12-01"
+	for _, a := range acts {
+		switch a.Kind {
+		case store.ActionOpenCase:
+			var p OpenCasePayload
+			if err := json.Unmarshal(a.Payload, &p); err != nil {
+				t.Fatal(err)
+			}
+			c, err := newCase("save-1", nil, &p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Spec.Title != "Gold customer likely a detractor ("+said+")" || c.Spec.Source.Prediction == nil || c.Spec.Source.Prediction.Accuracy != 0.81 {
+				t.Errorf("Case title %q, source %+v", c.Spec.Title, c.Spec.Source)
+			}
+			msg := cases.Message(c, &cxv1alpha1.CaseTemplate{}, cxv1alpha1.PendingNotification{Key: "k", Event: cxv1alpha1.EventOpened,
+				Headline: "opened", Note: "a new Case"}, "")
+			if !strings.Contains(msg.Text, said) {
+				t.Errorf("the Case's Opened message does not say it was predicted: %s", msg.Text)
+			}
+		case store.ActionNotify:
+			var p NotifyPayload
+			if err := json.Unmarshal(a.Payload, &p); err != nil {
+				t.Fatal(err)
+			}
+			m := p.Message
+			if !strings.HasSuffix(m.Title, "("+said+")") || strings.Contains(m.Text, "Response ") ||
+				!strings.Contains(m.Text, "Interaction c-1/T-1 of customer c-1 (touchpoint support) was never asked: its score is predicted, not an answer.") ||
+				!strings.Contains(m.Text, "The "+said+" matched rule likely-gold-detractor") {
+				t.Errorf("rule message %q: %q", m.Title, m.Text)
+			}
+		case store.ActionDigest:
+			var p DigestPayload
+			if err := json.Unmarshal(a.Payload, &p); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasSuffix(p.Line, ", "+said) {
+				t.Errorf("digest line %q", p.Line)
+			}
+		default:
+			t.Errorf("unexpected action %s", a.Kind)
+		}
 	}
 }
 

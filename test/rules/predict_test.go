@@ -32,7 +32,9 @@ import (
 // rise with transfers, as the test generates them), scores the others once
 // the join window has passed, and the rule on predicted.* opens exactly the
 // Cases of the Gold customers it scores above 0.8, through the outbox,
-// once, each saying it came from a prediction and with what accuracy. A
+// once (a second likely detractor ticket of one customer is merged by the
+// rule's dedup), each saying it came from a prediction and with what
+// accuracy, as its notifications do. A
 // rule that does not read predicted never acts on a prediction, and the
 // predicted scores never count as responses.
 func TestPredictionRuleOpensCasesForCustomersNeverAsked(t *testing.T) {
@@ -73,7 +75,8 @@ func TestPredictionRuleOpensCasesForCustomersNeverAsked(t *testing.T) {
 			Touchpoints: cxv1alpha1.TouchpointSelection{Names: []string{"support"}},
 			Condition:   `predicted.detractor > 0.8 && customer.tier == "Gold"`,
 			Dedup:       &cxv1alpha1.DedupSpec{Key: "customer.id", Window: cxv1alpha1.Duration{Duration: 24 * time.Hour}},
-			Actions:     cxv1alpha1.AlertActions{OpenCase: &cxv1alpha1.OpenCaseAction{Template: "save-the-customer"}},
+			Actions: cxv1alpha1.AlertActions{OpenCase: &cxv1alpha1.OpenCaseAction{Template: "save-the-customer"},
+				Notify: []cxv1alpha1.NotifyAction{{Channel: "cx-team"}}},
 		},
 	}
 	// Matches one unanswered interaction, but reads no prediction: it acts
@@ -107,7 +110,8 @@ func TestPredictionRuleOpensCasesForCustomersNeverAsked(t *testing.T) {
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	disp := collector.NewDispatcher(collector.DispatcherOptions{Store: st, Client: env.Client, Notifier: &recorder{}, Now: clock.Now,
+	notes := &recorder{}
+	disp := collector.NewDispatcher(collector.DispatcherOptions{Store: st, Client: env.Client, Notifier: notes, Now: clock.Now,
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Log: logr.Discard()})
 
 	// 500 answered interactions: detractor odds rise 4.5x with each
@@ -153,6 +157,9 @@ func TestPredictionRuleOpensCasesForCustomersNeverAsked(t *testing.T) {
 		event(fmt.Sprintf("u-gold-mid-%d", i), fmt.Sprintf("cust-u-gold-mid-%d", i), "Gold", 2, "web", base.Add(time.Duration(620+i)*time.Minute))
 		event(fmt.Sprintf("u-silver-high-%d", i), fmt.Sprintf("cust-u-silver-high-%d", i), "Silver", 4, "phone", base.Add(time.Duration(630+i)*time.Minute))
 	}
+	// A second ticket of the first likely detractor, an hour later: dedup
+	// merges it into the customer's Case.
+	event("u-gold-high-0-again", "cust-u-gold-high-0", "Gold", 4, "phone", base.Add(660*time.Minute))
 	// A recent interaction is still within its join window: not scored yet.
 	event("u-gold-recent", "cust-u-gold-recent", "Gold", 4, "phone", clock.Now().Add(-time.Hour))
 
@@ -183,8 +190,8 @@ func TestPredictionRuleOpensCasesForCustomersNeverAsked(t *testing.T) {
 	if !pass.Trained || pass.Result == nil || pass.Result.Model == nil {
 		t.Fatalf("pass %+v: want an accepted model (refused: %q)", pass, refusal(pass))
 	}
-	if pass.Interactions != 513 || pass.Answered != 500 || pass.Scored != 12 || pass.Matches != 3 {
-		t.Fatalf("pass: %d interactions, %d answered, %d scored, %d matches; want 513, 500, 12 (not the recent one), 3",
+	if pass.Interactions != 514 || pass.Answered != 500 || pass.Scored != 13 || pass.Matches != 4 {
+		t.Fatalf("pass: %d interactions, %d answered, %d scored, %d matches; want 514, 500, 13 (not the recent one), 4",
 			pass.Interactions, pass.Answered, pass.Scored, pass.Matches)
 	}
 	drain(t, disp, st, clock)
@@ -205,9 +212,12 @@ func TestPredictionRuleOpensCasesForCustomersNeverAsked(t *testing.T) {
 			p.InteractionID != c.Spec.Customer.ID+"/T-"+strings.TrimPrefix(c.Spec.Customer.ID, "cust-") {
 			t.Errorf("Case %s: prediction %+v", c.Name, p)
 		}
-		if !strings.Contains(c.Spec.Title, "predicted Detractor") || !strings.Contains(c.Spec.Title, "never asked") ||
-			!strings.Contains(c.Spec.Title, fmt.Sprintf("AUC %.2f", p.Accuracy)) {
-			t.Errorf("Case %s: title %q does not say it came from a prediction with the model's accuracy", c.Name, c.Spec.Title)
+		if !strings.Contains(c.Spec.Title, "(predicted detractor probability ") || !strings.Contains(c.Spec.Title, "never asked") ||
+			!strings.Contains(c.Spec.Title, fmt.Sprintf("model AUC %.2f trained %s)", p.Accuracy, p.TrainedAt.UTC().Format(time.DateOnly))) {
+			t.Errorf("Case %s: title %q does not say it came from a prediction with the model's accuracy and date", c.Name, c.Spec.Title)
+		}
+		if wantMerged := c.Spec.Customer.ID == "cust-u-gold-high-0"; wantMerged != (len(c.Spec.RelatedResponses) == 1) {
+			t.Errorf("Case %s of %s: related %v; want the second ticket of cust-u-gold-high-0 merged by dedup, nothing else", c.Name, c.Spec.Customer.ID, c.Spec.RelatedResponses)
 		}
 		if c.Spec.Customer.Tier != "Gold" || c.Spec.Customer.Attributes["email"] != "" {
 			t.Errorf("Case %s: customer %+v", c.Name, c.Spec.Customer)
@@ -216,6 +226,22 @@ func TestPredictionRuleOpensCasesForCustomersNeverAsked(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("Cases for %v, want exactly %v", got, want)
+	}
+	// The rule's notifications (one per match, the merged one too) say the
+	// score was predicted, never that the customer answered.
+	matched := 0
+	for _, m := range notes.msgs {
+		if m.msg.Event != "RuleMatched" {
+			continue
+		}
+		matched++
+		if !strings.Contains(m.msg.Text, "was never asked: its score is predicted, not an answer") || strings.Contains(m.msg.Text, "Response ") ||
+			!strings.Contains(m.msg.Title, "(predicted detractor probability ") || !strings.Contains(m.msg.Title, "model AUC ") {
+			t.Errorf("notification %q: %q", m.msg.Title, m.msg.Text)
+		}
+	}
+	if matched != 4 {
+		t.Errorf("%d RuleMatched notifications, want 4 (%v)", matched, notes.events())
 	}
 
 	// A second pass scores nothing again and opens no other Case.
@@ -238,7 +264,7 @@ func TestPredictionRuleOpensCasesForCustomersNeverAsked(t *testing.T) {
 	}
 	cond := status.PredictionCondition
 	if cond == nil || cond.Status != metav1.ConditionTrue || cond.Reason != cxv1alpha1.ReasonModelAccepted ||
-		status.Prediction == nil || status.Prediction.Predicted != 12 || status.Prediction.AUC == nil ||
+		status.Prediction == nil || status.Prediction.Predicted != 13 || status.Prediction.AUC == nil ||
 		status.Prediction.TrainingResponses+status.Prediction.HeldOutResponses != 500 || len(status.Prediction.TopEffects) == 0 ||
 		!strings.Contains(status.Prediction.TopEffects[0], "transfers") {
 		t.Fatalf("status prediction %+v, condition %+v", status.Prediction, cond)
