@@ -33,6 +33,9 @@ type state struct {
 	// of the state for new rules keeps the touchpoint and shares it), not
 	// once per message sent or page served.
 	pages *sync.Map
+	// invites renders the invitations of those pages (their HTML part
+	// executed once per page and message text); shared as pages is.
+	invites *survey.InvitationCache
 }
 
 // page is the touchpoint's survey page in locale (one of st.locales). The
@@ -61,7 +64,8 @@ type contactPolicy struct {
 }
 
 func newState(tp *cxv1alpha1.SurveyTouchpoint, alertRules []cxv1alpha1.AlertRule) (*state, error) {
-	st := &state{tp: tp.DeepCopy(), validator: NewValidator(tp), alertRules: alertRules, locales: survey.Locales(tp), pages: &sync.Map{}}
+	st := &state{tp: tp.DeepCopy(), validator: NewValidator(tp), alertRules: alertRules, locales: survey.Locales(tp), pages: &sync.Map{},
+		invites: &survey.InvitationCache{}}
 	if c := tp.Spec.Collector; c != nil {
 		for _, cidr := range c.TrustedProxies {
 			p, err := netip.ParsePrefix(cidr)
