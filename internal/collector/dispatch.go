@@ -186,7 +186,10 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		a store.Action
 		b *batch
 	}
-	work := make(chan claimed)
+	// One batch waits in the channel while the next is claimed (a store
+	// write, behind the ingest's commits), so the workers do not idle
+	// between batches.
+	work := make(chan claimed, d.opts.Batch)
 	results := make(chan handled, d.opts.Workers*d.opts.Batch)
 	var wg, workers sync.WaitGroup
 	wg.Go(func() {
