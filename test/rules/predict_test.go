@@ -273,6 +273,32 @@ func TestPredictionRuleOpensCasesForCustomersNeverAsked(t *testing.T) {
 	if apimeta.FindStatusCondition(conds, cxv1alpha1.ConditionPredictionReady) == nil {
 		t.Fatal("no PredictionReady condition")
 	}
+
+	// The rule's throttle holds for predicted matches too: with at most one
+	// Case an hour, two new likely detractors and the recent one, scored in
+	// one pass once their window closed, open one Case, and one message
+	// says the rule is throttled.
+	throttled := predicted.DeepCopy()
+	throttled.Spec.Throttle = &cxv1alpha1.ThrottleSpec{MaxCasesPerHour: 1}
+	if skipped := srv.SetAlertRules([]cxv1alpha1.AlertRule{*throttled, *measured}); len(skipped) > 0 {
+		t.Fatalf("rules skipped: %v", skipped)
+	}
+	events = nil
+	for i := range 2 {
+		event(fmt.Sprintf("u-gold-later-%d", i), fmt.Sprintf("cust-u-gold-later-%d", i), "Gold", 4, "phone", clock.Now())
+	}
+	post("/v1/events:batch", map[string]any{"events": events})
+	clock.Advance(49 * time.Hour)
+	if pass, err = srv.PredictOnce(ctx); err != nil || pass.Trained || !pass.Incremental || pass.Scored != 3 || pass.Matches != 3 {
+		t.Fatalf("pass after two new likely detractors %+v, %v: want them and the recent one scored and matched, incrementally", pass, err)
+	}
+	drain(t, disp, st, clock)
+	if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil || len(list.Items) != 4 {
+		t.Fatalf("%d Cases after the throttled pass (%v), want 4: two of the three matches throttled", len(list.Items), err)
+	}
+	if got := notes.events(); !slices.Contains(got, "cx-team:RuleThrottled") {
+		t.Errorf("notifications %v: want the rule's throttled message", got)
+	}
 }
 
 func refusal(p collector.PredictionPass) string {
