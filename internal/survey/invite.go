@@ -135,10 +135,8 @@ func splitToken(link string) (prefix, token string, ok bool) {
 	if i < 0 || i == len(link)-1 {
 		return "", "", false
 	}
-	for _, r := range link[i+1:] {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return "", "", false
-		}
+	if strings.TrimLeft(link[i+1:], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != "" {
+		return "", "", false
 	}
 	return link[:i+1], link[i+1:], true
 }

@@ -443,7 +443,7 @@ func followUp(t *testing.T, r followUpRun) {
 		t.Fatalf("the Yes link's page (want the question with Yes chosen): %q", text)
 	}
 	r.step("send yes", chromedp.Click(chromedp.CSS(`button[type=submit]`)))
-	waitForText(t, r.bctx, "Thank you")
+	waitForText(r.bctx, t, "Thank you")
 
 	// The answer is in the Case, as the follow-up's, with an Event.
 	if err := env.Client.Get(ctx, key, c); err != nil {
@@ -469,7 +469,7 @@ func followUp(t *testing.T, r followUpRun) {
 	if err := chromedp.Do(noTab, chromedp.Click(chromedp.CSS(`label[for="f-solved-1"]`)), chromedp.Click(chromedp.CSS(`button[type=submit]`))); err != nil {
 		t.Fatalf("send no from the first tab: %v", err)
 	}
-	waitForText(t, noTab, "Thank you")
+	waitForText(noTab, t, "Thank you")
 	r.sendDue()
 	if err := env.Client.Get(ctx, key, c); err != nil {
 		t.Fatal(err)
@@ -490,7 +490,7 @@ func followUp(t *testing.T, r followUpRun) {
 }
 
 // waitForText waits until the page's main element shows want.
-func waitForText(t *testing.T, bctx context.Context, want string) {
+func waitForText(bctx context.Context, t *testing.T, want string) {
 	t.Helper()
 	var text string
 	for deadline := time.Now().Add(30 * time.Second); ; {
