@@ -126,20 +126,27 @@ func BenchmarkPredictionScoring(b *testing.B) {
 }
 
 // BenchmarkPredictionPass sets the cost of one scoring pass over a large
-// history with few new events: one SQLite store holds 20,000 answered
+// history with few new events, on each engine: one store holds 20,000 answered
 // and 10,000 scored interactions and an accepted model; each op posts 50
 // new interactions whose join window has passed (untimed, an hour after
 // the last op) and times one PredictOnce. "full" forgets the scoring
 // cursor first, so the pass reads the whole 90-day history, joins and
 // looks up every interaction, as every pass did before the cursor (and as
 // the first pass of a model still does); "incremental" reads only the
-// customers with something new. Both report CPU and wall time per pass.
+// customers with something new. Both report CPU (of this process: on
+// PostgreSQL the server's is not counted) and wall time per pass.
 //
 //	go test ./internal/collector -run '^$' -bench PredictionPass -benchtime 10x
 func BenchmarkPredictionPass(b *testing.B) {
+	for _, e := range testEngines {
+		b.Run(e.name, func(b *testing.B) { benchPredictionPass(b, e) })
+	}
+}
+
+func benchPredictionPass(b *testing.B, e testEngine) {
 	ctx := context.Background()
 	clock := testutil.NewClock(testNow)
-	st := openTestSQLite(b, store.Config{Now: clock.Now})
+	st := e.open(b, store.Config{Now: clock.Now})
 	tp := predictingTouchpoint()
 	tp.Spec.Prediction.RetrainEvery = &cxv1alpha1.Duration{Duration: 365 * 24 * time.Hour}
 	srv, err := NewServer(tp, Options{Namespace: "acme", Store: st, Now: clock.Now, APIToken: []byte(testAPIToken), Log: logr.Discard()})
