@@ -628,7 +628,8 @@ func TestRetentionDeletesDoneActions(t *testing.T) {
 		for _, id := range []string{"done-long-ago", "done-lately", "not-done"} {
 			body := validResponse(id)
 			body["customer"] = map[string]any{"id": "C-1", "tier": "Gold"}
-			body["answers"].(map[string]any)["recommend"] = 2
+			answers, _ := body["answers"].(map[string]any)
+			answers["recommend"] = 2
 			ts.post(t, "/v1/responses", body).receipt(t)
 		}
 		actions, err := ts.Store.ClaimActions(ctx, ts.Clock.Now(), 10, time.Hour)
