@@ -1,7 +1,10 @@
 // Package store is the durable response store behind each collector: survey
 // responses, the transactional outbox of the actions they trigger,
 // invitations for contact-frequency rules, mergeable aggregates for the
-// metrics API, retention, and the archive of closed Cases.
+// metrics API, business events with their features and the predicted
+// scores of interactions nobody asked about (Predictions, with the scoring
+// cursor that keeps scoring passes incremental), retention, per-customer
+// erasure, and the archive of closed Cases.
 //
 // Two engines implement the same Store interface with the same schema and
 // versioned migrations (embedded SQL files, applied in order at Open):
