@@ -17,5 +17,8 @@
 //     the touchpoints exactly.
 //   - Key, Message and StrategicCase render what a Transition owes.
 //   - Throttle and ThrottledCondition decide spec.throttle from the
-//     creation times of the Cases a rule opened.
+//     creation times of the Cases a rule opened; RecordCases sets
+//     casesOpened, lastMatchTime and Throttled from them.
+//   - Effects and Record list and record in status.pendingEffects what
+//     transitions owe; DescribeEffect names one for events and errors.
 package alerting

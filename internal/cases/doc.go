@@ -27,6 +27,8 @@
 //     notifications ahead with their dueAt, so that at the deadline
 //     DeliverableNow finds them already recorded: delivered before the one
 //     status write that stores the transition and marks them done.
+//   - Deadline keeps a deadline in the whole seconds the API server
+//     stores, so a Case falls due at the dueAt it shows.
 //
 // A Router compiles a template's assignment routes once per template
 // generation; share one Router between calls.
