@@ -10,12 +10,16 @@
 // versioned migrations (embedded SQL files, applied in order at Open):
 //
 //   - SQLite (modernc.org/sqlite, no cgo): a file on the collector's volume,
-//     WAL mode, one writer connection and a pool of read-only connections.
+//     WAL mode, one writer connection and a pool of read-only connections,
+//     each keeping the statements it runs prepared.
 //   - PostgreSQL (pgx): shared by several collector replicas and touchpoints.
 //
 // Writes of responses are group-committed: concurrent SaveResponses calls are
 // collected by one committer goroutine and written in one transaction, so a
-// durable acknowledgement does not cost one fsync per response.
+// durable acknowledgement does not cost one fsync per response. The
+// responses are checked and encoded by the callers' goroutines before they
+// queue; the committer writes them with multi-row statements (SQLite) or one
+// statement over arrays (PostgreSQL).
 //
 // The package knows no Kubernetes types.
 package store

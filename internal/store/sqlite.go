@@ -59,6 +59,8 @@ type sqliteStore struct {
 	writer, readers *sql.DB
 	stmts           sqliteStmts
 	many            sqliteManyStmts
+	// wstmts and rstmts keep the other calls' statements prepared.
+	wstmts, rstmts *stmtCache
 }
 
 // sqliteStmts are prepared once on the writer connection.
@@ -132,7 +134,7 @@ func openSQLite(ctx context.Context, cfg Config) (Store, error) {
 		return nil, fmt.Errorf("open sqlite readers %s: %w", path, err)
 	}
 
-	s := &sqliteStore{writer: writer, readers: readers}
+	s := &sqliteStore{writer: writer, readers: readers, wstmts: newStmtCache(writer), rstmts: newStmtCache(readers)}
 	if err := s.prepare(ctx); err != nil {
 		writer.Close()
 		readers.Close()
@@ -141,10 +143,10 @@ func openSQLite(ctx context.Context, cfg Config) (Store, error) {
 	s.sqlStore = sqlStore{
 		cfg: cfg,
 		d:   sqliteDialect,
-		r:   sqlQ{readers},
-		w:   sqlQ{writer},
+		r:   cachedQ{s.rstmts},
+		w:   cachedQ{s.wstmts},
 		inTx: func(ctx context.Context, fn func(q querier) error) error {
-			return sqlTx(ctx, writer, fn)
+			return cachedTx(ctx, s.wstmts, fn)
 		},
 		ping: func(ctx context.Context) error {
 			var one int
@@ -154,6 +156,8 @@ func openSQLite(ctx context.Context, cfg Config) (Store, error) {
 			for _, st := range append([]*sql.Stmt{s.stmts.insertResponse, s.stmts.selectReceipt, s.stmts.useToken, s.stmts.insertAction}, s.many.all()...) {
 				st.Close()
 			}
+			s.wstmts.close()
+			s.rstmts.close()
 			readers.Close()
 			// Lets SQLite refresh the planner statistics it needs.
 			writer.Exec("PRAGMA optimize") //nolint:errcheck // best effort on the way out
@@ -190,19 +194,21 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 	return s.prepareMany(ctx)
 }
 
-func saveOneSQLite(ctx context.Context, st *sqliteStmts, ns string, r *NewResponse, enc *encodedResponse, now time.Time) (SaveResult, error) {
+// saveOne writes one response, consuming its token, and its actions.
+func (t *sqliteTx) saveOne(ctx context.Context, r *NewResponse, enc *encodedResponse) (SaveResult, error) {
+	ns, now, st := t.ns, t.now, &t.s.stmts
 	var seq int64
 	var received nullTime
 	var sentiment any
 	if r.Sentiment != nil {
 		sentiment = *r.Sentiment
 	}
-	err := st.insertResponse.QueryRowContext(ctx, ns, r.Touchpoint, r.ID, r.BodyHash, r.Customer.ID, r.Customer.Tier, r.Customer.Segment,
+	err := t.stmt(ctx, st.insertResponse).QueryRowContext(ctx, ns, r.Touchpoint, r.ID, r.BodyHash, r.Customer.ID, r.Customer.Tier, r.Customer.Segment,
 		enc.attrs, enc.answers, r.Comment, sentiment, enc.themes, enc.metadata, micros(enc.submittedAt), micros(now)).
 		Scan(&seq, &received)
 	if errors.Is(err, sql.ErrNoRows) {
 		var hash string
-		if err := st.selectReceipt.QueryRowContext(ctx, ns, r.Touchpoint, r.ID).Scan(&seq, &received, &hash); err != nil {
+		if err := t.stmt(ctx, st.selectReceipt).QueryRowContext(ctx, ns, r.Touchpoint, r.ID).Scan(&seq, &received, &hash); err != nil {
 			return SaveResult{}, fmt.Errorf("read receipt of duplicate: %w", err)
 		}
 		return duplicateResult(r, hash, Receipt{Seq: seq, ReceivedAt: received.T}), nil
@@ -211,7 +217,7 @@ func saveOneSQLite(ctx context.Context, st *sqliteStmts, ns string, r *NewRespon
 		return SaveResult{}, err
 	}
 	if r.TokenID != "" {
-		res, err := st.useToken.ExecContext(ctx, micros(now), ns, r.TokenID, r.Touchpoint, r.Customer.ID, micros(now))
+		res, err := t.stmt(ctx, st.useToken).ExecContext(ctx, micros(now), ns, r.TokenID, r.Touchpoint, r.Customer.ID, micros(now))
 		if err != nil {
 			return SaveResult{}, fmt.Errorf("use token: %w", err)
 		}
@@ -220,7 +226,7 @@ func saveOneSQLite(ctx context.Context, st *sqliteStmts, ns string, r *NewRespon
 		}
 	}
 	for i := range enc.kinds {
-		if _, err := st.insertAction.ExecContext(ctx, ns, r.Touchpoint, r.ID, enc.kinds[i], enc.keys[i], enc.payloads[i],
+		if _, err := t.stmt(ctx, st.insertAction).ExecContext(ctx, ns, r.Touchpoint, r.ID, enc.kinds[i], enc.keys[i], enc.payloads[i],
 			micros(now), micros(now)); err != nil {
 			return SaveResult{}, fmt.Errorf("write action %d (%s): %w", i, enc.kinds[i], err)
 		}

@@ -67,33 +67,49 @@ func (s *sqliteStore) prepareMany(ctx context.Context) error {
 
 // sqliteTx is one group commit's transaction with its statements.
 type sqliteTx struct {
-	tx   *sql.Tx
-	one  sqliteStmts
-	many sqliteManyStmts
-	ns   string
-	now  time.Time
+	tx *sql.Tx
+	s  *sqliteStore
+	// q runs the savepoints with the writer's prepared statements.
+	q *cachedTxQ
+	// bound are the store's statements bound to tx, bound when first used.
+	bound map[*sql.Stmt]*sql.Stmt
+	ns    string
+	now   time.Time
+}
+
+// stmt returns st bound to the transaction.
+func (t *sqliteTx) stmt(ctx context.Context, st *sql.Stmt) *sql.Stmt {
+	b, ok := t.bound[st]
+	if !ok {
+		b = t.tx.StmtContext(ctx, st)
+		t.bound[st] = b
+	}
+	return b
+}
+
+// exec runs a statement without arguments or result (a savepoint).
+func (t *sqliteTx) exec(ctx context.Context, query string) error {
+	_, err := t.q.exec(ctx, query)
+	return err
 }
 
 // flush writes a group commit in one transaction: runs of responses
 // without a token in multi-row pieces, a response with a token (which
 // must consume it or be rejected) on its own, in the order they came.
 func (s *sqliteStore) flush(ctx context.Context, reqs []*saveRequest) error {
-	t := &sqliteTx{ns: s.cfg.Namespace, now: utc(s.cfg.Now())}
+	t := &sqliteTx{s: s, ns: s.cfg.Namespace, now: utc(s.cfg.Now()), bound: map[*sql.Stmt]*sql.Stmt{}}
 	var err error
 	if t.tx, err = s.writer.BeginTx(ctx, nil); err != nil {
 		return fmt.Errorf("begin group commit: %w", err)
 	}
-	defer t.tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	t.one = sqliteStmts{
-		insertResponse: t.tx.StmtContext(ctx, s.stmts.insertResponse),
-		selectReceipt:  t.tx.StmtContext(ctx, s.stmts.selectReceipt),
-		useToken:       t.tx.StmtContext(ctx, s.stmts.useToken),
-		insertAction:   t.tx.StmtContext(ctx, s.stmts.insertAction),
-	}
-	for k := range sqlitePieceBits {
-		t.many.responses[k] = t.tx.StmtContext(ctx, s.many.responses[k])
-		t.many.actions[k] = t.tx.StmtContext(ctx, s.many.actions[k])
-	}
+	t.q = &cachedTxQ{tx: t.tx, c: s.wstmts}
+	defer func() {
+		t.tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+		// The savepoints' texts are prepared after the first commit.
+		for _, query := range t.q.missed {
+			s.wstmts.stmt(ctx, query) //nolint:errcheck // it runs as text the next time
+		}
+	}()
 	items := batchItems(reqs)
 	run := items[:0:0]
 	for _, it := range items {
@@ -151,7 +167,7 @@ func (t *sqliteTx) savePiece(ctx context.Context, piece []batchItem, k int) (boo
 	// A failed statement rolls back alone; a failure of the actions must
 	// also roll back the responses.
 	if withActions {
-		if _, err := t.tx.ExecContext(ctx, "SAVEPOINT piece"); err != nil {
+		if err := t.exec(ctx, "SAVEPOINT piece"); err != nil {
 			return false, fmt.Errorf("group commit: %w", err)
 		}
 	}
@@ -161,11 +177,11 @@ func (t *sqliteTx) savePiece(ctx context.Context, piece []batchItem, k int) (boo
 	}
 	if withActions {
 		if !ok {
-			if _, err := t.tx.ExecContext(ctx, "ROLLBACK TO piece"); err != nil {
+			if err := t.exec(ctx, "ROLLBACK TO piece"); err != nil {
 				return false, fmt.Errorf("group commit: roll back %d responses: %w", len(piece), err)
 			}
 		}
-		if _, err := t.tx.ExecContext(ctx, "RELEASE piece"); err != nil {
+		if err := t.exec(ctx, "RELEASE piece"); err != nil {
 			return false, fmt.Errorf("group commit: %w", err)
 		}
 	}
@@ -191,7 +207,7 @@ func (t *sqliteTx) insertPiece(ctx context.Context, piece []batchItem, k int, ca
 		args = append(args, t.ns, r.Touchpoint, r.ID, r.BodyHash, r.Customer.ID, r.Customer.Tier, r.Customer.Segment,
 			enc.attrs, enc.answers, r.Comment, sentiment, enc.themes, enc.metadata, micros(enc.submittedAt), micros(t.now))
 	}
-	rows, err := t.many.responses[k].QueryContext(ctx, args...)
+	rows, err := t.stmt(ctx, t.s.many.responses[k]).QueryContext(ctx, args...)
 	if err != nil {
 		return t.pieceFailed(ctx, err, true)
 	}
@@ -229,7 +245,7 @@ func (t *sqliteTx) insertPiece(ctx context.Context, piece []batchItem, k int, ca
 	}
 	for n := len(actions) / 8; n > 0; {
 		k := min(sqlitePieceBits-1, bits.Len(uint(n))-1)
-		if _, err := t.many.actions[k].ExecContext(ctx, actions[:8<<k]...); err != nil {
+		if _, err := t.stmt(ctx, t.s.many.actions[k]).ExecContext(ctx, actions[:8<<k]...); err != nil {
 			return t.pieceFailed(ctx, err, canRollBack)
 		}
 		actions, n = actions[8<<k:], n-(1<<k)
@@ -242,7 +258,7 @@ func (t *sqliteTx) insertPiece(ctx context.Context, piece []batchItem, k int, ca
 		var seq int64
 		var received nullTime
 		var hash string
-		if err := t.one.selectReceipt.QueryRowContext(ctx, t.ns, it.r.Touchpoint, it.r.ID).Scan(&seq, &received, &hash); err != nil {
+		if err := t.stmt(ctx, t.s.stmts.selectReceipt).QueryRowContext(ctx, t.ns, it.r.Touchpoint, it.r.ID).Scan(&seq, &received, &hash); err != nil {
 			return t.pieceFailed(ctx, fmt.Errorf("read receipt of duplicate: %w", err), canRollBack)
 		}
 		*it.res = duplicateResult(it.r, hash, Receipt{Seq: seq, ReceivedAt: received.T})
@@ -268,18 +284,18 @@ func (t *sqliteTx) saveEach(ctx context.Context, items []batchItem) error {
 		// its own (a failed statement rolls back alone): no savepoint.
 		single := it.r.TokenID == "" && len(it.r.Actions) == 0
 		if !single {
-			if _, err := t.tx.ExecContext(ctx, "SAVEPOINT response"); err != nil {
+			if err := t.exec(ctx, "SAVEPOINT response"); err != nil {
 				return fmt.Errorf("group commit: %w", err)
 			}
 		}
-		res, err := saveOneSQLite(ctx, &t.one, t.ns, it.r, it.enc, t.now)
+		res, err := t.saveOne(ctx, it.r, it.enc)
 		if !single {
 			if err != nil || res.Status == StatusTokenRejected {
-				if _, rerr := t.tx.ExecContext(ctx, "ROLLBACK TO response"); rerr != nil {
+				if rerr := t.exec(ctx, "ROLLBACK TO response"); rerr != nil {
 					return fmt.Errorf("group commit: roll back response %s: %w", it.r.ID, rerr)
 				}
 			}
-			if _, err := t.tx.ExecContext(ctx, "RELEASE response"); err != nil {
+			if err := t.exec(ctx, "RELEASE response"); err != nil {
 				return fmt.Errorf("group commit: %w", err)
 			}
 		}
