@@ -331,6 +331,15 @@ func (s *pgStore) saveBatch(ctx context.Context, tx pgx.Tx, items []*pgItem) err
 		}
 	}
 	if len(byKey) > 0 {
+		// A named statement on each connection, prepared when the
+		// connection first commits a group (a no-op after): the batch
+		// then runs it without parsing and planning it again. Its plan
+		// depends on no statistics (it reads no table but through the
+		// arbiter index), so the server's generic plan is as good as a
+		// custom one.
+		if _, err := tx.Conn().Prepare(ctx, pgSaveManySQL, pgSaveManySQL); err != nil {
+			return fmt.Errorf("prepare the group commit's statement: %w", err)
+		}
 		b.Queue(pgSaveManySQL, many.args(s.cfg.Namespace, utc(s.cfg.Now()))...)
 	}
 	for _, p := range items {
