@@ -286,6 +286,7 @@ func runCollector(ctx context.Context, args []string, stderr io.Writer) error {
 	burst := fs.Int("kube-api-burst", 200, "burst of requests to the API server, with a positive --kube-api-qps")
 	inflightBytes := fs.Int64("max-inflight-bytes", 0, "bound on the request bytes all requests in flight hold together (each reserves twice its body); "+
 		"a request that does not fit is answered 503 with Retry-After. 0: a quarter of the container's memory limit (cgroup), 256 MiB without one; negative: no bound")
+	profiling := fs.Bool("profiling", false, "serve Go's runtime profiles (net/http/pprof) under /debug/pprof/ on the private surface, behind its bearer token")
 	var zapOpts zap.Options
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -305,6 +306,7 @@ func runCollector(ctx context.Context, args []string, stderr io.Writer) error {
 		APIToken:         envBytes(collector.EnvAPIToken),
 		ProgramAPIToken:  envBytes(collector.EnvProgramAPIToken),
 		MaxInflightBytes: *inflightBytes,
+		Profiling:        *profiling,
 	}
 	// The garbage collector works harder as the heap nears the
 	// container's limit, rather than the pod being OOM-killed first.

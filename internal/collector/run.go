@@ -63,6 +63,9 @@ type RunOptions struct {
 	// MaxInflightBytes bounds request bytes in flight (Options; 0: from
 	// the container's memory limit).
 	MaxInflightBytes int64
+	// Profiling serves Go's runtime profiles on the private surface
+	// (Options.Profiling; --profiling).
+	Profiling bool
 	// Registerer for Prometheus metrics (default: a new registry).
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
@@ -146,6 +149,7 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 	srv, err = NewServer(tp, Options{
 		Namespace: cfg.Namespace, Store: st, SigningKey: opts.SigningKey, APIToken: opts.APIToken, ProgramAPIToken: opts.ProgramAPIToken, Now: opts.Now,
 		RateLimit: opts.RateLimit, RateBurst: opts.RateBurst, MaxInflightBytes: opts.MaxInflightBytes, PublicURL: opts.PublicURL, CustomerSender: opts.CustomerSender,
+		Profiling:  opts.Profiling,
 		Registerer: opts.Registerer, Gatherer: opts.Gatherer, Log: log,
 		OnActions: func() {
 			if disp != nil {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"strconv"
@@ -56,6 +57,10 @@ type Options struct {
 	// business systems that call every touchpoint. With neither token the
 	// private surface answers 403 to everything but /metrics and probes.
 	ProgramAPIToken []byte
+	// Profiling serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the private surface, behind the bearer credential
+	// like its other routes. Off by default.
+	Profiling bool
 	// SigningKey signs invitation tokens; nil disables /v1/invitations.
 	SigningKey []byte
 	// Now is the clock (default time.Now).
@@ -287,6 +292,16 @@ func (s *Server) routes() {
 		mux.HandleFunc("GET /readyz", s.handleReady)
 	}
 	s.private.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
+	if s.opts.Profiling {
+		// pprof.Index serves the named profiles (heap, goroutine,
+		// allocs...) under the prefix. The package also registers on
+		// http.DefaultServeMux, which no listener of the collector serves.
+		s.HandlePrivate("GET /debug/pprof/", http.HandlerFunc(pprof.Index))
+		s.HandlePrivate("GET /debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
+		s.HandlePrivate("GET /debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+		s.HandlePrivate("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
+		s.HandlePrivate("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+	}
 }
 
 // limited applies the per-client rate limit.

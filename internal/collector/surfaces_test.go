@@ -160,3 +160,30 @@ func TestClientKeyTrustsOnlyConfiguredProxies(t *testing.T) {
 		}
 	}
 }
+
+// With Profiling, Go's runtime profiles are on the private surface only,
+// behind the credential; without it they are nowhere.
+func TestProfilingIsPrivateAndOffByDefault(t *testing.T) {
+	const heap = "/debug/pprof/heap?debug=1"
+	ts := startServer(t, testEngines[0], feedbackTouchpoint("profiled"), Options{Profiling: true})
+	for _, token := range []string{"", "not-the-token"} {
+		if status, _, body := rawRequest(t, http.MethodGet, ts.PrivateURL+heap, token, ""); status != http.StatusUnauthorized {
+			t.Errorf("private %s (token %q): %d %s, want 401", heap, token, status, body)
+		}
+	}
+	if status, _, body := rawRequest(t, http.MethodGet, ts.PrivateURL+heap, testAPIToken, ""); status != http.StatusOK || !strings.Contains(body, "heap profile") {
+		t.Errorf("private %s with the credential: %d %.200s, want 200 with the heap profile", heap, status, body)
+	}
+	if status, _, body := rawRequest(t, http.MethodGet, ts.PrivateURL+"/debug/pprof/profile?seconds=1", testAPIToken, ""); status != http.StatusOK || len(body) == 0 {
+		t.Errorf("CPU profile with the credential: %d, %d bytes; want 200 with a profile", status, len(body))
+	}
+	for _, token := range []string{"", testAPIToken} {
+		if status, _, _ := rawRequest(t, http.MethodGet, ts.URL+heap, token, ""); status != http.StatusNotFound {
+			t.Errorf("public %s (token %q): %d, want 404", heap, token, status)
+		}
+	}
+	off := startServer(t, testEngines[0], feedbackTouchpoint("plain"), Options{})
+	if status, _, _ := rawRequest(t, http.MethodGet, off.PrivateURL+heap, testAPIToken, ""); status != http.StatusNotFound {
+		t.Errorf("private %s without Profiling: %d, want 404", heap, status)
+	}
+}
