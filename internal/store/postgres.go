@@ -284,7 +284,7 @@ func (s *pgStore) flush(ctx context.Context, reqs []*saveRequest) error {
 	if len(items) == 0 {
 		return nil
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.saveBatch(ctx, tx, items) })
+	err := s.saveBatch(ctx, items)
 	if err == nil {
 		return nil
 	}
@@ -318,8 +318,18 @@ func isStatementError(err error) bool {
 	return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
 }
 
-func (s *pgStore) saveBatch(ctx context.Context, tx pgx.Tx, items []*pgItem) error {
+// saveBatch writes the items in one transaction: its BEGIN, the
+// statements and (when none fails) the reading of their results take one
+// round trip, the lookups of responses stored before a second one, the
+// COMMIT the last.
+func (s *pgStore) saveBatch(ctx context.Context, items []*pgItem) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
 	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
 	// Responses without a token go in one statement; a token is consumed
 	// by its response's own statement.
 	var many pgManyArgs
@@ -337,7 +347,7 @@ func (s *pgStore) saveBatch(ctx context.Context, tx pgx.Tx, items []*pgItem) err
 		// depends on no statistics (it reads no table but through the
 		// arbiter index), so the server's generic plan is as good as a
 		// custom one.
-		if _, err := tx.Conn().Prepare(ctx, pgSaveManySQL, pgSaveManySQL); err != nil {
+		if _, err := conn.Conn().Prepare(ctx, pgSaveManySQL, pgSaveManySQL); err != nil {
 			return fmt.Errorf("prepare the group commit's statement: %w", err)
 		}
 		b.Queue(pgSaveManySQL, many.args(s.cfg.Namespace, utc(s.cfg.Now()))...)
@@ -347,7 +357,13 @@ func (s *pgStore) saveBatch(ctx context.Context, tx pgx.Tx, items []*pgItem) err
 			b.Queue(pgSaveSQL, p.args...)
 		}
 	}
-	br := tx.SendBatch(ctx, b)
+	br := conn.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit this is a no-op
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return err
+	}
 	if len(byKey) > 0 {
 		if err := scanSaveMany(br, byKey); err != nil {
 			br.Close()
@@ -368,7 +384,10 @@ func (s *pgStore) saveBatch(ctx context.Context, tx pgx.Tx, items []*pgItem) err
 	if err := br.Close(); err != nil {
 		return err
 	}
-	return s.finishItems(ctx, tx, items)
+	if err := s.finishItems(ctx, tx, items); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // scanSaveMany reads the receipts pgSaveManySQL returns into the items.
