@@ -15,7 +15,10 @@ import (
 func TestSQLiteStatementCache(t *testing.T) {
 	ctx := context.Background()
 	st, _ := openTestSQLite(t, Config{})
-	s := st.(*sqliteStore)
+	s, ok := st.(*sqliteStore)
+	if !ok {
+		t.Fatalf("the SQLite store is a %T", st)
+	}
 
 	// A transaction cannot prepare on the one writer connection: the text
 	// runs as text, then is prepared once the transaction is over.
