@@ -37,6 +37,9 @@ import (
 // Target (issue 17): the collector within 1.3x the ceiling's time.
 //
 //	make bench BENCH=CollectorBurst BENCH_PKGS=./test/rules/ BENCHTIME=1x
+//
+// It builds the binary from this tree, or runs CXLOOP_BENCH_BINARY (a
+// cxloop binary built before, to compare two builds).
 func BenchmarkCollectorBurst(b *testing.B) {
 	n := 2000
 	if v := os.Getenv("CXLOOP_BENCH_BURST"); v != "" {
@@ -45,9 +48,12 @@ func BenchmarkCollectorBurst(b *testing.B) {
 			b.Fatalf("CXLOOP_BENCH_BURST: %v", err)
 		}
 	}
-	bin := filepath.Join(b.TempDir(), "cxloop")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cxloop/cxloop").CombinedOutput(); err != nil {
-		b.Fatalf("go build the cxloop binary: %v\n%s", err, out)
+	bin := os.Getenv("CXLOOP_BENCH_BINARY")
+	if bin == "" {
+		bin = filepath.Join(b.TempDir(), "cxloop")
+		if out, err := exec.Command("go", "build", "-o", bin, "github.com/cxloop/cxloop").CombinedOutput(); err != nil {
+			b.Fatalf("go build the cxloop binary: %v\n%s", err, out)
+		}
 	}
 	for b.Loop() {
 		runCollectorBurst(b, bin, n)
