@@ -134,8 +134,9 @@ func (s *sqlStore) ReserveCases(ctx context.Context, rs []CaseReservation) ([]bo
 				}
 			}
 		}
+		counts := map[[2]string]*windowCount{}
 		for i, r := range rs {
-			ok, err := s.reserveOne(ctx, q, r)
+			ok, err := s.reserveOne(ctx, q, r, counts)
 			if err != nil {
 				return fmt.Errorf("reserve case %s of rule %s/%s: %w", r.Name, r.Namespace, r.Rule, err)
 			}
@@ -149,7 +150,20 @@ func (s *sqlStore) ReserveCases(ctx context.Context, rs []CaseReservation) ([]bo
 	return granted, nil
 }
 
-func (s *sqlStore) reserveOne(ctx context.Context, q querier, r CaseReservation) (bool, error) {
+// windowCount is what a transaction knows of a rule's reservations in
+// its window: n of them since since, counted up to bound (n == bound: at
+// least bound).
+type windowCount struct {
+	since    time.Time
+	n, bound int
+}
+
+// reserveOne decides one reservation. The rule's reservations in the
+// window are counted once per transaction (counts, by namespace and rule)
+// and then followed by the reservations it makes, and the count stops at
+// the limit: the decision needs no more, so its cost is bounded by the
+// limit, not by the rule's Cases.
+func (s *sqlStore) reserveOne(ctx context.Context, q querier, r CaseReservation, counts map[[2]string]*windowCount) (bool, error) {
 	now := utc(r.Now)
 	since := now.Add(-ThrottleWindow)
 	var one int
@@ -161,19 +175,28 @@ func (s *sqlStore) reserveOne(ctx context.Context, q querier, r CaseReservation)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return false, err
 	}
+	key := [2]string{r.Namespace, r.Rule}
 	if r.Limit > 0 {
-		var n int
-		if err := q.queryRow(ctx, `SELECT count(*) FROM case_throttle WHERE namespace = ? AND rule = ? AND opened_at >= ?`,
-			r.Namespace, r.Rule, s.d.ts(since)).Scan(&n); err != nil {
-			return false, err
+		c := counts[key]
+		if c == nil || !c.since.Equal(since) || (c.n >= c.bound && r.Limit > c.bound) {
+			c = &windowCount{since: since, bound: r.Limit}
+			if err := q.queryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM case_throttle
+				WHERE namespace = ? AND rule = ? AND opened_at >= ? LIMIT ?) w`,
+				r.Namespace, r.Rule, s.d.ts(since), r.Limit).Scan(&c.n); err != nil {
+				return false, err
+			}
+			counts[key] = c
 		}
-		if n >= r.Limit {
+		if c.n >= r.Limit {
 			return false, nil
 		}
 	}
 	if _, err := q.exec(ctx, `INSERT INTO case_throttle (namespace, rule, case_name, opened_at) VALUES (?, ?, ?, ?)`,
 		r.Namespace, r.Rule, r.Name, s.d.ts(now)); err != nil {
 		return false, err
+	}
+	if c := counts[key]; c != nil && c.since.Equal(since) {
+		c.n++
 	}
 	return true, nil
 }

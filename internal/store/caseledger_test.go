@@ -194,6 +194,28 @@ func TestReserveCasesDecidesABatchInOrder(t *testing.T) {
 		if fmt.Sprint(granted) != "[true true true false false true true]" {
 			t.Errorf("granted %v, want [true true true false false true true]", granted)
 		}
+		// A rule's limit changed while its matches waited: one batch holds
+		// reservations with a limit of 3 and of 6, and the rule has 5
+		// places taken already. A count that stopped at 3 is taken again
+		// for the limit of 6, so one place is granted, not three.
+		for i := range 5 {
+			rs[i].Rule, rs[i].Limit = "r3", 10
+		}
+		if _, err := st.ReserveCases(ctx, rs[:5]); err != nil {
+			t.Fatal(err)
+		}
+		granted, err = st.ReserveCases(ctx, []CaseReservation{
+			{Namespace: "acme", Rule: "r3", Name: "c-5", Now: now, Limit: 3},
+			{Namespace: "acme", Rule: "r3", Name: "c-6", Now: now, Limit: 6},
+			{Namespace: "acme", Rule: "r3", Name: "c-7", Now: now, Limit: 6},
+			{Namespace: "acme", Rule: "r3", Name: "c-8", Now: now.Add(ThrottleWindow + time.Minute), Limit: 6},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(granted) != "[false true false true]" {
+			t.Errorf("granted %v, want [false true false true] (the last one an hour later)", granted)
+		}
 		if _, err := st.ReserveCases(ctx, []CaseReservation{{Namespace: "acme", Name: "x", Now: now}}); err == nil {
 			t.Error("a reservation without a rule was accepted")
 		}
