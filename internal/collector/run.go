@@ -86,7 +86,8 @@ type RunOptions struct {
 	// due and unanswered interactions are scored (default
 	// DefaultPredictEvery).
 	PredictEvery time.Duration
-	// DispatchWorkers drain the outbox concurrently (default 4).
+	// DispatchWorkers drain the outbox concurrently (default
+	// DefaultDispatchWorkers).
 	DispatchWorkers int
 	Log             logr.Logger
 }

@@ -32,8 +32,9 @@ import (
 // store), and measures from the first post until every Case exists.
 // Beside it, in the same run, the raw ceiling: a controller-runtime client
 // without a client-side rate limit creating as many copies of the first
-// Case the collector made from 4 workers, measured before and after the
-// burst (their mean is the ceiling).
+// Case the collector made from as many workers as its dispatcher has
+// (CXLOOP_BENCH_WORKERS, default collector.DefaultDispatchWorkers),
+// measured before and after the burst (their mean is the ceiling).
 //
 // Target (issue 17): the collector within 1.3x the ceiling's time.
 //

@@ -26,9 +26,9 @@ import (
 	"github.com/cxloop/cxloop/internal/collector"
 )
 
-// BenchmarkCaseOpening measures how fast the real dispatcher (4 workers)
-// turns open_case actions of a real SQLite store into Cases in the real API
-// server, for a plain rule, a rule with dedup (every response its own key,
+// BenchmarkCaseOpening measures how fast the real dispatcher (its default
+// workers, collector.DefaultDispatchWorkers) turns open_case actions of a
+// real SQLite store into Cases in the real API server, for a plain rule, a rule with dedup (every response its own key,
 // so each one opens a Case) and a rule with a throttle (high enough never
 // to bite), with 0, 2,000 and 10,000 Cases of those rules already in the
 // namespace, beside the raw ceiling: a controller-runtime client creating
@@ -55,7 +55,7 @@ import (
 // CXLOOP_BENCH_EXISTING (default 0,2000,10000), CXLOOP_BENCH_CASES (Cases
 // per mode, default 2000) and CXLOOP_BENCH_ROUNDS (chunks per mode,
 // default 10) resize it; CXLOOP_BENCH_WORKERS sets the workers of both
-// sides (default 4, the dispatcher's default).
+// sides (default the dispatcher's).
 func BenchmarkCaseOpening(b *testing.B) {
 	sizes := []int{0, 2000, 10000}
 	if v := os.Getenv("CXLOOP_BENCH_EXISTING"); v != "" {
@@ -136,7 +136,7 @@ func openingRules() []*cxv1alpha1.AlertRule {
 
 // benchDispatchWorkers is the dispatcher's default number of workers,
 // which the raw ceiling uses too; CXLOOP_BENCH_WORKERS changes both.
-var benchDispatchWorkers = 4
+var benchDispatchWorkers = collector.DefaultDispatchWorkers
 
 func init() {
 	if n, err := strconv.Atoi(os.Getenv("CXLOOP_BENCH_WORKERS")); err == nil && n > 0 {
