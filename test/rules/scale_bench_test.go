@@ -451,8 +451,8 @@ func apiServerCPU() time.Duration {
 	// The fields after the command name (which may hold spaces): utime
 	// and stime are the 14th and 15th of the line, in clock ticks (100/s
 	// on Linux).
-	_, rest, ok := strings.Cut(string(raw), ") ")
-	f := strings.Fields(rest)
+	_, after, ok := strings.Cut(string(raw), ") ")
+	f := strings.Fields(after)
 	if !ok || len(f) < 13 {
 		return 0
 	}
