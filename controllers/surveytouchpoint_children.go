@@ -333,7 +333,7 @@ func buildCollectorPodTemplate(tp *cxv1alpha1.SurveyTouchpoint, image, hash stri
 				Name:    "collector",
 				Image:   image,
 				Command: []string{"/cxloop"},
-				Args:    []string{"collector", "--config=" + configMountPath + "/" + configFileName},
+				Args:    collectorArgs(tp),
 				Ports: []corev1.ContainerPort{
 					{Name: collectorPortName, ContainerPort: collectorPort, Protocol: corev1.ProtocolTCP},
 					{Name: collectorPrivatePortName, ContainerPort: collectorPrivatePort, Protocol: corev1.ProtocolTCP},
@@ -360,6 +360,16 @@ func buildCollectorPodTemplate(tp *cxv1alpha1.SurveyTouchpoint, image, hash stri
 
 // buildCollectorStatefulSet runs the embedded (SQLite) store: one replica
 // that owns its volume.
+// collectorArgs is the collector's command line: its configuration file,
+// and --profiling when spec.collector.profiling asks for it.
+func collectorArgs(tp *cxv1alpha1.SurveyTouchpoint) []string {
+	args := []string{"collector", "--config=" + configMountPath + "/" + configFileName}
+	if c := tp.Spec.Collector; c != nil && c.Profiling {
+		args = append(args, "--profiling")
+	}
+	return args
+}
+
 func buildCollectorStatefulSet(tp *cxv1alpha1.SurveyTouchpoint, image, hash string) *appsv1.StatefulSet {
 	size := resource.MustParse("1Gi")
 	var class *string

@@ -138,6 +138,24 @@ func TestTouchpointEditRollsConfiguration(t *testing.T) {
 		}
 		return nil
 	})
+
+	// spec.collector.profiling turns the collector's profiles on (and
+	// rolls the pods with the new command line).
+	update(t, tp, func(tp *cxv1alpha1.SurveyTouchpoint) {
+		if tp.Spec.Collector == nil {
+			tp.Spec.Collector = &cxv1alpha1.CollectorSpec{}
+		}
+		tp.Spec.Collector.Profiling = true
+	})
+	eventually(t, "collector started with --profiling", func() error {
+		if err := get(ns, name, sts); err != nil {
+			return err
+		}
+		if args := strings.Join(sts.Spec.Template.Spec.Containers[0].Args, " "); args != "collector --config=/etc/cxloop/collector.json --profiling" {
+			return fmt.Errorf("collector args %q", args)
+		}
+		return nil
+	})
 }
 
 // Switching to PostgreSQL with replicas replaces the StatefulSet by a

@@ -417,6 +417,14 @@ type CollectorSpec struct {
 	// +kubebuilder:validation:items:MaxLength=43
 	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c))",message="trustedProxies must be CIDRs such as 10.0.0.0/8 or fd00::/8"
 	TrustedProxies []string `json:"trustedProxies,omitempty"`
+
+	// profiling serves Go's runtime profiles (CPU, heap, goroutines) under
+	// /debug/pprof/ on the collector's private surface (port 8081), behind
+	// its bearer token, for finding where a collector spends its time. Off
+	// by default: the goroutine and heap profiles name the code paths
+	// under way.
+	// +optional
+	Profiling bool `json:"profiling,omitempty"`
 }
 
 // RateLimit is a token bucket.
