@@ -3,6 +3,7 @@ package rules_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -38,11 +39,12 @@ import (
 //
 // The raw ceiling and the dispatcher take turns, a chunk of Cases each
 // (raw, plain, raw, dedup, raw, throttle, then plain, raw, dedup, raw...),
-// each after a quarter of a second for the API server to settle, so that
-// on a shared machine whose load drifts each mode's ratio compares
-// neighbours; each figure sums its chunks. A dispatcher's chunk is timed
-// from its start to the creation of the chunk's last Case (counted by its
-// client, nothing polled); its responses are stored before. The report
+// each after a garbage collection of the API server (see settle) and a
+// quarter of a second for it to settle, so that on a shared machine whose
+// load drifts each mode's ratio compares neighbours; each figure sums its
+// chunks. A dispatcher's chunk is timed from its start to the creation of
+// the chunk's last Case (counted by its client, nothing polled); its
+// responses are stored before. The report
 // gives, beside each ratio, the requests per Case and the CPU per Case of
 // the API server and of this process on either side.
 //
@@ -55,7 +57,9 @@ import (
 // CXLOOP_BENCH_EXISTING (default 0,2000,10000), CXLOOP_BENCH_CASES (Cases
 // per mode, default 2000) and CXLOOP_BENCH_ROUNDS (chunks per mode,
 // default 10) resize it; CXLOOP_BENCH_WORKERS sets the workers of both
-// sides (default the dispatcher's).
+// sides (default the dispatcher's). CXLOOP_BENCH_CHUNKS=1 (with -v) logs
+// every chunk: its rate and the CPU per Case of the API server, etcd,
+// this process and the machine's other processes.
 func BenchmarkCaseOpening(b *testing.B) {
 	sizes := []int{0, 2000, 10000}
 	if v := os.Getenv("CXLOOP_BENCH_EXISTING"); v != "" {
@@ -193,16 +197,22 @@ func runCaseOpening(b *testing.B, kube client.Client, existing, chunk, rounds in
 				b.Fatalf("the warm-up made no Case of rule %s", r.Name)
 			}
 			raw := func() {
-				settle()
+				settle(b)
 				cpu := readCPU()
-				rawTime[m] += createRawCases(b, kube, chunk, copiesOf(like, fmt.Sprintf("raw-%s-%d", r.Name, round)))
-				rawCPU[m] = rawCPU[m].add(readCPU().sub(cpu))
+				took := createRawCases(b, kube, chunk, copiesOf(like, fmt.Sprintf("raw-%s-%d", r.Name, round)))
+				rawTime[m] += took
+				used := readCPU().sub(cpu)
+				rawCPU[m] = rawCPU[m].add(used)
+				logChunk(b, round, "raw-"+r.Name, chunk, took, used)
 			}
 			dispatch := func() {
-				settle()
+				settle(b)
 				cpu := readCPU()
-				modeTime[m] += runDispatcher(b, p, disp, counted, r.Name, chunk)
-				modeCPU[m] = modeCPU[m].add(readCPU().sub(cpu))
+				took := runDispatcher(b, p, disp, counted, r.Name, chunk)
+				modeTime[m] += took
+				used := readCPU().sub(cpu)
+				modeCPU[m] = modeCPU[m].add(used)
+				logChunk(b, round, r.Name, chunk, took, used)
 			}
 			// Either side goes first in every other round.
 			if round%2 == 0 {
@@ -236,10 +246,38 @@ func runCaseOpening(b *testing.B, kube client.Client, existing, chunk, rounds in
 	b.ReportMetric(0, "ns/op")
 }
 
+// logChunk logs one chunk's figures when CXLOOP_BENCH_CHUNKS is set.
+func logChunk(b *testing.B, round int, what string, n int, took time.Duration, used cpuTimes) {
+	if os.Getenv("CXLOOP_BENCH_CHUNKS") == "" {
+		return
+	}
+	f := float64(n)
+	b.Logf("round %d %-12s %4.0f/s CPU ms/Case: API server %.2f, etcd %.2f, this process %.2f, other processes %.2f",
+		round, what, f/took.Seconds(), used.apiServer.perCase(f), used.etcd.perCase(f), used.self.perCase(f),
+		(used.machine - used.apiServer - used.etcd - used.self).perCase(f))
+}
+
 // settle lets the API server finish the work the previous phase left
-// (its garbage collection, the watch cache) before the next is timed, so
-// that neither side is charged for the other's.
-func settle() { time.Sleep(250 * time.Millisecond) }
+// (the watch cache, its garbage) before the next is timed, so that
+// neither side is charged for the other's. Go collects garbage when the
+// heap has grown by as much as it holds, not when it is idle: with 10,000
+// Cases the API server's heap is about a gigabyte and one collection
+// costs it a third to half a second of CPU, about what the 200 Cases of a
+// chunk cost it. Without a collection forced here one came about every
+// two pairs of chunks, in the same chunks every round (dedup's in even
+// rounds, the raw ceiling's of plain and throttle in odd ones): the API
+// server's CPU per Case doubled in those, and the three ratios came out
+// 1.31, 0.70 and 1.30 in one run. The collection is forced through the
+// API server's pprof handler (its heap profile with gc=1); this process
+// collects too.
+func settle(b *testing.B) {
+	b.Helper()
+	if _, err := apiServerGet("/debug/pprof/heap?gc=1"); err != nil {
+		b.Fatalf("collect the API server's garbage: %v", err)
+	}
+	runtime.GC()
+	time.Sleep(250 * time.Millisecond)
+}
 
 // runDispatcher runs disp until it has created n Cases and returns how
 // long that took; it stops it then, and checks that the outbox is empty.
@@ -270,6 +308,9 @@ func runDispatcher(b *testing.B, p *program, disp *collector.Dispatcher, counted
 type cpuTimes struct {
 	apiServer, self cpuTime
 	requests        int64
+	// etcd is the test etcd's CPU time, machine that of every process
+	// of the machine (other tests and builds too).
+	etcd, machine cpuTime
 }
 
 type cpuTime time.Duration
@@ -280,15 +321,59 @@ func readCPU() cpuTimes {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return cpuTimes{apiServer: cpuTime(apiServerCPU()), self: cpuTime(self), requests: apiRequests.Load()}
+	return cpuTimes{apiServer: cpuTime(apiServerCPU()), self: cpuTime(self), requests: apiRequests.Load(),
+		etcd: cpuTime(childCPU("etcd")), machine: cpuTime(machineBusy())}
 }
 
 func (c cpuTimes) add(o cpuTimes) cpuTimes {
-	return cpuTimes{apiServer: c.apiServer + o.apiServer, self: c.self + o.self, requests: c.requests + o.requests}
+	return cpuTimes{apiServer: c.apiServer + o.apiServer, self: c.self + o.self, requests: c.requests + o.requests,
+		etcd: c.etcd + o.etcd, machine: c.machine + o.machine}
 }
 
 func (c cpuTimes) sub(o cpuTimes) cpuTimes {
-	return cpuTimes{apiServer: c.apiServer - o.apiServer, self: c.self - o.self, requests: c.requests - o.requests}
+	return cpuTimes{apiServer: c.apiServer - o.apiServer, self: c.self - o.self, requests: c.requests - o.requests,
+		etcd: c.etcd - o.etcd, machine: c.machine - o.machine}
+}
+
+// machineBusy is the CPU time every process of the machine has used.
+func machineBusy() time.Duration {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line)
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * 10 * time.Millisecond
+}
+
+// apiServerGet reads a path of the test API server with the test's
+// credentials, uncounted by apiRequests.
+func apiServerGet(path string) ([]byte, error) {
+	hc, err := rest.HTTPClientFor(env.Config)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Get(strings.TrimSuffix(env.Config.Host, "/") + path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return raw, nil
 }
 
 // creationCounter is the dispatcher's client: it counts the Cases it
@@ -429,7 +514,7 @@ func rssMiBNow() float64 {
 // child of this process) now and at its peak, from /proc; zeros where it
 // cannot be found.
 func apiServerRSSMiB() (now, peak float64) {
-	_, fields := apiServerProc()
+	_, fields := childProc("kube-apiserver")
 	kib := func(k string) float64 {
 		v, _ := strconv.ParseFloat(strings.TrimSuffix(fields[k], " kB"), 64)
 		return v / 1024
@@ -439,8 +524,13 @@ func apiServerRSSMiB() (now, peak float64) {
 
 // apiServerCPU is the CPU time (user and system) the test's kube-apiserver
 // has used so far, from /proc; zero where it cannot be found.
-func apiServerCPU() time.Duration {
-	dir, _ := apiServerProc()
+func apiServerCPU() time.Duration { return childCPU("kube-apiserver") }
+
+// childCPU is the CPU time (user and system) the child of this process
+// named name (kube-apiserver, etcd) has used so far, from /proc; zero
+// where it cannot be found.
+func childCPU(name string) time.Duration {
+	dir, _ := childProc(name)
 	if dir == "" {
 		return 0
 	}
@@ -461,9 +551,9 @@ func apiServerCPU() time.Duration {
 	return time.Duration(user+sys) * 10 * time.Millisecond
 }
 
-// apiServerProc is the /proc directory and status fields of the test's
-// kube-apiserver (a child of this process); empty where it is not found.
-func apiServerProc() (string, map[string]string) {
+// childProc is the /proc directory and status fields of the child of
+// this process named name; empty where it is not found.
+func childProc(name string) (string, map[string]string) {
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	parent := strconv.Itoa(os.Getpid())
 	for _, dir := range dirs {
@@ -477,7 +567,7 @@ func apiServerProc() (string, map[string]string) {
 				fields[k] = strings.TrimSpace(v)
 			}
 		}
-		if fields["Name"] == "kube-apiserver" && fields["PPid"] == parent {
+		if fields["Name"] == name && fields["PPid"] == parent {
 			return dir, fields
 		}
 	}
