@@ -16,6 +16,7 @@ import (
 
 	cxv1alpha1 "github.com/cxloop/cxloop/api/v1alpha1"
 	"github.com/cxloop/cxloop/internal/store"
+	"github.com/cxloop/cxloop/internal/testutil"
 )
 
 // ingestClients is how many client connections post at once.
@@ -71,19 +72,24 @@ func benchIngest(b *testing.B, alertRules []cxv1alpha1.AlertRule) {
 	})
 	for _, e := range testEngines {
 		b.Run(e.name, func(b *testing.B) {
-			var commits, responses atomic.Int64
+			var commits, responses, busy atomic.Int64
 			var srv atomic.Pointer[Server]
 			st := e.open(b, store.Config{OnCommit: func(c store.CommitStats) {
 				commits.Add(1)
 				responses.Add(int64(c.Responses))
+				busy.Add(int64(c.Duration))
 				if s := srv.Load(); s != nil {
 					s.ObserveCommit(c)
 				}
 			}})
 			s := benchServer(b, st, &srv, alertRules)
-			runIngest(b, s.Handler())
+			elapsed := runIngest(b, s.Handler())
 			if n := commits.Load(); n > 0 {
 				b.ReportMetric(float64(responses.Load())/float64(n), "responses/commit")
+				b.ReportMetric(float64(busy.Load())/float64(n)/1e3, "us/commit")
+			}
+			if elapsed > 0 {
+				b.ReportMetric(float64(busy.Load())/float64(elapsed), "commit-busy")
 			}
 		})
 	}
@@ -107,8 +113,11 @@ func benchServer(b *testing.B, st store.Store, commits *atomic.Pointer[Server], 
 }
 
 // runIngest posts b.N responses to h from ingestClients goroutines and
-// reports responses/s and the p50 and p99 latency of one request.
-func runIngest(b *testing.B, h http.Handler) {
+// reports responses/s, the p50 and p99 latency of one request and the
+// process's CPU time per response (handlers, committer and clients; the
+// load generator's share is the same in every mode). It returns how long
+// the posting took.
+func runIngest(b *testing.B, h http.Handler) time.Duration {
 	hs := httptest.NewServer(h)
 	defer hs.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: ingestClients, MaxConnsPerHost: ingestClients, DisableCompression: true}
@@ -120,6 +129,7 @@ func runIngest(b *testing.B, h http.Handler) {
 	latencies := make([][]time.Duration, ingestClients)
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	cpu0, cpuOK := testutil.CPUTime()
 	start := time.Now()
 	for g := range ingestClients {
 		wg.Add(1)
@@ -147,14 +157,19 @@ func runIngest(b *testing.B, h http.Handler) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu1, _ := testutil.CPUTime()
 	b.StopTimer()
 	all := slices.Concat(latencies...)
 	if len(all) == 0 {
-		return
+		return elapsed
+	}
+	if cpuOK {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(time.Microsecond)/float64(len(all)), "cpu-us/response")
 	}
 	slices.Sort(all)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "responses/s")
 	b.ReportMetric(ms(all[len(all)*50/100]), "p50-ms")
 	b.ReportMetric(ms(all[len(all)*99/100]), "p99-ms")
+	return elapsed
 }
