@@ -74,6 +74,10 @@ func TestSaveManyInOneCall(t *testing.T) {
 				t.Errorf("response %d: receipt %+v (also response %d's)", i, r.Receipt, j)
 			}
 			seqs[r.Receipt.Seq] = i
+			// The receipt names the row a read finds.
+			if got, err := s.GetResponse(ctx, "tp", rs[i].ID); err != nil || got.Seq != r.Receipt.Seq {
+				t.Errorf("response %d: stored with seq %d, read back %d, %v", i, r.Receipt.Seq, got.Seq, err)
+			}
 			stored++
 			actions += len(rs[i].Actions)
 		}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -53,9 +54,8 @@ func encodeResponse(r *NewResponse) (encodedResponse, error) {
 	}
 	e.answers = "{}"
 	if len(r.Answers) > 0 {
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(r.Answers, &obj); err != nil {
-			return e, fmt.Errorf("%w: answers must be a JSON object: %w", ErrInvalid, err)
+		if !isJSONObject(r.Answers) {
+			return e, fmt.Errorf("%w: answers must be a JSON object", ErrInvalid)
 		}
 		e.answers = string(r.Answers)
 	}
@@ -90,6 +90,13 @@ func encodeResponse(r *NewResponse) (encodedResponse, error) {
 		e.payloads = append(e.payloads, payload)
 	}
 	return e, nil
+}
+
+// isJSONObject reports whether b is a JSON object (or null), as decoding
+// it into a map would accept, without building the map.
+func isJSONObject(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && (t[0] == '{' || t[0] == 'n') && json.Valid(b)
 }
 
 func marshalStrings[T map[string]string | []string](v T, empty string) (string, error) {

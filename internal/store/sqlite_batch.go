@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strings"
 	"time"
 )
@@ -12,27 +14,44 @@ import (
 // Multi-row writes of a SQLite group commit.
 //
 // The responses of a batch that carry no token are written in pieces of
-// 2^k rows (k < sqlitePieceBits), one multi-row INSERT ... RETURNING per
-// piece and one multi-row INSERT of the piece's actions, all statements
-// prepared once when the store opens: a batch of 45 is four pieces (32, 8,
-// 4, 1) instead of 45 INSERTs and 45 savepoints. A piece that fails (an
-// action payload that is not JSON, a constraint) is rolled back alone and
-// written again one response at a time, so one bad response never loses
-// the others and each gets its own answer.
+// 2^k rows (k < sqlitePieceBits), one multi-row INSERT per piece and one
+// multi-row INSERT of the piece's actions, all statements prepared once
+// when the store opens: a batch of 45 is four pieces (32, 8, 4, 1) instead
+// of 45 INSERTs. When every row of a piece was inserted, their sequence
+// numbers are the statement's last rowid and the ones before it, in order
+// (the one writer allocates each new row the next number); otherwise each
+// response's row is looked up by its key.
+//
+// A group commit first runs without a savepoint per piece. A statement
+// that fails rolls back alone, but a failed INSERT of actions would leave
+// its piece's responses written without them: then the whole transaction
+// is rolled back and the batch written again in the careful way, each
+// piece with actions in a savepoint. A piece that fails there (an action
+// payload that is not JSON, a constraint) is rolled back alone and written
+// again one response at a time, so one bad response never loses the
+// others and each gets its own answer.
 
-// sqlitePieceBits bounds a piece to 2^(sqlitePieceBits-1) = 64 rows: 960
-// variables for responses and 512 for actions, under SQLite's historical
+// sqlitePieceBits bounds a piece to 2^(sqlitePieceBits-1) = 64 rows: 834
+// variables for responses and 322 for actions, under SQLite's historical
 // limit of 999 variables per statement.
 const sqlitePieceBits = 7
 
-const sqliteResponseColumns = `namespace, touchpoint, response_id, body_hash, customer_id, customer_tier,
-		customer_segment, customer_attributes, answers, comment, sentiment, themes, metadata, submitted_at, received_at`
+// The columns every row of a statement shares (the namespace, the time of
+// the commit) are bound once, as ?1 and ?2, ahead of each row's own.
+const sqliteResponseColumns = `namespace, received_at, touchpoint, response_id, body_hash, customer_id, customer_tier,
+		customer_segment, customer_attributes, answers, comment, sentiment, themes, metadata, submitted_at`
 
-const sqliteResponseValues = `(?, ?, ?, ?, ?, ?, ?, jsonb(?), jsonb(?), ?, ?, jsonb(?), jsonb(?), ?, ?)`
+const sqliteResponseValues = `(?1, ?2, ?, ?, ?, ?, ?, ?, jsonb(?), jsonb(?), ?, ?, jsonb(?), jsonb(?), ?)`
 
-const sqliteActionColumns = `namespace, touchpoint, response_id, kind, dedup_key, payload, next_attempt_at, created_at`
+// sqliteResponseArgs is how many arguments each response row binds.
+const sqliteResponseArgs = 13
 
-const sqliteActionValues = `(?, ?, ?, ?, ?, ?, ?, ?)`
+const sqliteActionColumns = `namespace, next_attempt_at, created_at, touchpoint, response_id, kind, dedup_key, payload`
+
+const sqliteActionValues = `(?1, ?2, ?2, ?, ?, ?, ?, ?)`
+
+// sqliteActionArgs is how many arguments each action row binds.
+const sqliteActionArgs = 5
 
 // sqliteManyStmts are the multi-row INSERTs: [k] writes 2^k rows.
 type sqliteManyStmts struct {
@@ -52,7 +71,7 @@ func (s *sqliteStore) prepareMany(ctx context.Context) error {
 		var err error
 		s.many.responses[k], err = s.writer.PrepareContext(ctx, `INSERT INTO responses (`+sqliteResponseColumns+`) VALUES `+
 			repeatValues(sqliteResponseValues, 1<<k)+
-			` ON CONFLICT (namespace, touchpoint, response_id) DO NOTHING RETURNING touchpoint, response_id, seq`)
+			` ON CONFLICT (namespace, touchpoint, response_id) DO NOTHING`)
 		if err != nil {
 			return fmt.Errorf("prepare sqlite insert of %d responses: %w", 1<<k, err)
 		}
@@ -75,7 +94,14 @@ type sqliteTx struct {
 	bound map[*sql.Stmt]*sql.Stmt
 	ns    string
 	now   time.Time
+	// careful puts each piece with actions in a savepoint; without it, a
+	// piece whose actions fail fails the attempt with errCareful.
+	careful bool
 }
+
+// errCareful ends an attempt at a group commit without savepoints: its
+// transaction is rolled back and the batch written again carefully.
+var errCareful = errors.New("a piece's actions failed outside a savepoint")
 
 // stmt returns st bound to the transaction.
 func (t *sqliteTx) stmt(ctx context.Context, st *sql.Stmt) *sql.Stmt {
@@ -97,7 +123,17 @@ func (t *sqliteTx) exec(ctx context.Context, query string) error {
 // without a token in multi-row pieces, a response with a token (which
 // must consume it or be rejected) on its own, in the order they came.
 func (s *sqliteStore) flush(ctx context.Context, reqs []*saveRequest) error {
-	t := &sqliteTx{s: s, ns: s.cfg.Namespace, now: utc(s.cfg.Now()), bound: map[*sql.Stmt]*sql.Stmt{}}
+	items := batchItems(reqs)
+	err := s.flushTx(ctx, items, false)
+	if errors.Is(err, errCareful) {
+		err = s.flushTx(ctx, items, true)
+	}
+	return err
+}
+
+// flushTx makes one attempt at writing items in a transaction.
+func (s *sqliteStore) flushTx(ctx context.Context, items []batchItem, careful bool) error {
+	t := &sqliteTx{s: s, ns: s.cfg.Namespace, now: utc(s.cfg.Now()), bound: map[*sql.Stmt]*sql.Stmt{}, careful: careful}
 	var err error
 	if t.tx, err = s.writer.BeginTx(ctx, nil); err != nil {
 		return fmt.Errorf("begin group commit: %w", err)
@@ -110,9 +146,9 @@ func (s *sqliteStore) flush(ctx context.Context, reqs []*saveRequest) error {
 			s.wstmts.stmt(ctx, query) //nolint:errcheck // it runs as text the next time
 		}
 	}()
-	items := batchItems(reqs)
 	run := items[:0:0]
 	for _, it := range items {
+		*it.res = SaveResult{}
 		switch {
 		case it.encErr != nil:
 			*it.res = SaveResult{Err: it.encErr}
@@ -164,6 +200,7 @@ func (t *sqliteTx) savePiece(ctx context.Context, piece []batchItem, k int) (boo
 	for _, it := range piece {
 		withActions = withActions || len(it.enc.kinds) > 0
 	}
+	withActions = withActions && t.careful
 	// A failed statement rolls back alone; a failure of the actions must
 	// also roll back the responses.
 	if withActions {
@@ -194,86 +231,124 @@ func (t *sqliteTx) savePiece(ctx context.Context, piece []batchItem, k int) (boo
 }
 
 // insertPiece writes a piece. A failure once the responses are written
-// is a failed piece only inside a savepoint (canRollBack), else it fails
-// the group commit.
+// is a failed piece only inside a savepoint (canRollBack); else it fails
+// a careful group commit, and ends one without savepoints with errCareful.
 func (t *sqliteTx) insertPiece(ctx context.Context, piece []batchItem, k int, canRollBack bool) (bool, error) {
-	args := make([]any, 0, 15*len(piece))
+	now := micros(t.now)
+	args := make([]any, 2, 2+sqliteResponseArgs*len(piece))
+	args[0], args[1] = t.ns, now
 	for _, it := range piece {
 		r, enc := it.r, it.enc
 		var sentiment any
 		if r.Sentiment != nil {
 			sentiment = *r.Sentiment
 		}
-		args = append(args, t.ns, r.Touchpoint, r.ID, r.BodyHash, r.Customer.ID, r.Customer.Tier, r.Customer.Segment,
-			enc.attrs, enc.answers, r.Comment, sentiment, enc.themes, enc.metadata, micros(enc.submittedAt), micros(t.now))
+		args = append(args, r.Touchpoint, r.ID, r.BodyHash, r.Customer.ID, r.Customer.Tier, r.Customer.Segment,
+			enc.attrs, enc.answers, r.Comment, sentiment, enc.themes, enc.metadata, micros(enc.submittedAt))
 	}
-	rows, err := t.stmt(ctx, t.s.many.responses[k]).QueryContext(ctx, args...)
+	res, err := t.stmt(ctx, t.s.many.responses[k]).ExecContext(ctx, args...)
 	if err != nil {
+		// The statement rolled back alone.
 		return t.pieceFailed(ctx, err, true)
 	}
-	// RETURNING comes in no defined order: match rows by key. Of two
-	// items with one key, the first is stored and the second a duplicate.
-	type key struct{ touchpoint, id string }
-	stored := make(map[key]int64, len(piece))
-	for rows.Next() {
-		var k key
-		var seq int64
-		if err := rows.Scan(&k.touchpoint, &k.id, &seq); err != nil {
-			rows.Close()
-			return t.pieceFailed(ctx, err, canRollBack)
-		}
-		stored[k] = seq
-	}
-	rows.Close()
-	// An error of the statement (here or in Next) rolled it back alone.
-	if err := rows.Err(); err != nil {
-		return t.pieceFailed(ctx, err, true)
+	if err := t.pieceSeqs(ctx, piece, res); err != nil {
+		return t.pieceFailed(ctx, err, canRollBack)
 	}
 	var actions []any
 	for _, it := range piece {
-		k := key{it.r.Touchpoint, it.r.ID}
-		seq, ok := stored[k]
-		if !ok {
+		if it.res.Status != StatusStored {
 			continue
 		}
-		delete(stored, k)
-		*it.res = SaveResult{Status: StatusStored, Receipt: Receipt{Seq: seq, ReceivedAt: t.now}}
 		enc := it.enc
 		for i := range enc.kinds {
-			actions = append(actions, t.ns, it.r.Touchpoint, it.r.ID, enc.kinds[i], enc.keys[i], enc.payloads[i], micros(t.now), micros(t.now))
+			actions = append(actions, it.r.Touchpoint, it.r.ID, enc.kinds[i], enc.keys[i], enc.payloads[i])
 		}
 	}
-	for n := len(actions) / 8; n > 0; {
+	// Each statement binds the shared two, then its rows' (args reused).
+	args = append(args[:0], t.ns, now)
+	for n := len(actions) / sqliteActionArgs; n > 0; {
 		k := min(sqlitePieceBits-1, bits.Len(uint(n))-1)
-		if _, err := t.stmt(ctx, t.s.many.actions[k]).ExecContext(ctx, actions[:8<<k]...); err != nil {
+		args = append(args[:2], actions[:sqliteActionArgs<<k]...)
+		if _, err := t.stmt(ctx, t.s.many.actions[k]).ExecContext(ctx, args...); err != nil {
 			return t.pieceFailed(ctx, err, canRollBack)
 		}
-		actions, n = actions[8<<k:], n-(1<<k)
-	}
-	// The others were stored before, by this batch or an earlier one.
-	for _, it := range piece {
-		if it.res.Status == StatusStored {
-			continue
-		}
-		var seq int64
-		var received nullTime
-		var hash string
-		if err := t.stmt(ctx, t.s.stmts.selectReceipt).QueryRowContext(ctx, t.ns, it.r.Touchpoint, it.r.ID).Scan(&seq, &received, &hash); err != nil {
-			return t.pieceFailed(ctx, fmt.Errorf("read receipt of duplicate: %w", err), canRollBack)
-		}
-		*it.res = duplicateResult(it.r, hash, Receipt{Seq: seq, ReceivedAt: received.T})
+		actions, n = actions[sqliteActionArgs<<k:], n-(1<<k)
 	}
 	return true, nil
+}
+
+// pieceSeqs answers each response of a piece whose INSERT ran (res):
+// stored with its new sequence number, or a duplicate of the row stored
+// before with its key, by this batch or an earlier one.
+func (t *sqliteTx) pieceSeqs(ctx context.Context, piece []batchItem, res sql.Result) error {
+	inserted, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if int(inserted) == len(piece) {
+		// Every row is new: the writer numbered them one after the
+		// other, in the order of the VALUES.
+		last, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		for i, it := range piece {
+			*it.res = SaveResult{Status: StatusStored, Receipt: Receipt{Seq: last - int64(len(piece)-1-i), ReceivedAt: t.now}}
+		}
+		return nil
+	}
+	// Some keys were there before (or twice in the piece): read each
+	// response's row. The rows this INSERT made carry the highest
+	// sequence numbers of all those read (any earlier row is below them),
+	// one per key: the first response with such a key is stored, the
+	// others repeat it.
+	type row struct {
+		seq      int64
+		received time.Time
+		hash     string
+	}
+	rows := make([]row, len(piece))
+	var seqs []int64
+	for i, it := range piece {
+		var received nullTime
+		if err := t.stmt(ctx, t.s.stmts.selectReceipt).QueryRowContext(ctx, t.ns, it.r.Touchpoint, it.r.ID).
+			Scan(&rows[i].seq, &received, &rows[i].hash); err != nil {
+			return fmt.Errorf("read receipt of duplicate: %w", err)
+		}
+		rows[i].received = received.T
+		seqs = append(seqs, rows[i].seq)
+	}
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	newRows := map[int64]bool{}
+	for _, seq := range seqs[max(0, len(seqs)-int(inserted)):] {
+		newRows[seq] = true
+	}
+	for i, it := range piece {
+		rw := rows[i]
+		if newRows[rw.seq] {
+			delete(newRows, rw.seq)
+			*it.res = SaveResult{Status: StatusStored, Receipt: Receipt{Seq: rw.seq, ReceivedAt: t.now}}
+			continue
+		}
+		*it.res = duplicateResult(it.r, rw.hash, Receipt{Seq: rw.seq, ReceivedAt: rw.received})
+	}
+	return nil
 }
 
 // pieceFailed decides what a failed statement of a piece means: the
 // piece is written again one by one, unless the commit itself is gone or
 // what the piece wrote cannot be rolled back alone.
 func (t *sqliteTx) pieceFailed(ctx context.Context, err error, canRollBack bool) (bool, error) {
-	if ctx.Err() != nil || !canRollBack {
+	switch {
+	case ctx.Err() != nil:
 		return false, fmt.Errorf("group commit: %w", err)
+	case canRollBack:
+		return false, nil
+	case !t.careful:
+		return false, fmt.Errorf("%w: %w", errCareful, err)
 	}
-	return false, nil
+	return false, fmt.Errorf("group commit: %w", err)
 }
 
 // saveEach writes items one at a time, each in its own savepoint when it

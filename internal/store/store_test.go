@@ -207,10 +207,19 @@ func TestSaveIsAtomicPerResponse(t *testing.T) {
 			{Kind: ActionNotify, Payload: json.RawMessage(`{not json`)},
 		}
 		invalid := newResponse("tp", "", t0)
+		notObject := newResponse("tp", "list", t0)
+		notObject.Answers = json.RawMessage(` [{"nps":9}]`)
+		truncated := newResponse("tp", "truncated", t0)
+		truncated.Answers = json.RawMessage(`{"nps":9`)
 
-		res, err := s.SaveResponses(ctx, []NewResponse{good, bad, invalid})
+		res, err := s.SaveResponses(ctx, []NewResponse{good, bad, invalid, notObject, truncated})
 		if err != nil {
 			t.Fatalf("SaveResponses: %v", err)
+		}
+		for i, id := range []string{"list", "truncated"} {
+			if r := res[3+i]; r.Status != StatusFailed || !errors.Is(r.Err, ErrInvalid) {
+				t.Errorf("response %s whose answers are not a JSON object: %+v, want Failed with ErrInvalid", id, r)
+			}
 		}
 		if res[0].Status != StatusStored {
 			t.Errorf("good response: %v %v, want Stored", res[0].Status, res[0].Err)
