@@ -152,10 +152,14 @@ func (s *Server) caseChanged(ctx context.Context, c *cxv1alpha1.Case, templates 
 		return nil
 	}
 	key := followUpKeyPrefix + c.Name
-	fu := &cxv1alpha1.FollowUp{}
-	tmpl := &cxv1alpha1.CaseTemplate{}
-	if err := templates.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.Template}, tmpl); err == nil && tmpl.Spec.CustomerMessages != nil && tmpl.Spec.CustomerMessages.FollowUp != nil {
-		fu = tmpl.Spec.CustomerMessages.FollowUp
+	// The template (a copy out of the cache) is read only in the states
+	// that use it: every new Case of the touchpoint comes here too.
+	followUp := func() *cxv1alpha1.FollowUp {
+		tmpl := &cxv1alpha1.CaseTemplate{}
+		if err := templates.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.Template}, tmpl); err == nil && tmpl.Spec.CustomerMessages != nil && tmpl.Spec.CustomerMessages.FollowUp != nil {
+			return tmpl.Spec.CustomerMessages.FollowUp
+		}
+		return &cxv1alpha1.FollowUp{}
 	}
 	switch c.Spec.State {
 	case cxv1alpha1.CaseClosed:
@@ -167,6 +171,7 @@ func (s *Server) caseChanged(ctx context.Context, c *cxv1alpha1.Case, templates 
 			return nil
 		}
 		closed := c.Status.ClosedAt.Time
+		fu := followUp()
 		after := 24 * time.Hour
 		if fu.After != nil {
 			after = fu.After.Duration
@@ -177,6 +182,7 @@ func (s *Server) caseChanged(ctx context.Context, c *cxv1alpha1.Case, templates 
 		}
 		return err
 	case cxv1alpha1.CaseReopened:
+		fu := followUp()
 		keep := 720 * time.Hour
 		if fu.KeepContactFor != nil && fu.KeepContactFor.Duration > 0 {
 			keep = fu.KeepContactFor.Duration

@@ -176,9 +176,9 @@ func Run(ctx context.Context, cfg *FileConfig, opts RunOptions) error {
 	defer background.Wait()
 	defer cancel()
 	if opts.Kube != nil {
-		kc, err := client.New(opts.Kube, client.Options{Scheme: cxscheme.New()})
+		kc, err := NewKubeClient(opts.Kube)
 		if err != nil {
-			return fmt.Errorf("API client: %w", err)
+			return err
 		}
 		kcache, err := follow(ctx, opts.Kube, cfg.Namespace, cfg.Touchpoint, srv, log)
 		if err != nil {
