@@ -396,24 +396,34 @@ func (d *Dispatcher) complete(ctx context.Context, hs []handled) error {
 }
 
 // batch is the store work of one claimed batch that is done once for the
-// whole batch: the open_case payloads decoded and the throttle places of
+// whole batch: the open_case payloads decoded, the case ledger's records
+// of their dedup keys read in one lookup, and the throttle places of
 // Cases without dedup reserved in one transaction. After prepare it is
 // only read, by every worker handling an action of the batch.
 type batch struct {
 	payloads map[int64]*OpenCasePayload
+	// dedup is what the ledger held of an action's dedup key when the
+	// batch was claimed, by id (none: look it up when handling it).
+	dedup map[int64]store.DedupKeyCases
 	// reserved answers the throttle reservation of an action, by id;
 	// reserveErr is why the reservations failed.
 	reserved   map[int64]bool
 	reserveErr error
 }
 
-// prepare decodes the batch's open_case payloads and reserves the
-// throttle places of those whose Case name is known before any request
-// (the rule has a throttle and no dedup), all in one store transaction.
+// dedupKeyHash is the dedup-key label of a payload's Cases, and the key
+// the ledger records them under.
+func dedupKeyHash(p *OpenCasePayload) string { return hashHex(p.Template+"\x00"+p.Dedup.Key, 16) }
+
+// prepare decodes the batch's open_case payloads, looks up the ledger's
+// records of their dedup keys and reserves the throttle places of those
+// whose Case name is known before any request (the rule has a throttle
+// and no dedup), the reservations in one store transaction.
 func (d *Dispatcher) prepare(ctx context.Context, actions []store.Action) *batch {
 	b := &batch{payloads: map[int64]*OpenCasePayload{}}
 	var rs []store.CaseReservation
-	var ids []int64
+	var ids, dedupIDs []int64
+	var lookups []store.DedupLookup
 	now := d.opts.Now()
 	for _, a := range actions {
 		if a.Kind != store.ActionOpenCase {
@@ -424,10 +434,24 @@ func (d *Dispatcher) prepare(ctx context.Context, actions []store.Action) *batch
 			continue // handle drops it with the error
 		}
 		b.payloads[a.ID] = p
+		if p.Dedup != nil {
+			lookups = append(lookups, store.DedupLookup{Namespace: p.Namespace, Template: p.Template, Key: dedupKeyHash(p),
+				Since: now.Add(-p.Dedup.Window)})
+			dedupIDs = append(dedupIDs, a.ID)
+		}
 		if p.Throttle > 0 && p.Dedup == nil {
 			rs = append(rs, store.CaseReservation{Namespace: p.Namespace, Rule: p.Rule,
 				Name: CaseName(p.Template, p.Rule, p.Touchpoint, p.ResponseID), Now: now, Limit: int(p.Throttle)})
 			ids = append(ids, a.ID)
+		}
+	}
+	if len(lookups) > 0 {
+		// A failed lookup is taken again by each action.
+		if found, err := d.opts.Store.DedupCasesOf(ctx, lookups); err == nil {
+			b.dedup = make(map[int64]store.DedupKeyCases, len(dedupIDs))
+			for i, id := range dedupIDs {
+				b.dedup[id] = found[i]
+			}
 		}
 	}
 	if len(rs) == 0 {
@@ -567,17 +591,23 @@ const maxDedupSteps = 8
 // dispatchers racing to open it collide on the name, and the loser
 // merges.
 //
-// The lookup reads the ledger; the first Case of a key costs one create
-// request, and its record is written with the batch's actions marked
-// done.
+// The lookup reads the ledger, once for the whole claimed batch (prepare)
+// and again only after a name turned out taken; the first Case of a key
+// costs one create request, and its record is written with the batch's
+// actions marked done. What the batch read may miss a Case another worker
+// opened since: its name is taken then, and the action merges into it.
 func (d *Dispatcher) openDedupCase(ctx context.Context, a store.Action, p *OpenCasePayload, labels map[string]string, now time.Time, b *batch, led *store.LedgerChanges) result {
-	keyHash := hashHex(p.Template+"\x00"+p.Dedup.Key, 16)
+	keyHash := dedupKeyHash(p)
 	labels[cxv1alpha1.LabelDedupKey] = keyHash
 	since := now.Add(-p.Dedup.Window)
-	for range maxDedupSteps {
-		recorded, next, err := d.opts.Store.DedupCases(ctx, p.Namespace, p.Template, keyHash, since)
-		if err != nil {
-			return retry(err)
+	for step := range maxDedupSteps {
+		pre, ok := b.dedup[a.ID]
+		recorded, next := inWindow(pre.Cases, since), pre.Next
+		if !ok || step > 0 {
+			var err error
+			if recorded, next, err = d.opts.Store.DedupCases(ctx, p.Namespace, p.Template, keyHash, since); err != nil {
+				return retry(err)
+			}
 		}
 		for _, rc := range recorded {
 			c := &cxv1alpha1.Case{}
@@ -618,6 +648,12 @@ func (d *Dispatcher) openDedupCase(ctx context.Context, a store.Action, p *OpenC
 		}
 	}
 	return retry(fmt.Errorf("dedup key %s: %d Cases of the key exist that the case ledger did not know; going on at the next attempt", keyHash, maxDedupSteps))
+}
+
+// inWindow is the Cases opened at or after since (read for a window that
+// began a moment earlier).
+func inWindow(cs []store.DedupCase, since time.Time) []store.DedupCase {
+	return slices.DeleteFunc(slices.Clone(cs), func(c store.DedupCase) bool { return c.OpenedAt.Before(since.Truncate(time.Microsecond)) })
 }
 
 // applyTemplate fills the new Case's defaults from its template, as every

@@ -36,6 +36,10 @@ type CaseLedger interface {
 	// opened at or after since, oldest first, and the number the key's next
 	// Case takes (0 for a new key).
 	DedupCases(ctx context.Context, namespace, template, key string, since time.Time) ([]DedupCase, int, error)
+	// DedupCasesOf looks up several dedup keys as DedupCases looks up
+	// each, in two queries per namespace and template instead of two per
+	// key (a dispatcher's claimed batch); out[i] answers ls[i].
+	DedupCasesOf(ctx context.Context, ls []DedupLookup) ([]DedupKeyCases, error)
 	// RecordDedupCase records c as one of the Cases of a dedup key.
 	// Recording a number again keeps the first record.
 	RecordDedupCase(ctx context.Context, namespace, template, key string, c DedupCase) error
@@ -72,6 +76,21 @@ type DedupCase struct {
 	// the rule's window): after it the record is pruned. Zero keeps it
 	// until the Case is found closed.
 	ExpiresAt time.Time
+}
+
+// DedupLookup is a dedup key to look up: its Cases opened at or after
+// Since.
+type DedupLookup struct {
+	Namespace, Template, Key string
+	Since                    time.Time
+}
+
+// DedupKeyCases is what the ledger holds of a dedup key: its Cases opened
+// within the lookup's window, oldest first, and the number the key's next
+// Case takes (0 for a new key).
+type DedupKeyCases struct {
+	Cases []DedupCase
+	Next  int
 }
 
 // DedupRef names one recorded Case of a dedup key.
@@ -210,39 +229,125 @@ func (s *sqlStore) ReleaseCase(ctx context.Context, namespace, rule, name string
 }
 
 func (s *sqlStore) DedupCases(ctx context.Context, namespace, template, key string, since time.Time) ([]DedupCase, int, error) {
+	out, err := s.DedupCasesOf(ctx, []DedupLookup{{Namespace: namespace, Template: template, Key: key, Since: since}})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out[0].Cases, out[0].Next, nil
+}
+
+// dedupLookupChunk bounds the keys of one query (SQLite's and
+// PostgreSQL's limits on bound parameters are far above it).
+const dedupLookupChunk = 500
+
+func (s *sqlStore) DedupCasesOf(ctx context.Context, ls []DedupLookup) ([]DedupKeyCases, error) {
+	out := make([]DedupKeyCases, len(ls))
+	// The lookups by namespace and template, in chunks.
+	type group struct{ namespace, template string }
+	byGroup := map[group][]int{}
+	var order []group
+	for i, l := range ls {
+		g := group{l.Namespace, l.Template}
+		if _, ok := byGroup[g]; !ok {
+			order = append(order, g)
+		}
+		byGroup[g] = append(byGroup[g], i)
+	}
+	for _, g := range order {
+		idx := byGroup[g]
+		for len(idx) > 0 {
+			n := min(len(idx), dedupLookupChunk)
+			if err := s.dedupCasesOf(ctx, g.namespace, g.template, ls, idx[:n], out); err != nil {
+				return nil, err
+			}
+			idx = idx[n:]
+		}
+	}
+	return out, nil
+}
+
+// dedupCasesOf answers the lookups ls[i] (i in idx, all of namespace and
+// template) into out[i].
+func (s *sqlStore) dedupCasesOf(ctx context.Context, namespace, template string, ls []DedupLookup, idx []int, out []DedupKeyCases) error {
+	fail := func(err error) error { return fmt.Errorf("dedup cases of %s/%s: %w", namespace, template, err) }
 	// The readers see every committed record (SQLite's WAL readers start
-	// a snapshot at each statement), and reading there keeps the lookup
+	// a snapshot at each statement), and reading there keeps the lookups
 	// off the one SQLite writer.
-	var next int
-	err := s.r.queryRow(ctx, `SELECT next_seq FROM dedup_keys WHERE namespace = ? AND template = ? AND key_hash = ?`,
-		namespace, template, key).Scan(&next)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, 0, nil
+	keys := make([]any, 0, len(idx))
+	seen := map[string]bool{}
+	for _, i := range idx {
+		if !seen[ls[i].Key] {
+			seen[ls[i].Key] = true
+			keys = append(keys, ls[i].Key)
+		}
 	}
+	rows, err := s.r.query(ctx, `SELECT key_hash, next_seq FROM dedup_keys WHERE namespace = ? AND template = ? AND key_hash IN (`+
+		placeholders(len(keys))+`)`, append([]any{namespace, template}, keys...)...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("dedup cases of %s/%s: %w", namespace, key, err)
+		return fail(err)
 	}
-	rows, err := s.r.query(ctx, `SELECT seq, case_name, opened_at, expires_at FROM dedup_cases
-		WHERE namespace = ? AND template = ? AND key_hash = ? AND opened_at >= ? ORDER BY opened_at, seq`,
-		namespace, template, key, s.d.ts(utc(since)))
+	next := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			rows.Close()
+			return fail(err)
+		}
+		next[k] = n
+	}
+	err = rows.Err()
+	rows.Close()
 	if err != nil {
-		return nil, 0, fmt.Errorf("dedup cases of %s/%s: %w", namespace, key, err)
+		return fail(err)
+	}
+	if len(next) == 0 {
+		return nil // new keys: no Cases, numbered from 0
+	}
+	// The Cases of the known keys since the earliest lookup, each kept
+	// for the lookups whose window it is in.
+	known := make([]any, 0, len(next))
+	var earliest time.Time
+	for _, i := range idx {
+		if _, ok := next[ls[i].Key]; ok {
+			out[i].Next = next[ls[i].Key]
+			if since := utc(ls[i].Since); earliest.IsZero() || since.Before(earliest) {
+				earliest = since
+			}
+		}
+	}
+	for k := range next {
+		known = append(known, k)
+	}
+	rows, err = s.r.query(ctx, `SELECT key_hash, seq, case_name, opened_at, expires_at FROM dedup_cases
+		WHERE namespace = ? AND template = ? AND key_hash IN (`+placeholders(len(known))+`) AND opened_at >= ? ORDER BY opened_at, seq`,
+		append(append([]any{namespace, template}, known...), s.d.ts(earliest))...)
+	if err != nil {
+		return fail(err)
 	}
 	defer rows.Close()
-	var out []DedupCase
+	byKey := map[string][]DedupCase{}
 	for rows.Next() {
+		var k string
 		var c DedupCase
 		var opened, expires nullTime
-		if err := rows.Scan(&c.Seq, &c.Name, &opened, &expires); err != nil {
-			return nil, 0, fmt.Errorf("dedup cases of %s/%s: %w", namespace, key, err)
+		if err := rows.Scan(&k, &c.Seq, &c.Name, &opened, &expires); err != nil {
+			return fail(err)
 		}
 		c.OpenedAt, c.ExpiresAt = opened.T, expires.T
-		out = append(out, c)
+		byKey[k] = append(byKey[k], c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("dedup cases of %s/%s: %w", namespace, key, err)
+		return fail(err)
 	}
-	return out, next, nil
+	for _, i := range idx {
+		for _, c := range byKey[ls[i].Key] {
+			if !c.OpenedAt.Before(utc(ls[i].Since)) {
+				out[i].Cases = append(out[i].Cases, c)
+			}
+		}
+	}
+	return nil
 }
 
 func (s *sqlStore) RecordDedupCase(ctx context.Context, namespace, template, key string, c DedupCase) error {

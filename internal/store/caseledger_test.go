@@ -301,3 +301,59 @@ func TestPruneCaseLedgerKeepsWhatCanStillMatter(t *testing.T) {
 		}
 	})
 }
+
+// A batch of lookups answers each as DedupCases answers it alone: keys of
+// several templates and namespaces, unknown keys, one key with two
+// windows.
+func TestDedupCasesOfAnswersEachLookup(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		ctx := context.Background()
+		st, _ := e.open(t, Config{})
+		now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+		record := func(ns, tmpl, key string, seq int, at time.Time) {
+			t.Helper()
+			if err := st.RecordDedupCase(ctx, ns, tmpl, key, DedupCase{Seq: seq, Name: fmt.Sprintf("%s-%s-%d", tmpl, key, seq), OpenedAt: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		record("acme", "support", "k1", 0, now.Add(-3*time.Hour))
+		record("acme", "support", "k1", 1, now.Add(-30*time.Minute))
+		record("acme", "support", "k2", 4, now.Add(-10*time.Minute))
+		record("acme", "sales", "k1", 0, now.Add(-5*time.Minute))
+		record("globex", "support", "k1", 2, now.Add(-time.Minute))
+		lookups := []DedupLookup{
+			{Namespace: "acme", Template: "support", Key: "k1", Since: now.Add(-time.Hour)},
+			{Namespace: "acme", Template: "support", Key: "k2", Since: now.Add(-time.Hour)},
+			{Namespace: "acme", Template: "support", Key: "k3", Since: now.Add(-time.Hour)},
+			{Namespace: "acme", Template: "sales", Key: "k1", Since: now.Add(-time.Hour)},
+			{Namespace: "globex", Template: "support", Key: "k1", Since: now.Add(-time.Hour)},
+			{Namespace: "acme", Template: "support", Key: "k1", Since: now.Add(-4 * time.Hour)},
+			{Namespace: "acme", Template: "support", Key: "k2", Since: now.Add(-5 * time.Minute)},
+		}
+		got, err := st.DedupCasesOf(ctx, lookups)
+		if err != nil || len(got) != len(lookups) {
+			t.Fatalf("DedupCasesOf = %v, %v; want %d answers", got, err, len(lookups))
+		}
+		want := []string{
+			"[support-k1-1] next 2", "[support-k2-4] next 5", "[] next 0", "[sales-k1-0] next 1",
+			"[support-k1-2] next 3", "[support-k1-0 support-k1-1] next 2", "[] next 5",
+		}
+		for i, l := range lookups {
+			alone, next, err := st.DedupCases(ctx, l.Namespace, l.Template, l.Key, l.Since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, b := describeDedup(got[i].Cases, got[i].Next), describeDedup(alone, next); a != want[i] || b != want[i] {
+				t.Errorf("lookup %+v: in a batch %s, alone %s; want %s", l, a, b, want[i])
+			}
+		}
+	})
+}
+
+func describeDedup(cs []DedupCase, next int) string {
+	names := []string{}
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	return fmt.Sprintf("%v next %d", names, next)
+}

@@ -160,6 +160,55 @@ func TestDedupMergesMatchesIntoTheOpenCase(t *testing.T) {
 	}
 }
 
+// Matches of one key claimed in one batch, whose ledger lookup was read
+// for the whole batch before any of them opened a Case, still open one
+// Case: the second finds the name taken and merges; the Case opened is
+// recorded, so the next batch merges without a collision. Run's workers
+// handle them concurrently, which the ledger read for the batch must not
+// turn into two Cases either.
+func TestDedupMergesMatchesClaimedInOneBatch(t *testing.T) {
+	r := rule("installation-failed", "answers.completed == false")
+	r.Spec.Dedup = &cxv1alpha1.DedupSpec{Key: "customer.id", Window: cxv1alpha1.Duration{Duration: 72 * time.Hour}}
+	p := newProgram(t, nil, r)
+	p.post("r-1", "C-100", false, "")
+	p.post("r-2", "C-100", false, "")
+	p.post("r-3", "C-200", false, "")
+	p.drain()
+	p.post("r-4", "C-100", false, "")
+	p.drain()
+	for i := range 6 {
+		p.post(fmt.Sprintf("r-run-%d", i), "C-300", false, "")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.disp.Run(ctx) }()
+	waitFor(t, "the outbox to drain", func() bool {
+		depth, _, err := p.st.OutboxStats(context.Background())
+		// Merges that lost the optimistic lock to each other are retried
+		// on the injected clock.
+		p.clock.Advance(2 * time.Second)
+		p.disp.Wake()
+		return err == nil && depth == 0
+	})
+	cancel()
+	<-done
+
+	byCustomer := map[string][]cxv1alpha1.Case{}
+	for _, c := range p.cases() {
+		byCustomer[c.Spec.Customer.ID] = append(byCustomer[c.Spec.Customer.ID], c)
+	}
+	if len(byCustomer["C-100"]) != 1 || len(byCustomer["C-200"]) != 1 || len(byCustomer["C-300"]) != 1 {
+		t.Fatalf("cases = %v, want one per customer", caseNames(p.cases()))
+	}
+	if c := byCustomer["C-100"][0]; c.Spec.Source.ResponseID != "r-1" ||
+		!reflect.DeepEqual(c.Spec.RelatedResponses, []string{"upgrade-install/r-2", "upgrade-install/r-4"}) {
+		t.Errorf("C-100 case opened by %s with %v related; want r-1 with r-2 and r-4", c.Spec.Source.ResponseID, c.Spec.RelatedResponses)
+	}
+	if c := byCustomer["C-300"][0]; len(c.Spec.RelatedResponses) != 5 {
+		t.Errorf("C-300 case opened by %s with %v related; want the other 5 responses", c.Spec.Source.ResponseID, c.Spec.RelatedResponses)
+	}
+}
+
 // At most maxCasesPerHour Cases; the matches past it open none, and the
 // rule's channel hears once that the rule is throttled.
 func TestThrottleCapsCasesAndSaysSoOnce(t *testing.T) {
