@@ -32,6 +32,7 @@ import (
 	"github.com/cxloop/cxloop/internal/collector"
 	"github.com/cxloop/cxloop/internal/demo"
 	"github.com/cxloop/cxloop/internal/inbox"
+	"github.com/cxloop/cxloop/internal/kubeapi"
 	"github.com/cxloop/cxloop/internal/notify"
 	"github.com/cxloop/cxloop/internal/predict"
 	"github.com/cxloop/cxloop/internal/programcheck"
@@ -170,7 +171,9 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
-	cfg.QPS, cfg.Burst = float32(f.kubeAPIQPS), f.kubeAPIBurst
+	if err := kubeapi.Limit(cfg, f.kubeAPIQPS, f.kubeAPIBurst); err != nil {
+		return err
+	}
 	cacheOpts := cache.Options{}
 	if len(programNamespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
@@ -318,14 +321,16 @@ func runCollector(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("load kubeconfig (or pass --standalone): %w", err)
 		}
-		kube.QPS, kube.Burst = float32(*qps), *burst
+		if err := kubeapi.Limit(kube, *qps, *burst); err != nil {
+			return err
+		}
 		opts.Kube = kube
 	}
 	return collector.Run(ctx, cfg, opts)
 }
 
 // kubeAPIQPSHelp documents --kube-api-qps of both binaries.
-const kubeAPIQPSHelp = "sustained requests per second to the API server; negative (the default): no client-side limit, " +
+const kubeAPIQPSHelp = "sustained requests per second to the API server, all of the binary's clients together; negative (the default): no client-side limit, " +
 	"the API server's Priority and Fairness paces requests and the client waits out its 429 Retry-After"
 
 // envBytes is the variable's value, nil when unset or empty.
@@ -349,7 +354,7 @@ func runInbox(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&auth.GroupPrefix, "group-prefix", "", "prefix added to group names, as the API server's --oidc-groups-prefix")
 	csrfKeyFile := fs.String("csrf-key-file", "", "file holding the key that signs form tokens (the same for every replica); default: a random key per process")
 	namespaces := fs.String("namespaces", "", "comma-separated namespaces to serve; default: all")
-	qps := fs.Float64("kube-api-qps", 50, "sustained requests per second to the API server")
+	qps := fs.Float64("kube-api-qps", 50, "sustained requests per second to the API server, all users' requests together; negative: no client-side limit")
 	burst := fs.Int("kube-api-burst", 100, "burst of requests to the API server")
 	var zapOpts zap.Options
 	zapOpts.BindFlags(fs)
@@ -381,7 +386,9 @@ func runInbox(ctx context.Context, args []string, stderr io.Writer) error {
 	if opts.Config, err = ctrl.GetConfig(); err != nil {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
-	opts.Config.QPS, opts.Config.Burst = float32(*qps), *burst
+	if err := kubeapi.Limit(opts.Config, *qps, *burst); err != nil {
+		return err
+	}
 	srv, err := inbox.New(opts)
 	if err != nil {
 		return err
