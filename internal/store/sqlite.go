@@ -27,7 +27,8 @@ import (
 // Concurrency: one writer connection (SQLite allows one writer at a time;
 // one connection avoids lock retries inside the process) used by the group
 // committer and the other writes, and a pool of read-only connections that
-// read concurrently with it thanks to WAL. busy_timeout covers other
+// read concurrently with it thanks to WAL, and one connection that
+// checkpoints the WAL (sqlite_checkpoint.go). busy_timeout covers other
 // processes opening the same file (a second replica, a migration).
 
 var sqliteDialect = dialect{
@@ -61,6 +62,7 @@ type sqliteStore struct {
 	many            sqliteManyStmts
 	// wstmts and rstmts keep the other calls' statements prepared.
 	wstmts, rstmts *stmtCache
+	ckpt           *sqliteCheckpointer
 }
 
 // sqliteStmts are prepared once on the writer connection.
@@ -68,10 +70,21 @@ type sqliteStmts struct {
 	insertResponse, selectReceipt, useToken, insertAction *sql.Stmt
 }
 
-func sqliteDSN(path string, cfg Config, writer bool) string {
+// sqlite connection roles
+const (
+	sqliteReader = iota
+	sqliteWriter
+	sqliteCheckpoint
+)
+
+func sqliteDSN(path string, cfg Config, role int) string {
 	q := url.Values{}
 	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
-	if writer {
+	switch role {
+	case sqliteCheckpoint:
+		// A checkpoint fsyncs as the connection's synchronous says.
+		q.Set("_synchronous", cfg.Synchronous)
+	case sqliteWriter:
 		q.Set("_journal_mode", "WAL")
 		q.Set("_synchronous", cfg.Synchronous)
 		q.Set("_txlock", "immediate")
@@ -79,7 +92,10 @@ func sqliteDSN(path string, cfg Config, writer bool) string {
 		// of a group commit's piece stay in memory instead of spilling
 		// to a temporary file (an open, writes and a close per commit).
 		q.Add("_pragma", "temp_store(MEMORY)")
-	} else {
+		// The checkpointer copies the WAL (sqlite_checkpoint.go).
+		q.Add("_pragma", "wal_autocheckpoint(0)")
+		q.Add("_pragma", "journal_size_limit("+strconv.Itoa(sqliteJournalSizeLimitMB<<20)+")")
+	default:
 		q.Set("_query_only", "1")
 		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Add("_pragma", "cache_size(-32768)")
@@ -109,7 +125,7 @@ func openSQLite(ctx context.Context, cfg Config) (Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("sqlite path %s: create its directory: %w", path, err)
 	}
-	writer, err := sql.Open("sqlite", sqliteDSN(path, cfg, true))
+	writer, err := sql.Open("sqlite", sqliteDSN(path, cfg, sqliteWriter))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -121,7 +137,7 @@ func openSQLite(ctx context.Context, cfg Config) (Store, error) {
 		writer.Close()
 		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
 	}
-	readers, err := sql.Open("sqlite", sqliteDSN(path, cfg, false))
+	readers, err := sql.Open("sqlite", sqliteDSN(path, cfg, sqliteReader))
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite readers %s: %w", path, err)
@@ -134,12 +150,30 @@ func openSQLite(ctx context.Context, cfg Config) (Store, error) {
 		return nil, fmt.Errorf("open sqlite readers %s: %w", path, err)
 	}
 
+	ckptDB, err := sql.Open("sqlite", sqliteDSN(path, cfg, sqliteCheckpoint))
+	if err == nil {
+		ckptDB.SetMaxOpenConns(1)
+		ckptDB.SetMaxIdleConns(1)
+		ckptDB.SetConnMaxLifetime(0)
+		ckptDB.SetConnMaxIdleTime(0)
+		if err = ckptDB.PingContext(ctx); err != nil {
+			ckptDB.Close()
+		}
+	}
+	if err != nil {
+		writer.Close()
+		readers.Close()
+		return nil, fmt.Errorf("open sqlite checkpointer %s: %w", path, err)
+	}
+
 	s := &sqliteStore{writer: writer, readers: readers, wstmts: newStmtCache(writer), rstmts: newStmtCache(readers)}
 	if err := s.prepare(ctx); err != nil {
 		writer.Close()
 		readers.Close()
+		ckptDB.Close()
 		return nil, err
 	}
+	s.ckpt = newSQLiteCheckpointer(ckptDB)
 	s.sqlStore = sqlStore{
 		cfg: cfg,
 		d:   sqliteDialect,
@@ -153,6 +187,8 @@ func openSQLite(ctx context.Context, cfg Config) (Store, error) {
 			return readers.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 		},
 		closeDB: func() {
+			// The writer, closed last, copies what is left of the WAL.
+			s.ckpt.close()
 			for _, st := range append([]*sql.Stmt{s.stmts.insertResponse, s.stmts.selectReceipt, s.stmts.useToken, s.stmts.insertAction}, s.many.all()...) {
 				st.Close()
 			}

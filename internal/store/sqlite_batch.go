@@ -124,10 +124,13 @@ func (t *sqliteTx) exec(ctx context.Context, query string) error {
 // must consume it or be rejected) on its own, in the order they came.
 func (s *sqliteStore) flush(ctx context.Context, reqs []*saveRequest) error {
 	items := batchItems(reqs)
+	s.ckpt.commitMu.Lock()
 	err := s.flushTx(ctx, items, false)
 	if errors.Is(err, errCareful) {
 		err = s.flushTx(ctx, items, true)
 	}
+	s.ckpt.commitMu.Unlock()
+	s.ckpt.committed()
 	return err
 }
 
