@@ -33,9 +33,10 @@ type statusObject interface {
 //     reason ProgressingWithRetry and the error as message, a Warning event
 //     says so (once per distinct error), and the request is retried with
 //     backoff. A spec no retry can fix is an outcome, not an error.
-//   - The status is patched once, only when it changed: a resync that
-//     finds nothing new writes nothing. With optimisticLock the patch
-//     carries the resourceVersion read, and a conflict (the object changed
+//   - The status is written once, only when it changed: a resync that
+//     finds nothing new writes nothing. With optimisticLock the write is
+//     an update of the status subresource carrying the resourceVersion
+//     read (else a merge patch), and a conflict (the object changed
 //     since) is a quiet requeue rather than an error.
 //   - A step that finds the object it was given stale (or that loses an
 //     optimistic-lock race writing the spec) returns errConflict: nothing
@@ -57,7 +58,7 @@ type reconciler[T statusObject] struct {
 	steps func(ctx context.Context, obj T) (outcome, ctrl.Result, error)
 	// afterPatch performs what the stored status records as due.
 	afterPatch func(ctx context.Context, obj T) (ctrl.Result, error)
-	// optimisticLock patches with the resourceVersion read.
+	// optimisticLock writes the status with the resourceVersion read.
 	optimisticLock bool
 }
 
@@ -144,34 +145,47 @@ func patchFailed(ctx context.Context, patchErr, err error) (ctrl.Result, error) 
 }
 
 // patchStatus writes obj's status when it differs from before's; lock
-// makes the patch carry the resourceVersion read.
+// makes the write carry the resourceVersion read.
+//
+// A locked write is an update of the status subresource, not a merge
+// patch: guarded by the resourceVersion, both store the same status (the
+// status subresource takes nothing else from the request), but a merge
+// patch costs the API server an encoding of the stored object, the patch
+// applied to it and a decoding of the result on top of the update's one
+// decoding. The object is sent without its managedFields, which the API
+// server ignores on a subresource (it keeps the stored ones, with this
+// write's fields added), and which are half of a Case's bytes.
 func (r *reconciler[T]) patchStatus(ctx context.Context, before, obj T, lock bool) error {
 	if equality.Semantic.DeepEqual(before, obj) {
 		return nil
 	}
-	patch := client.MergeFrom(before)
+	var err error
 	if lock {
-		base := before
-		if base.GetResourceVersion() != obj.GetResourceVersion() {
-			// A step wrote the spec (the Case's escalation) and took the
-			// metadata the write returned: lock on that version.
-			copied, ok := before.DeepCopyObject().(T)
-			if !ok {
-				return fmt.Errorf("deep copy of %T", before)
-			}
-			copied.SetResourceVersion(obj.GetResourceVersion())
-			base = copied
-		}
-		patch = client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
+		err = updateStatus(ctx, r.client, obj)
+	} else {
+		err = r.client.Status().Patch(ctx, obj, client.MergeFrom(before))
 	}
-	if err := r.client.Status().Patch(ctx, obj, patch); err != nil {
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil // deleted meanwhile: nothing to record
 		}
 		if apierrors.IsConflict(err) {
 			return errConflict
 		}
-		return fmt.Errorf("patch status of %s %s/%s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetNamespace(), obj.GetName(), err)
+		return fmt.Errorf("write status of %s %s/%s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetNamespace(), obj.GetName(), err)
 	}
 	return nil
+}
+
+// updateStatus updates obj's status, conditional on obj's resourceVersion
+// (the one read, or the one a step's spec write returned), and takes the
+// stored object back into obj. It sends obj without its managedFields.
+func updateStatus(ctx context.Context, c client.Client, obj client.Object) error {
+	managed := obj.GetManagedFields()
+	obj.SetManagedFields(nil)
+	err := c.Status().Update(ctx, obj)
+	if err != nil || obj.GetManagedFields() == nil {
+		obj.SetManagedFields(managed)
+	}
+	return err
 }
